@@ -1,0 +1,1 @@
+"""Core types shared by every other part of Reverie."""

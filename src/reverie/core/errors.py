@@ -1,0 +1,43 @@
+"""Typed errors. Every message says what went wrong and what to do about it."""
+
+from __future__ import annotations
+
+
+class ReverieError(Exception):
+    """Base class for every error Reverie raises on purpose."""
+
+
+class ConfigurationError(ReverieError, ValueError):
+    """The caller's configuration (config dict, arguments, environment) cannot be used."""
+
+
+class NamespaceError(ConfigurationError):
+    """A namespace or namespace template is malformed or cannot be filled."""
+
+
+class InputError(ReverieError, ValueError):
+    """The conversation or payload handed to Reverie cannot be processed."""
+
+
+class ModelOutputError(ReverieError):
+    """The model's reply could not be turned into valid memory operations, even after a retry."""
+
+
+class StoreError(ReverieError):
+    """The memory store could not be opened or used."""
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the store's write lock for longer than the configured timeout."""
+
+
+class NotAReverieStoreError(StoreError):
+    """The file or database exists but was not written by Reverie."""
+
+
+class SchemaVersionError(StoreError):
+    """The store was written by a newer Reverie release than this one."""
+
+
+class EmbeddingError(ReverieError):
+    """The embedding model could not be loaded or run."""

@@ -1,0 +1,115 @@
+"""Namespace templates such as ``("memories", "{langgraph_user_id}")`` filled from a run's config."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_config
+
+from reverie.core.errors import ConfigurationError, NamespaceError
+
+_FORMATTER = string.Formatter()
+
+
+def _template_variables(label: str) -> list[str]:
+    try:
+        return [field for _, field, _, _ in _FORMATTER.parse(label) if field is not None]
+    except ValueError as exc:
+        raise NamespaceError(
+            f"Namespace label {label!r} is not a valid template ({exc}). "
+            "Use '{variable}' for values taken from config['configurable'] and '{{' / '}}' for braces."
+        ) from exc
+
+
+def validate_label(label: object, *, where: str = "namespace") -> str:
+    """Check one concrete namespace label; LangGraph stores reject empty labels and dots."""
+    if not isinstance(label, str):
+        raise NamespaceError(
+            f"Every {where} label must be a string, got {type(label).__name__} {label!r}."
+        )
+    if not label:
+        raise NamespaceError(
+            f"A {where} label is empty. Fill every label, e.g. set config['configurable'] values "
+            "to non-empty strings."
+        )
+    if "." in label:
+        raise NamespaceError(
+            f"The {where} label {label!r} contains '.', which LangGraph stores use as a separator. "
+            "Replace dots (for example with '_') before using it as a namespace label."
+        )
+    return label
+
+
+class NamespaceTemplate:
+    """A namespace whose labels may name values from ``config["configurable"]``.
+
+    ``NamespaceTemplate(("memories", "{langgraph_user_id}"))({"configurable": {"langgraph_user_id": "a"}})``
+    returns ``("memories", "a")``. Without an explicit config the current LangGraph run's config is used.
+    """
+
+    __slots__ = ("template", "variables")
+
+    def __init__(self, template: NamespaceTemplate | Sequence[str] | str) -> None:
+        if isinstance(template, NamespaceTemplate):
+            self.template: tuple[str, ...] = template.template
+            self.variables: dict[int, list[str]] = dict(template.variables)
+            return
+        labels = (template,) if isinstance(template, str) else tuple(template)
+        if not labels:
+            raise NamespaceError("A namespace needs at least one label, e.g. ('memories',).")
+        for label in labels:
+            if not isinstance(label, str):
+                raise NamespaceError(
+                    f"Namespace labels must be strings, got {type(label).__name__} {label!r}."
+                )
+        self.template = labels
+        self.variables = {}
+        for index, label in enumerate(labels):
+            names = _template_variables(label)
+            if names:
+                self.variables[index] = names
+            else:
+                validate_label(label)
+
+    @property
+    def is_static(self) -> bool:
+        return not self.variables
+
+    def __call__(self, config: RunnableConfig | Mapping[str, Any] | None = None) -> tuple[str, ...]:
+        if not self.variables:
+            return self.template
+        if config is None:
+            try:
+                config = get_config()
+            except RuntimeError:
+                config = {}
+        if not isinstance(config, Mapping):
+            raise ConfigurationError(
+                f"config must be a dict like {{'configurable': {{...}}}}, got {type(config).__name__}."
+            )
+        configurable = config.get("configurable") or {}
+        if not isinstance(configurable, Mapping):
+            raise ConfigurationError(
+                "config['configurable'] must be a dict, got "
+                f"{type(configurable).__name__}. Pass config={{'configurable': {{'key': 'value'}}}}."
+            )
+        labels = list(self.template)
+        for index, names in self.variables.items():
+            values: dict[str, str] = {}
+            for name in names:
+                if name not in configurable or configurable[name] is None:
+                    raise NamespaceError(
+                        f"Namespace template {self.template!r} needs '{name}'. Set it with "
+                        f"config={{'configurable': {{'{name}': ...}}}} when invoking."
+                    )
+                values[name] = str(configurable[name])
+            labels[index] = validate_label(
+                self.template[index].format(**values), where=f"namespace (from '{names[0]}')"
+            )
+        return tuple(labels)
+
+    def __repr__(self) -> str:
+        return f"NamespaceTemplate({self.template!r})"
