@@ -1,0 +1,42 @@
+"""Reverie: long-term memory for LLM agents, compatible with LangMem's background memory API."""
+
+from reverie.core.errors import (
+    ConfigurationError,
+    InputError,
+    ModelOutputError,
+    NamespaceError,
+    ReverieError,
+    StoreError,
+)
+from reverie.core.namespace import NamespaceTemplate
+from reverie.core.types import ExtractedMemory, Memory, RemoveDoc
+from reverie.extraction.history import HistoryRecord
+from reverie.extraction.memory_manager import MemoryManager, create_memory_manager
+from reverie.extraction.store_manager import (
+    ConflictError,
+    MemoryPhase,
+    MemoryStoreManager,
+    create_memory_store_manager,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigurationError",
+    "ConflictError",
+    "ExtractedMemory",
+    "HistoryRecord",
+    "InputError",
+    "Memory",
+    "MemoryManager",
+    "MemoryPhase",
+    "MemoryStoreManager",
+    "ModelOutputError",
+    "NamespaceError",
+    "NamespaceTemplate",
+    "RemoveDoc",
+    "ReverieError",
+    "StoreError",
+    "create_memory_manager",
+    "create_memory_store_manager",
+]

@@ -1,0 +1,1 @@
+"""Extraction and consolidation: turning conversations into memory operations."""

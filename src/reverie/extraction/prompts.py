@@ -1,0 +1,68 @@
+"""The words Reverie sends the model. Kept short on purpose: every token here is paid on every call."""
+
+from __future__ import annotations
+
+DEFAULT_INSTRUCTIONS = (
+    "You maintain long-term memory about the user. From the new conversation, record durable facts, "
+    "preferences, plans, relationships and events that will matter in future conversations. Skip "
+    "small talk and anything already stored. Write each memory as a short standalone statement."
+)
+
+
+def protocol(*, inserts: bool, updates: bool, deletes: bool) -> str:
+    """How to express changes; only the enabled actions are mentioned."""
+    lines = []
+    if inserts:
+        lines.append("- New information: call a memory tool without memory_id.")
+    if updates:
+        lines.append(
+            "- Changed or more complete information: call the tool with the stored memory's memory_id "
+            "and the full new content."
+        )
+    if deletes:
+        lines.append("- Stored memories that are contradicted or obsolete: call forget with their ids.")
+    lines.append("Make all calls at once. If nothing is worth remembering, reply without tool calls.")
+    return "\n".join(lines)
+
+
+def system_prompt(instructions: str, *, inserts: bool, updates: bool, deletes: bool) -> str:
+    return instructions.strip() + "\n\n" + protocol(inserts=inserts, updates=updates, deletes=deletes)
+
+
+def user_prompt(memory_lines: list[str], context_lines: list[str], new_lines: list[str]) -> str:
+    parts = []
+    if memory_lines:
+        parts.append("Stored memories:\n" + "\n".join(memory_lines))
+    else:
+        parts.append("Stored memories: none")
+    if context_lines:
+        parts.append("Earlier (already processed):\n" + "\n".join(context_lines))
+    if new_lines:
+        parts.append("New conversation:\n" + "\n".join(new_lines))
+    else:
+        parts.append("New conversation: none; review the stored memories.")
+    return "\n\n".join(parts)
+
+
+RETRY_PROMPT = (
+    "Some calls were rejected (see the tool results). Accepted calls are already applied. "
+    "Send corrected calls for the rejected ones only, or no calls to skip them."
+)
+
+QUERY_PROMPT = (
+    "Write search queries, one search_memory call each, for stored memories relevant to this "
+    "conversation:\n\n{conversation}"
+)
+
+QUERY_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "search_memory",
+        "description": "Search stored memories.",
+        "parameters": {
+            "type": "object",
+            "properties": {"query": {"type": "string"}},
+            "required": ["query"],
+        },
+    },
+}

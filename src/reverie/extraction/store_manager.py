@@ -1,0 +1,608 @@
+"""``create_memory_store_manager``: search, consolidate and write memories in a LangGraph store.
+
+The work of one call is written once, as a generator that yields the I/O it needs (store batches,
+model rounds); a sync and an async driver execute those requests. So ``invoke`` and ``ainvoke``
+share every decision and differ only in how they wait.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypedDict
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable, RunnableConfig
+from langgraph.store.base import BaseStore, GetOp, Item, Op, PutOp, SearchItem, SearchOp
+from pydantic import BaseModel
+
+from reverie.core.errors import ConfigurationError, InputError, StoreError
+from reverie.core.namespace import NamespaceTemplate
+from reverie.core.types import Memory, stored_value
+from reverie.extraction.budget import chunk_messages
+from reverie.extraction.engine import ExtractionEngine, RoundInput, query_messages, queries_from
+from reverie.extraction.history import HistoryRecord, history_namespace
+from reverie.extraction.memory_manager import DEFAULT_TOKEN_BUDGET
+from reverie.extraction.messages import normalize_messages, render_messages
+from reverie.extraction.models import resolve_chat_model
+from reverie.extraction.prompts import DEFAULT_INSTRUCTIONS, QUERY_TOOL
+from reverie.extraction.schemas import Delete, Insert, Operation, SchemaToolkit, Update
+from reverie.extraction.thread_state import ThreadState, state_namespace
+
+DEFAULT_KEY = "default"
+PHASE_INSTRUCTIONS = "Review the stored memories: merge duplicates, fix contradictions, keep them concise."
+_KEY_NAMESPACE = uuid.UUID("6f0b7c52-31a4-4d59-9d0e-5be0c2f0a1d4")
+
+
+class MemoryPhase(TypedDict, total=False):
+    """An extra consolidation pass run after the main extraction."""
+
+    instructions: str
+    include_messages: bool
+    enable_inserts: bool
+    enable_deletes: bool
+
+
+class ConflictError(StoreError):
+    """A memory changed underneath a manager run more often than it retried."""
+
+
+@dataclass(frozen=True)
+class _StoreBatch:
+    ops: list[Op]
+
+
+@dataclass(frozen=True)
+class _ModelRound:
+    engine: ExtractionEngine
+    round_input: RoundInput
+
+
+@dataclass(frozen=True)
+class _QueryRound:
+    lines: list[str]
+
+
+_Request = _StoreBatch | _ModelRound | _QueryRound
+
+
+@dataclass
+class _Entry:
+    """A memory in the working set of one round: shown from the store or created in this round."""
+
+    key: str | None
+    content: BaseModel
+    item: SearchItem | Item | None = None
+    deleted: bool = False
+    changed: bool = False
+
+
+class _Stale(Exception):
+    pass
+
+
+class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
+    """Reads conversations and keeps a namespace of memories up to date."""
+
+    def __init__(
+        self,
+        model: str | BaseChatModel,
+        *,
+        schemas: Sequence[type[BaseModel]] | None = None,
+        instructions: str = DEFAULT_INSTRUCTIONS,
+        default: str | dict[str, Any] | BaseModel | None = None,
+        default_factory: Callable[[RunnableConfig], str | dict[str, Any] | BaseModel] | None = None,
+        enable_inserts: bool = True,
+        enable_deletes: bool = False,
+        query_model: str | BaseChatModel | None = None,
+        query_limit: int = 5,
+        namespace: tuple[str, ...] | NamespaceTemplate = ("memories", "{langgraph_user_id}"),
+        store: BaseStore | None = None,
+        phases: Sequence[MemoryPhase] | None = None,
+        incremental: bool = True,
+        context_messages: int = 2,
+        token_budget: int = DEFAULT_TOKEN_BUDGET,
+        history: bool = True,
+        max_conflict_retries: int = 2,
+    ) -> None:
+        if default is not None and default_factory is not None:
+            raise ConfigurationError("Pass either default or default_factory, not both.")
+        if query_limit < 1:
+            raise ConfigurationError(f"query_limit must be at least 1, got {query_limit}.")
+        if token_budget < 200:
+            raise ConfigurationError(f"token_budget must be at least 200 tokens, got {token_budget}.")
+        self.model = resolve_chat_model(model)
+        self.toolkit = SchemaToolkit(
+            list(schemas) if schemas else None,
+            enable_inserts=enable_inserts,
+            enable_updates=True,
+            enable_deletes=enable_deletes,
+        )
+        memory_budget = token_budget // 3
+        self.engine = ExtractionEngine(
+            self.model, self.toolkit, instructions, memory_budget_tokens=memory_budget
+        )
+        self.phase_engines: list[tuple[ExtractionEngine, bool]] = []
+        for phase in phases or []:
+            toolkit = SchemaToolkit(
+                list(self.toolkit.schemas.values()),
+                enable_inserts=phase.get("enable_inserts", True),
+                enable_updates=True,
+                enable_deletes=phase.get("enable_deletes", True),
+            )
+            engine = ExtractionEngine(
+                self.model,
+                toolkit,
+                phase.get("instructions", PHASE_INSTRUCTIONS),
+                memory_budget_tokens=memory_budget,
+            )
+            self.phase_engines.append((engine, phase.get("include_messages", False)))
+        self.query_model = (
+            resolve_chat_model(query_model, argument="query_model").bind_tools(
+                [QUERY_TOOL], tool_choice="any"
+            )
+            if query_model is not None
+            else None
+        )
+        self.query_limit = query_limit
+        self.namespace = NamespaceTemplate(namespace)
+        self._store = store
+        self.incremental = incremental
+        self.context_messages = max(0, context_messages)
+        self.token_budget = token_budget
+        self.conversation_budget = token_budget - memory_budget
+        self.history = history
+        self.max_conflict_retries = max_conflict_retries
+        self.default_factory = default_factory
+        if default is not None:
+            coerced = self.toolkit.coerce(None, default)
+            self.default_factory = lambda _config: coerced
+
+    # ----------------------------------------------------------------- resolution helpers
+
+    @property
+    def schemas(self) -> list[type[BaseModel]]:
+        return list(self.toolkit.schemas.values())
+
+    @property
+    def store(self) -> BaseStore:
+        """The store given at creation, else the one of the LangGraph run this is called in."""
+        if self._store is not None:
+            return self._store
+        from langgraph.config import get_store
+
+        try:
+            return get_store()
+        except RuntimeError as exc:
+            raise ConfigurationError(
+                "No store: pass store=... to create_memory_store_manager, or call the manager inside "
+                "a LangGraph graph or @entrypoint(store=...)."
+            ) from exc
+
+    def get_namespace(self, config: RunnableConfig | None = None) -> tuple[str, ...]:
+        return self.namespace(_checked_config(config) if config is not None else None)
+
+    # ----------------------------------------------------------------- the pipeline
+
+    def _pipeline(
+        self, input: Any, config: RunnableConfig | None
+    ) -> Generator[_Request, Any, list[dict[str, Any]]]:
+        config = _checked_config(config)
+        messages = _messages_of(input)
+        namespace = self.namespace(config if config is not None else None)
+        configurable = (config or {}).get("configurable") or {}
+        thread_id = configurable.get("thread_id")
+        thread_id = str(thread_id) if thread_id is not None else None
+        idempotency = configurable.get("idempotency_key") or (config or {}).get("run_id")
+
+        rendered = render_messages(messages)
+        state = ThreadState()
+        track = self.incremental and thread_id is not None
+        if track:
+            (value,) = yield _StoreBatch([GetOp(state_namespace(namespace), thread_id)])
+            state = ThreadState.from_value(value.value if value is not None else None)
+        new, context = (
+            state.split(rendered, self.context_messages) if track else (rendered, [])
+        )
+        if not new and not self.phase_engines:
+            return []
+
+        written: list[dict[str, Any]] = []
+        chunks = chunk_messages(new, self.conversation_budget) or [[]]
+        for index, chunk in enumerate(chunks):
+            lines = [m.line for m in chunk]
+            for attempt in range(self.max_conflict_retries + 1):
+                try:
+                    entries = yield from self._retrieve(namespace, lines, config)
+                    yield from self._consolidate(entries, context, lines, messages)
+                    ops, puts = self._plan_writes(
+                        namespace, entries, thread_id, f"{idempotency}:{index}" if idempotency else None
+                    )
+                    yield from self._check_fresh(namespace, entries)
+                    break
+                except _Stale:
+                    if attempt == self.max_conflict_retries:
+                        raise ConflictError(
+                            f"Memories in {namespace} kept changing while this run consolidated them "
+                            f"({attempt + 1} attempts). Run it again, or route writers for one "
+                            "namespace through one ReflectionExecutor."
+                        ) from None
+            if track:
+                state.advance(chunk, self.context_messages, 500)
+                ops.append(
+                    PutOp(state_namespace(namespace), thread_id, state.to_value(), index=False)
+                )
+            if ops:
+                yield _StoreBatch(ops)
+            written.extend(puts)
+            context = (context + lines)[-self.context_messages :] if self.context_messages else []
+        return written
+
+    def _retrieve(
+        self, namespace: tuple[str, ...], lines: list[str], config: RunnableConfig | None
+    ) -> Generator[_Request, Any, dict[str, _Entry]]:
+        if self.query_model is not None and lines:
+            queries = yield _QueryRound(lines)
+        else:
+            queries = _default_queries(lines)
+        found: dict[str, SearchItem] = {}
+        if queries:
+            results = yield _StoreBatch(
+                [SearchOp(namespace, query=q, limit=self.query_limit * 2) for q in queries]
+            )
+            for items in results:
+                for item in items:
+                    if tuple(item.namespace) != namespace:
+                        continue  # prefix matches from deeper namespaces are someone else's
+                    best = found.get(item.key)
+                    if best is None or (item.score or 0.0) > (best.score or 0.0):
+                        found[item.key] = item
+        ranked = sorted(found.values(), key=lambda i: i.score if i.score is not None else -1.0, reverse=True)
+        ranked = ranked[: self.query_limit]
+        entries: dict[str, _Entry] = {}
+        for item in ranked:
+            content = self._content_of(item)
+            if content is not None:
+                entries[str(len(entries) + 1)] = _Entry(item.key, content, item)
+        if not entries and self.default_factory is not None:
+            (existing,) = yield _StoreBatch([GetOp(namespace, DEFAULT_KEY)])
+            if existing is not None and self._content_of(existing) is not None:
+                entries["1"] = _Entry(DEFAULT_KEY, self._content_of(existing), existing)  # type: ignore[arg-type]
+            else:
+                content = self.toolkit.coerce(None, self.default_factory(config or {}))
+                yield _StoreBatch([PutOp(namespace, DEFAULT_KEY, stored_value(content))])
+                (created,) = yield _StoreBatch([GetOp(namespace, DEFAULT_KEY)])
+                entries["1"] = _Entry(DEFAULT_KEY, content, created)
+        return entries
+
+    def _content_of(self, item: SearchItem | Item) -> BaseModel | None:
+        """Stored values another writer made unreadable are skipped, never rewritten."""
+        value = item.value
+        if not isinstance(value, dict):
+            return None
+        kind, content = value.get("kind"), value.get("content")
+        if kind not in self.toolkit.schemas:
+            return None
+        try:
+            return self.toolkit.coerce(kind, content)
+        except (ConfigurationError, ValueError):
+            return None
+
+    def _consolidate(
+        self,
+        entries: dict[str, _Entry],
+        context: list[str],
+        lines: list[str],
+        messages: list[Any],
+    ) -> Generator[_Request, Any, None]:
+        if lines:
+            shown = [(alias, e.content) for alias, e in entries.items()]
+            ops = yield _ModelRound(self.engine, RoundInput(shown, context, lines))
+            _apply(entries, ops)
+        for engine, include_messages in self.phase_engines:
+            shown = [(alias, e.content) for alias, e in entries.items() if not e.deleted]
+            if not shown and not include_messages:
+                continue
+            ops = yield _ModelRound(
+                engine, RoundInput(shown, context if include_messages else [], lines if include_messages else [])
+            )
+            _apply(entries, ops)
+
+    def _plan_writes(
+        self,
+        namespace: tuple[str, ...],
+        entries: dict[str, _Entry],
+        thread_id: str | None,
+        idempotency: str | None,
+    ) -> tuple[list[Op], list[dict[str, Any]]]:
+        ops: list[Op] = []
+        puts: list[dict[str, Any]] = []
+        hist_ns = history_namespace(namespace)
+        for ordinal, entry in enumerate(entries.values()):
+            before = entry.item.value if entry.item is not None else None
+            if entry.key is None:
+                if entry.deleted:
+                    continue
+                entry.key = (
+                    str(uuid.uuid5(_KEY_NAMESPACE, f"{idempotency}:{ordinal}"))
+                    if idempotency
+                    else str(uuid.uuid4())
+                )
+                action = "insert"
+            elif entry.deleted:
+                action = "delete"
+            elif entry.changed:
+                action = "update"
+            else:
+                continue
+            after = None if entry.deleted else stored_value(entry.content)
+            if after is not None and after == before:
+                continue
+            ops.append(PutOp(namespace, entry.key, after))
+            if after is not None:
+                puts.append({"namespace": namespace, "key": entry.key, "value": after})
+            if self.history:
+                record = HistoryRecord.now(
+                    memory_key=entry.key, action=action, before=before, after=after, thread_id=thread_id
+                )
+                record_key = (
+                    str(uuid.uuid5(_KEY_NAMESPACE, f"{idempotency}:{entry.key}:history"))
+                    if idempotency
+                    else str(uuid.uuid4())
+                )
+                ops.append(PutOp(hist_ns, record_key, record.model_dump(mode="json"), index=False))
+        return ops, puts
+
+    def _check_fresh(
+        self, namespace: tuple[str, ...], entries: dict[str, _Entry]
+    ) -> Generator[_Request, Any, None]:
+        """Optimistic concurrency: an update or delete only lands on the version the model saw."""
+        touched = [e for e in entries.values() if e.item is not None and (e.changed or e.deleted)]
+        if not touched:
+            return
+        current = yield _StoreBatch([GetOp(namespace, e.item.key) for e in touched])  # type: ignore[union-attr]
+        for entry, now in zip(touched, current):
+            seen = entry.item
+            if now is None or seen is None or _stamp(now.updated_at) != _stamp(seen.updated_at):
+                if now is None and entry.deleted:
+                    continue  # someone else deleted it already: same outcome
+                for e in entries.values():
+                    e.changed = False
+                raise _Stale
+
+    # ----------------------------------------------------------------- drivers
+
+    def _query_messages(self, lines: list[str]) -> Any:
+        return query_messages(lines)
+
+    def invoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> list[dict[str, Any]]:
+        store = self.store
+        gen = self._pipeline(input, config)
+        try:
+            request = next(gen)
+            while True:
+                if isinstance(request, _StoreBatch):
+                    result: Any = store.batch(request.ops)
+                elif isinstance(request, _ModelRound):
+                    result = request.engine.run(request.round_input, config)
+                else:
+                    assert self.query_model is not None
+                    reply = self.query_model.invoke(self._query_messages(request.lines), config=config)
+                    result = queries_from(reply)[: self.query_limit] or _default_queries(request.lines)
+                request = gen.send(result)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    async def ainvoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> list[dict[str, Any]]:
+        store = self.store
+        gen = self._pipeline(input, config)
+        try:
+            request = next(gen)
+            while True:
+                if isinstance(request, _StoreBatch):
+                    result: Any = await store.abatch(request.ops)
+                elif isinstance(request, _ModelRound):
+                    result = await request.engine.arun(request.round_input, config)
+                else:
+                    assert self.query_model is not None
+                    reply = await self.query_model.ainvoke(
+                        self._query_messages(request.lines), config=config
+                    )
+                    result = queries_from(reply)[: self.query_limit] or _default_queries(request.lines)
+                request = gen.send(result)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def process(self, messages: Any, config: RunnableConfig | None = None) -> list[dict[str, Any]]:
+        """Consolidate ``messages`` into the store (same as ``invoke({"messages": messages})``)."""
+        return self.invoke({"messages": messages}, config)
+
+    async def aprocess(
+        self, messages: Any, config: RunnableConfig | None = None
+    ) -> list[dict[str, Any]]:
+        return await self.ainvoke({"messages": messages}, config)
+
+    # ----------------------------------------------------------------- direct store access
+
+    def _value(self, value: Any) -> dict[str, Any]:
+        if isinstance(value, dict) and set(value) == {"kind", "content"}:
+            content = self.toolkit.coerce(str(value["kind"]), value["content"])
+        else:
+            content = self.toolkit.coerce(None, value)
+        return stored_value(content)
+
+    def get(self, key: str, *, config: RunnableConfig | None = None) -> Item | None:
+        return self.store.get(self.get_namespace(config), key)
+
+    async def aget(self, key: str, *, config: RunnableConfig | None = None) -> Item | None:
+        return await self.store.aget(self.get_namespace(config), key)
+
+    def search(
+        self,
+        *,
+        query: str | None = None,
+        filter: dict[str, Any] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        config: RunnableConfig | None = None,
+    ) -> list[SearchItem]:
+        namespace = self.get_namespace(config)
+        items = self.store.search(namespace, query=query, filter=filter, limit=limit, offset=offset)
+        return [i for i in items if tuple(i.namespace) == namespace]
+
+    async def asearch(
+        self,
+        *,
+        query: str | None = None,
+        filter: dict[str, Any] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        config: RunnableConfig | None = None,
+    ) -> list[SearchItem]:
+        namespace = self.get_namespace(config)
+        items = await self.store.asearch(
+            namespace, query=query, filter=filter, limit=limit, offset=offset
+        )
+        return [i for i in items if tuple(i.namespace) == namespace]
+
+    def put(self, key: str, value: Any, *, config: RunnableConfig | None = None) -> None:
+        self.store.put(self.get_namespace(config), key, self._value(value))
+
+    async def aput(self, key: str, value: Any, *, config: RunnableConfig | None = None) -> None:
+        await self.store.aput(self.get_namespace(config), key, self._value(value))
+
+    def delete(self, key: str, *, config: RunnableConfig | None = None) -> None:
+        self.store.delete(self.get_namespace(config), key)
+
+    async def adelete(self, key: str, *, config: RunnableConfig | None = None) -> None:
+        await self.store.adelete(self.get_namespace(config), key)
+
+    def history(
+        self, key: str | None = None, *, limit: int = 100, config: RunnableConfig | None = None
+    ) -> list[HistoryRecord]:
+        """The audit trail of this namespace (or of one memory), oldest change first."""
+        namespace = history_namespace(self.get_namespace(config))
+        items = self.store.search(namespace, filter={"memory_key": key} if key else None, limit=limit)
+        records = [HistoryRecord.model_validate(i.value) for i in items if tuple(i.namespace) == namespace]
+        return sorted(records, key=lambda r: r.at)
+
+
+def _apply(entries: dict[str, _Entry], ops: list[Operation]) -> None:
+    for op in ops:
+        if isinstance(op, Insert):
+            entries[str(len(entries) + 1)] = _Entry(None, op.content, changed=True)
+        elif isinstance(op, Update):
+            entry = entries[op.alias]
+            entry.content, entry.changed, entry.deleted = op.content, True, False
+        elif isinstance(op, Delete):
+            entries[op.alias].deleted = True
+
+
+def _stamp(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _default_queries(lines: list[str]) -> list[str]:
+    """One query for the whole new exchange and one for its last message (what a reply reacts to)."""
+    if not lines:
+        return []
+    whole = "\n".join(lines)[-2000:]
+    queries = [whole]
+    if len(lines) > 1:
+        queries.append(lines[-1][-1000:])
+    return queries
+
+
+def _checked_config(config: Any) -> RunnableConfig | None:
+    if config is None:
+        return None
+    if not isinstance(config, Mapping):
+        raise ConfigurationError(
+            f"config must be a dict like {{'configurable': {{'langgraph_user_id': ...}}}}, "
+            f"got {type(config).__name__}."
+        )
+    configurable = config.get("configurable")
+    if configurable is not None and not isinstance(configurable, Mapping):
+        raise ConfigurationError(
+            f"config['configurable'] must be a dict, got {type(configurable).__name__}."
+        )
+    return config  # type: ignore[return-value]
+
+
+def _messages_of(input: Any) -> list[Any]:
+    if isinstance(input, Mapping):
+        if "messages" not in input:
+            raise InputError(
+                f"Input has no 'messages' (keys: {sorted(map(str, input))}). "
+                "Pass {'messages': [...]}."
+            )
+        return normalize_messages(input["messages"]) if input["messages"] else []
+    if isinstance(input, (list, tuple)):
+        return normalize_messages(list(input)) if input else []
+    raise InputError(
+        f"Input must be {{'messages': [...]}} or a list of messages, got {type(input).__name__}."
+    )
+
+
+def create_memory_store_manager(
+    model: str | BaseChatModel,
+    /,
+    *,
+    schemas: Sequence[type[BaseModel]] | None = None,
+    instructions: str = DEFAULT_INSTRUCTIONS,
+    default: str | dict[str, Any] | BaseModel | None = None,
+    default_factory: Callable[[RunnableConfig], str | dict[str, Any] | BaseModel] | None = None,
+    enable_inserts: bool = True,
+    enable_deletes: bool = False,
+    query_model: str | BaseChatModel | None = None,
+    query_limit: int = 5,
+    namespace: tuple[str, ...] | NamespaceTemplate = ("memories", "{langgraph_user_id}"),
+    store: BaseStore | None = None,
+    phases: Sequence[MemoryPhase] | None = None,
+    incremental: bool = True,
+    context_messages: int = 2,
+    token_budget: int = DEFAULT_TOKEN_BUDGET,
+    history: bool = True,
+) -> MemoryStoreManager:
+    """Create a manager that keeps memories in a LangGraph store up to date.
+
+    Each call searches ``namespace`` for memories related to the new messages, shows them to the
+    model under short ids, and applies the inserts, updates and (if enabled) deletes it asks for.
+    Returns the ``{"namespace", "key", "value"}`` of every memory it wrote.
+
+    Beyond LangMem's arguments: ``incremental`` skips messages already consolidated for the same
+    ``thread_id``; ``token_budget`` caps each model call's prompt; ``history`` keeps an audit trail.
+    """
+    return MemoryStoreManager(
+        model,
+        schemas=schemas,
+        instructions=instructions,
+        default=default,
+        default_factory=default_factory,
+        enable_inserts=enable_inserts,
+        enable_deletes=enable_deletes,
+        query_model=query_model,
+        query_limit=query_limit,
+        namespace=namespace,
+        store=store,
+        phases=phases,
+        incremental=incremental,
+        context_messages=context_messages,
+        token_budget=token_budget,
+        history=history,
+    )
+
+
+__all__ = [
+    "ConflictError",
+    "Memory",
+    "MemoryPhase",
+    "MemoryStoreManager",
+    "create_memory_store_manager",
+]

@@ -1,0 +1,67 @@
+"""Per-thread progress ("watermark") kept in the memory store itself.
+
+It lets a manager that is handed the whole thread again send the model only what is new, and it
+survives restarts and works across workers because it lives in the same store as the memories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from reverie.extraction.messages import RenderedMessage
+
+STATE_ROOT = "__reverie__"
+MAX_FINGERPRINTS = 5000
+
+
+def state_namespace(namespace: tuple[str, ...]) -> tuple[str, ...]:
+    # Outside the memories' own prefix so that searching ("memories",) never returns bookkeeping.
+    return (STATE_ROOT, "threads", *namespace)
+
+
+@dataclass
+class ThreadState:
+    seen: list[str] = field(default_factory=list)
+    recent: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_value(cls, value: dict[str, Any] | None) -> ThreadState:
+        if not isinstance(value, dict):
+            return cls()
+        seen = value.get("seen")
+        recent = value.get("recent")
+        return cls(
+            seen=[s for s in seen if isinstance(s, str)] if isinstance(seen, list) else [],
+            recent=[s for s in recent if isinstance(s, str)] if isinstance(recent, list) else [],
+        )
+
+    def to_value(self) -> dict[str, Any]:
+        return {"seen": self.seen[-MAX_FINGERPRINTS:], "recent": self.recent}
+
+    def split(
+        self, rendered: list[RenderedMessage], context_size: int
+    ) -> tuple[list[RenderedMessage], list[str]]:
+        """Return (new messages, context lines).
+
+        The already-processed part is the longest prefix of the input whose messages were all seen;
+        everything from the first unseen message on is new. This handles both callers that pass the
+        whole thread every time and callers that pass only the latest exchange.
+        """
+        seen = set(self.seen)
+        start = 0
+        while start < len(rendered) and rendered[start].fingerprint in seen:
+            start += 1
+        new = rendered[start:]
+        context = [m.line for m in rendered[max(0, start - context_size) : start]]
+        if len(context) < context_size:
+            missing = context_size - len(context)
+            context = [line for line in self.recent[-missing:] if line not in context] + context
+        return new, context[-context_size:] if context_size else []
+
+    def advance(self, processed: list[RenderedMessage], context_size: int, line_chars: int) -> None:
+        self.seen.extend(m.fingerprint for m in processed)
+        self.seen = self.seen[-MAX_FINGERPRINTS:]
+        if context_size:
+            lines = self.recent + [m.line[:line_chars] for m in processed]
+            self.recent = lines[-context_size:]
