@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from reverie.core.errors import ModelOutputError
 from reverie.extraction import prompts
 from reverie.extraction.budget import fit_lines
+from reverie.extraction.messages import estimate_tokens
 from reverie.extraction.schemas import Operation, ParsedReply, SchemaToolkit
 
 logger = logging.getLogger("reverie.extraction")
@@ -51,6 +52,8 @@ class ExtractionEngine:
             )
         )
         self.memory_budget_tokens = memory_budget_tokens
+        # Paid on every call whatever the conversation: system prompt, tool schemas, headings.
+        self.fixed_tokens = estimate_tokens(self.system.text) + (toolkit.tools_chars + 3) // 4 + 40
 
     def messages_for(self, round_input: RoundInput) -> tuple[list[BaseMessage], set[str]]:
         lines = [

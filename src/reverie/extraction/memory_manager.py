@@ -85,7 +85,8 @@ class MemoryManager(Runnable[dict[str, Any], list[ExtractedMemory]]):
         raw_messages = input.get("messages")
         messages = normalize_messages(raw_messages) if raw_messages else []
         rendered = render_messages(messages)
-        chunks = chunk_messages(rendered, self.token_budget - self.token_budget // 3)
+        room = self.token_budget - self.token_budget // 3 - self.engine.fixed_tokens
+        chunks = chunk_messages(rendered, max(room, 100))
         return existing, [[m.line for m in chunk] for chunk in chunks] or (
             [[]] if existing else []
         )

@@ -152,8 +152,14 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
         self.incremental = incremental
         self.context_messages = max(0, context_messages)
         self.token_budget = token_budget
-        self.conversation_budget = token_budget - memory_budget
-        self.history = history
+        fixed = self.engine.fixed_tokens
+        self.conversation_budget = token_budget - memory_budget - fixed
+        if self.conversation_budget < 100:
+            raise ConfigurationError(
+                f"token_budget={token_budget} leaves no room for the conversation after the "
+                f"instructions and tool schemas (~{fixed} tokens); raise it."
+            )
+        self.keep_history = history
         self.max_conflict_retries = max_conflict_retries
         self.default_factory = default_factory
         if default is not None:
@@ -320,13 +326,16 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
         ops: list[Op] = []
         puts: list[dict[str, Any]] = []
         hist_ns = history_namespace(namespace)
-        for ordinal, entry in enumerate(entries.values()):
+        inserted = 0
+        for entry in entries.values():
             before = entry.item.value if entry.item is not None else None
             if entry.key is None:
                 if entry.deleted:
                     continue
+                inserted += 1
+                # A retried run (same idempotency key) makes the same keys, so it overwrites.
                 entry.key = (
-                    str(uuid.uuid5(_KEY_NAMESPACE, f"{idempotency}:{ordinal}"))
+                    str(uuid.uuid5(_KEY_NAMESPACE, f"{idempotency}:{inserted}"))
                     if idempotency
                     else str(uuid.uuid4())
                 )
@@ -343,7 +352,7 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
             ops.append(PutOp(namespace, entry.key, after))
             if after is not None:
                 puts.append({"namespace": namespace, "key": entry.key, "value": after})
-            if self.history:
+            if self.keep_history:
                 record = HistoryRecord.now(
                     memory_key=entry.key, action=action, before=before, after=after, thread_id=thread_id
                 )
