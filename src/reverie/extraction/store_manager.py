@@ -518,14 +518,10 @@ def _stamp(value: datetime | None) -> str | None:
 
 
 def _default_queries(lines: list[str]) -> list[str]:
-    """One query for the whole new exchange and one for its last message (what a reply reacts to)."""
+    """One query: the newest part of the exchange (embedders read only the first few hundred tokens)."""
     if not lines:
         return []
-    whole = "\n".join(lines)[-2000:]
-    queries = [whole]
-    if len(lines) > 1:
-        queries.append(lines[-1][-1000:])
-    return queries
+    return ["\n".join(lines)[-1500:]]
 
 
 def _checked_config(config: Any) -> RunnableConfig | None:

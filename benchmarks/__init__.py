@@ -1,0 +1,1 @@
+"""Reverie's benchmarks. Run them all with ``python -m benchmarks`` (``make bench``)."""
