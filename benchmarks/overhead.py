@@ -74,7 +74,9 @@ async def _measure(size: int, reply: str, runs: int) -> tuple[list[float], list[
             samples.append(elapsed)
             store_ms.append(store.spent_ms)
         if reply == "insert":  # keep the namespace at its size
-            for key in [k for k in store.search(NAMESPACE, limit=10_000) if not k.key.startswith("m")]:
+            for key in [
+                k for k in store.search(NAMESPACE, limit=10_000) if not k.key.startswith("m")
+            ]:
                 store.delete(NAMESPACE, key.key)
     return samples, store_ms
 
@@ -97,13 +99,31 @@ def run(quick: bool) -> dict[str, Any]:
     for size in (0, 100, 1000):
         for reply in ("no-op", "insert"):
             total, in_store = asyncio.run(_measure(size, reply, runs))
-            own = [t - s - bare["p50"] for t, s in zip(total, in_store)]
-            stats, store_stats, own_stats = percentiles(total), percentiles(in_store), percentiles(own)
+            own = [t - s - bare["p50"] for t, s in zip(total, in_store, strict=True)]
+            stats, store_stats, own_stats = (
+                percentiles(total),
+                percentiles(in_store),
+                percentiles(own),
+            )
             data["results"].append(
-                {"memories": size, "reply": reply, "total": stats, "store": store_stats, "own": own_stats}
+                {
+                    "memories": size,
+                    "reply": reply,
+                    "total": stats,
+                    "store": store_stats,
+                    "own": own_stats,
+                }
             )
             rows.append(
-                [size, reply, stats["p50"], stats["p95"], store_stats["p50"], own_stats["p50"], own_stats["p95"]]
+                [
+                    size,
+                    reply,
+                    stats["p50"],
+                    stats["p95"],
+                    store_stats["p50"],
+                    own_stats["p50"],
+                    own_stats["p95"],
+                ]
             )
     data["bare_scripted_model_call_ms"] = bare
     data["target"] = {"median_ms_at_1000": 3.0}

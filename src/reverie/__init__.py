@@ -2,6 +2,7 @@
 
 from reverie.core.errors import (
     ConfigurationError,
+    ConflictError,
     InputError,
     ModelOutputError,
     NamespaceError,
@@ -13,7 +14,6 @@ from reverie.core.types import ExtractedMemory, Memory, RemoveDoc
 from reverie.extraction.history import HistoryRecord
 from reverie.extraction.memory_manager import MemoryManager, create_memory_manager
 from reverie.extraction.store_manager import (
-    ConflictError,
     MemoryPhase,
     MemoryStoreManager,
     create_memory_store_manager,

@@ -37,7 +37,10 @@ def test_whole_thread_again_sends_only_new_messages_with_marked_context() -> Non
     manager.invoke({"messages": THREAD}, thread_config())
     second = model.calls[1].request.text
     assert "New conversation:\nuser: She lives in Porto.\nassistant: Porto is lovely." in second
-    assert "Earlier (already processed):\nuser: My sister is called Ana.\nassistant: Nice to know!" in second
+    assert (
+        "Earlier (already processed):\nuser: My sister is called Ana.\nassistant: Nice to know!"
+        in second
+    )
     # Nothing new: no model call at all.
     manager.invoke({"messages": THREAD}, thread_config())
     assert len(model.calls) == 2
@@ -57,7 +60,9 @@ def test_latest_exchange_only_gets_context_from_the_stored_watermark() -> None:
 def test_watermark_survives_a_new_manager_and_is_per_thread() -> None:
     store = InMemoryStore()
     first = recorder()
-    create_memory_store_manager(first, store=store).invoke({"messages": THREAD[:2]}, thread_config())
+    create_memory_store_manager(first, store=store).invoke(
+        {"messages": THREAD[:2]}, thread_config()
+    )
     again = recorder()
     manager = create_memory_store_manager(again, store=store)
     manager.invoke({"messages": THREAD[:2]}, thread_config())
@@ -114,7 +119,9 @@ def test_one_huge_message_is_truncated_with_a_note() -> None:
 
 def test_retried_run_with_the_same_idempotency_key_does_not_duplicate() -> None:
     store = InMemoryStore()
-    model = ScriptedChatModel(responder=lambda r: tool_call("Memory", {"content": "User likes tea"}))
+    model = ScriptedChatModel(
+        responder=lambda r: tool_call("Memory", {"content": "User likes tea"})
+    )
     manager = create_memory_store_manager(model, store=store, incremental=False)
     config = {"configurable": {"langgraph_user_id": "alice", "idempotency_key": "job-42"}}
     manager.invoke({"messages": THREAD[:1]}, config)

@@ -14,7 +14,9 @@ CONVERSATION = [
 
 
 def test_extracts_memories_as_pydantic_contents() -> None:
-    model = ScriptedChatModel(replies=[[tool_call("Memory", {"content": "User prefers dark mode"})]])
+    model = ScriptedChatModel(
+        replies=[[tool_call("Memory", {"content": "User prefers dark mode"})]]
+    )
     manager = create_memory_manager(model)
     (memory,) = manager.invoke({"messages": CONVERSATION})
     assert isinstance(memory, ExtractedMemory)
@@ -24,7 +26,8 @@ def test_extracts_memories_as_pydantic_contents() -> None:
 async def test_updates_existing_by_id_in_every_accepted_shape() -> None:
     def respond(request):
         return tool_call(
-            "Memory", {"content": "User now prefers light mode", "memory_id": alias_of(request, "dark")}
+            "Memory",
+            {"content": "User now prefers light mode", "memory_id": alias_of(request, "dark")},
         )
 
     manager = create_memory_manager(ScriptedChatModel(responder=respond))
@@ -40,9 +43,12 @@ async def test_updates_existing_by_id_in_every_accepted_shape() -> None:
 def test_plain_string_existing_memories_get_ids() -> None:
     seen = []
     model = ScriptedChatModel(responder=lambda r: seen.append(r.text) or None)
-    assert create_memory_manager(model).invoke(
-        {"messages": CONVERSATION, "existing": ["User likes tea"]}
-    ) == []
+    assert (
+        create_memory_manager(model).invoke(
+            {"messages": CONVERSATION, "existing": ["User likes tea"]}
+        )
+        == []
+    )
     assert "[1] User likes tea" in seen[0]
 
 
@@ -58,7 +64,9 @@ def test_deletes_only_when_enabled() -> None:
 
 def test_updates_can_be_disabled() -> None:
     manager = create_memory_manager(ScriptedChatModel(), enable_updates=False)
-    assert all("memory_id" not in t["function"]["parameters"]["properties"] for t in manager.toolkit.tools)
+    assert all(
+        "memory_id" not in t["function"]["parameters"]["properties"] for t in manager.toolkit.tools
+    )
 
 
 class Preference(BaseModel):
@@ -74,7 +82,9 @@ def test_custom_schema_and_batch() -> None:
     )
     manager = create_memory_manager(model, schemas=[Preference])
     results = manager.batch([{"messages": CONVERSATION}, {"messages": CONVERSATION}])
-    assert [r[0].content for r in results] == [Preference(category="ui", preference="dark mode")] * 2
+    assert [r[0].content for r in results] == [
+        Preference(category="ui", preference="dark mode")
+    ] * 2
 
 
 def test_bad_existing_is_a_typed_error() -> None:

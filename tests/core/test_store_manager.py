@@ -23,7 +23,9 @@ NS = ("memories", "alice")
 
 
 def conversation(text: str, reply: str = "Noted.") -> dict:
-    return {"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": reply}]}
+    return {
+        "messages": [{"role": "user", "content": text}, {"role": "assistant", "content": reply}]
+    }
 
 
 def remember_each_sentence(request):
@@ -180,7 +182,8 @@ def test_default_seeds_a_profile_when_namespace_is_empty(any_store: BaseStore) -
     def respond(request):
         seen.append(shown_memories(request))
         return tool_call(
-            "UserProfile", {"name": "Alice", "city": "Lyon", "memory_id": alias_of(request, "Alice")}
+            "UserProfile",
+            {"name": "Alice", "city": "Lyon", "memory_id": alias_of(request, "Alice")},
         )
 
     manager = create_memory_store_manager(
@@ -238,7 +241,9 @@ def test_query_model_generates_the_searches() -> None:
     store = InMemoryStore(index=hashing_index())
     store.put(NS, "k1", {"kind": "Memory", "content": {"content": "User's cat is called Miso"}})
     store.put(NS, "k2", {"kind": "Memory", "content": {"content": "User works as a nurse"}})
-    queries = ScriptedChatModel(responder=lambda r: tool_call("search_memory", {"query": "cat pet"}))
+    queries = ScriptedChatModel(
+        responder=lambda r: tool_call("search_memory", {"query": "cat pet"})
+    )
     seen: list[dict[str, str]] = []
 
     def respond(request):
@@ -264,7 +269,13 @@ def test_query_model_generates_the_searches() -> None:
             AIMessage(
                 content="",
                 invalid_tool_calls=[
-                    {"name": "Memory", "args": "{not json", "id": "c1", "error": "bad", "type": "invalid_tool_call"}
+                    {
+                        "name": "Memory",
+                        "args": "{not json",
+                        "id": "c1",
+                        "error": "bad",
+                        "type": "invalid_tool_call",
+                    }
                 ],
             ),
             "not valid JSON",
@@ -272,9 +283,13 @@ def test_query_model_generates_the_searches() -> None:
     ],
     ids=["unknown-id", "wrong-schema", "unknown-tool", "bad-json"],
 )
-def test_bad_model_output_never_changes_the_store(any_store: BaseStore, bad_reply, expected) -> None:
+def test_bad_model_output_never_changes_the_store(
+    any_store: BaseStore, bad_reply, expected
+) -> None:
     any_store.put(NS, "keep", {"kind": "Memory", "content": {"content": "User likes jazz"}})
-    any_store.put(("memories", "bob"), "bobs", {"kind": "Memory", "content": {"content": "Bob likes rock"}})
+    any_store.put(
+        ("memories", "bob"), "bobs", {"kind": "Memory", "content": {"content": "Bob likes rock"}}
+    )
     model = ScriptedChatModel(replies=[bad_reply])
     manager = create_memory_store_manager(model, store=any_store, enable_deletes=True)
     with pytest.raises(ModelOutputError, match=expected):
@@ -287,9 +302,16 @@ def test_bad_model_output_never_changes_the_store(any_store: BaseStore, bad_repl
 
 
 def test_ids_from_another_namespace_are_rejected(any_store: BaseStore) -> None:
-    any_store.put(("memories", "bob"), "bob-key", {"kind": "Memory", "content": {"content": "Bob likes rock"}})
+    any_store.put(
+        ("memories", "bob"), "bob-key", {"kind": "Memory", "content": {"content": "Bob likes rock"}}
+    )
     model = ScriptedChatModel(
-        replies=[[tool_call("Memory", {"content": "hacked", "memory_id": "bob-key"}), tool_call("forget", {"ids": ["bob-key"]})]]
+        replies=[
+            [
+                tool_call("Memory", {"content": "hacked", "memory_id": "bob-key"}),
+                tool_call("forget", {"ids": ["bob-key"]}),
+            ]
+        ]
     )
     manager = create_memory_store_manager(model, store=any_store, enable_deletes=True)
     with pytest.raises(ModelOutputError):
@@ -302,7 +324,10 @@ def test_a_corrected_retry_is_applied() -> None:
     store = InMemoryStore(index=hashing_index())
     model = ScriptedChatModel(
         replies=[
-            [tool_call("Memory", {"content": "User likes tea"}), tool_call("Memory", {"txt": "oops"})],
+            [
+                tool_call("Memory", {"content": "User likes tea"}),
+                tool_call("Memory", {"txt": "oops"}),
+            ],
             [tool_call("Memory", {"content": "User likes green tea best"})],
         ]
     )
@@ -341,7 +366,9 @@ def test_store_comes_from_the_langgraph_context_or_a_clear_error() -> None:
 def test_direct_store_access_stays_in_the_namespace(any_store: BaseStore) -> None:
     manager = create_memory_store_manager(ScriptedChatModel(), store=any_store)
     manager.put("k", "User likes tea", config=CONFIG)
-    any_store.put(("memories", "alice", "sub"), "deeper", {"kind": "Memory", "content": {"content": "x"}})
+    any_store.put(
+        ("memories", "alice", "sub"), "deeper", {"kind": "Memory", "content": {"content": "x"}}
+    )
     assert manager.get("k", config=CONFIG).value == {  # type: ignore[union-attr]
         "kind": "Memory",
         "content": {"content": "User likes tea"},
@@ -355,7 +382,9 @@ async def test_async_direct_access() -> None:
     store = InMemoryStore()
     manager = create_memory_store_manager(ScriptedChatModel(), store=store)
     await manager.aput("k", {"content": "User likes tea"}, config=CONFIG)
-    assert (await manager.aget("k", config=CONFIG)).value["content"] == {"content": "User likes tea"}  # type: ignore[union-attr]
+    assert (await manager.aget("k", config=CONFIG)).value["content"] == {
+        "content": "User likes tea"
+    }  # type: ignore[union-attr]
     assert len(await manager.asearch(config=CONFIG)) == 1
     await manager.adelete("k", config=CONFIG)
     assert await manager.aget("k", config=CONFIG) is None

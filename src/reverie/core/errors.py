@@ -27,6 +27,10 @@ class StoreError(ReverieError):
     """The memory store could not be opened or used."""
 
 
+class ConflictError(StoreError):
+    """Memories kept changing underneath a manager run more often than it retried."""
+
+
 class StoreLockedError(StoreError):
     """Another process holds the store's write lock for longer than the configured timeout."""
 

@@ -15,9 +15,7 @@ def truncate_line(line: str, max_tokens: int) -> str:
     return line[:keep] + TRUNCATION_NOTE.format(omitted=len(line) - keep)
 
 
-def chunk_messages(
-    messages: list[RenderedMessage], max_tokens: int
-) -> list[list[RenderedMessage]]:
+def chunk_messages(messages: list[RenderedMessage], max_tokens: int) -> list[list[RenderedMessage]]:
     """Split new messages into consecutive chunks that each fit ``max_tokens``.
 
     Nothing is dropped: a long conversation becomes several consolidation rounds, and only a single

@@ -57,7 +57,8 @@ class ExtractionEngine:
 
     def messages_for(self, round_input: RoundInput) -> tuple[list[BaseMessage], set[str]]:
         lines = [
-            f"[{alias}] {self.toolkit.render_content(content)}" for alias, content in round_input.shown
+            f"[{alias}] {self.toolkit.render_content(content)}"
+            for alias, content in round_input.shown
         ]
         kept = fit_lines(lines, self.memory_budget_tokens)
         shown_aliases = {alias for alias, _ in round_input.shown[: len(kept)]}
@@ -69,7 +70,9 @@ class ExtractionEngine:
     def _first(self, reply: BaseMessage, shown: set[str]) -> ParsedReply:
         if not isinstance(reply, AIMessage):
             return ParsedReply()
-        return self.toolkit.parse(reply.tool_calls, reply.invalid_tool_calls, shown)
+        return self.toolkit.parse(
+            [dict(c) for c in reply.tool_calls], [dict(c) for c in reply.invalid_tool_calls], shown
+        )
 
     @staticmethod
     def _retry_messages(

@@ -87,9 +87,7 @@ class MemoryManager(Runnable[dict[str, Any], list[ExtractedMemory]]):
         rendered = render_messages(messages)
         room = self.token_budget - self.token_budget // 3 - self.engine.fixed_tokens
         chunks = chunk_messages(rendered, max(room, 100))
-        return existing, [[m.line for m in chunk] for chunk in chunks] or (
-            [[]] if existing else []
-        )
+        return existing, [[m.line for m in chunk] for chunk in chunks] or ([[]] if existing else [])
 
     @staticmethod
     def _apply(

@@ -20,13 +20,19 @@ def protocol(*, inserts: bool, updates: bool, deletes: bool) -> str:
             "and the full new content."
         )
     if deletes:
-        lines.append("- Stored memories that are contradicted or obsolete: call forget with their ids.")
-    lines.append("Make all calls at once. If nothing is worth remembering, reply without tool calls.")
+        lines.append(
+            "- Stored memories that are contradicted or obsolete: call forget with their ids."
+        )
+    lines.append(
+        "Make all calls at once. If nothing is worth remembering, reply without tool calls."
+    )
     return "\n".join(lines)
 
 
 def system_prompt(instructions: str, *, inserts: bool, updates: bool, deletes: bool) -> str:
-    return instructions.strip() + "\n\n" + protocol(inserts=inserts, updates=updates, deletes=deletes)
+    return (
+        instructions.strip() + "\n\n" + protocol(inserts=inserts, updates=updates, deletes=deletes)
+    )
 
 
 def user_prompt(memory_lines: list[str], context_lines: list[str], new_lines: list[str]) -> str:

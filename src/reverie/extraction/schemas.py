@@ -179,8 +179,9 @@ class SchemaToolkit:
             f"Value {value!r:.200} matches none of the schemas {list(self.schemas)}."
         )
 
-    def parse(self, tool_calls: list[dict[str, Any]], invalid_calls: list[dict[str, Any]],
-              shown: set[str]) -> ParsedReply:
+    def parse(
+        self, tool_calls: list[dict[str, Any]], invalid_calls: list[dict[str, Any]], shown: set[str]
+    ) -> ParsedReply:
         """Validate every tool call; only calls that name shown ids and enabled actions survive."""
         reply = ParsedReply()
         for bad in invalid_calls:
@@ -229,7 +230,8 @@ class SchemaToolkit:
             content = schema.model_validate(args)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors()
+                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
+                for e in exc.errors()
             )
             raise _Rejected(f"Arguments do not match {name}: {problems}.") from None
         if memory_id is None:

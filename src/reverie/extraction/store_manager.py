@@ -18,11 +18,11 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.store.base import BaseStore, GetOp, Item, Op, PutOp, SearchItem, SearchOp
 from pydantic import BaseModel
 
-from reverie.core.errors import ConfigurationError, InputError, StoreError
+from reverie.core.errors import ConfigurationError, ConflictError, InputError
 from reverie.core.namespace import NamespaceTemplate
 from reverie.core.types import Memory, stored_value
 from reverie.extraction.budget import chunk_messages
-from reverie.extraction.engine import ExtractionEngine, RoundInput, query_messages, queries_from
+from reverie.extraction.engine import ExtractionEngine, RoundInput, queries_from, query_messages
 from reverie.extraction.history import HistoryRecord, history_namespace
 from reverie.extraction.memory_manager import DEFAULT_TOKEN_BUDGET
 from reverie.extraction.messages import normalize_messages, render_messages
@@ -32,7 +32,9 @@ from reverie.extraction.schemas import Delete, Insert, Operation, SchemaToolkit,
 from reverie.extraction.thread_state import ThreadState, state_namespace
 
 DEFAULT_KEY = "default"
-PHASE_INSTRUCTIONS = "Review the stored memories: merge duplicates, fix contradictions, keep them concise."
+PHASE_INSTRUCTIONS = (
+    "Review the stored memories: merge duplicates, fix contradictions, keep them concise."
+)
 _KEY_NAMESPACE = uuid.UUID("6f0b7c52-31a4-4d59-9d0e-5be0c2f0a1d4")
 
 
@@ -43,10 +45,6 @@ class MemoryPhase(TypedDict, total=False):
     include_messages: bool
     enable_inserts: bool
     enable_deletes: bool
-
-
-class ConflictError(StoreError):
-    """A memory changed underneath a manager run more often than it retried."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +110,9 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
         if query_limit < 1:
             raise ConfigurationError(f"query_limit must be at least 1, got {query_limit}.")
         if token_budget < 200:
-            raise ConfigurationError(f"token_budget must be at least 200 tokens, got {token_budget}.")
+            raise ConfigurationError(
+                f"token_budget must be at least 200 tokens, got {token_budget}."
+            )
         self.model = resolve_chat_model(model)
         self.toolkit = SchemaToolkit(
             list(schemas) if schemas else None,
@@ -206,12 +206,10 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
         rendered = render_messages(messages)
         state = ThreadState()
         track = self.incremental and thread_id is not None
-        if track:
+        if track and thread_id is not None:
             (value,) = yield _StoreBatch([GetOp(state_namespace(namespace), thread_id)])
             state = ThreadState.from_value(value.value if value is not None else None)
-        new, context = (
-            state.split(rendered, self.context_messages) if track else (rendered, [])
-        )
+        new, context = state.split(rendered, self.context_messages) if track else (rendered, [])
         if not new and not self.phase_engines:
             return []
 
@@ -224,7 +222,10 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
                     entries = yield from self._retrieve(namespace, lines, config)
                     yield from self._consolidate(entries, context, lines, messages)
                     ops, puts = self._plan_writes(
-                        namespace, entries, thread_id, f"{idempotency}:{index}" if idempotency else None
+                        namespace,
+                        entries,
+                        thread_id,
+                        f"{idempotency}:{index}" if idempotency else None,
                     )
                     yield from self._check_fresh(namespace, entries)
                     break
@@ -235,7 +236,7 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
                             f"({attempt + 1} attempts). Run it again, or route writers for one "
                             "namespace through one ReflectionExecutor."
                         ) from None
-            if track:
+            if track and thread_id is not None:
                 state.advance(chunk, self.context_messages, 500)
                 ops.append(
                     PutOp(state_namespace(namespace), thread_id, state.to_value(), index=False)
@@ -265,7 +266,9 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
                     best = found.get(item.key)
                     if best is None or (item.score or 0.0) > (best.score or 0.0):
                         found[item.key] = item
-        ranked = sorted(found.values(), key=lambda i: i.score if i.score is not None else -1.0, reverse=True)
+        ranked = sorted(
+            found.values(), key=lambda i: i.score if i.score is not None else -1.0, reverse=True
+        )
         ranked = ranked[: self.query_limit]
         entries: dict[str, _Entry] = {}
         for item in ranked:
@@ -312,7 +315,10 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
             if not shown and not include_messages:
                 continue
             ops = yield _ModelRound(
-                engine, RoundInput(shown, context if include_messages else [], lines if include_messages else [])
+                engine,
+                RoundInput(
+                    shown, context if include_messages else [], lines if include_messages else []
+                ),
             )
             _apply(entries, ops)
 
@@ -354,7 +360,11 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
                 puts.append({"namespace": namespace, "key": entry.key, "value": after})
             if self.keep_history:
                 record = HistoryRecord.now(
-                    memory_key=entry.key, action=action, before=before, after=after, thread_id=thread_id
+                    memory_key=entry.key,
+                    action=action,
+                    before=before,
+                    after=after,
+                    thread_id=thread_id,
                 )
                 record_key = (
                     str(uuid.uuid5(_KEY_NAMESPACE, f"{idempotency}:{entry.key}:history"))
@@ -372,7 +382,7 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
         if not touched:
             return
         current = yield _StoreBatch([GetOp(namespace, e.item.key) for e in touched])  # type: ignore[union-attr]
-        for entry, now in zip(touched, current):
+        for entry, now in zip(touched, current, strict=True):
             seen = entry.item
             if now is None or seen is None or _stamp(now.updated_at) != _stamp(seen.updated_at):
                 if now is None and entry.deleted:
@@ -400,8 +410,12 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
                     result = request.engine.run(request.round_input, config)
                 else:
                     assert self.query_model is not None
-                    reply = self.query_model.invoke(self._query_messages(request.lines), config=config)
-                    result = queries_from(reply)[: self.query_limit] or _default_queries(request.lines)
+                    reply = self.query_model.invoke(
+                        self._query_messages(request.lines), config=config
+                    )
+                    result = queries_from(reply)[: self.query_limit] or _default_queries(
+                        request.lines
+                    )
                 request = gen.send(result)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
@@ -423,7 +437,9 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
                     reply = await self.query_model.ainvoke(
                         self._query_messages(request.lines), config=config
                     )
-                    result = queries_from(reply)[: self.query_limit] or _default_queries(request.lines)
+                    result = queries_from(reply)[: self.query_limit] or _default_queries(
+                        request.lines
+                    )
                 request = gen.send(result)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
@@ -497,8 +513,12 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
     ) -> list[HistoryRecord]:
         """The audit trail of this namespace (or of one memory), oldest change first."""
         namespace = history_namespace(self.get_namespace(config))
-        items = self.store.search(namespace, filter={"memory_key": key} if key else None, limit=limit)
-        records = [HistoryRecord.model_validate(i.value) for i in items if tuple(i.namespace) == namespace]
+        items = self.store.search(
+            namespace, filter={"memory_key": key} if key else None, limit=limit
+        )
+        records = [
+            HistoryRecord.model_validate(i.value) for i in items if tuple(i.namespace) == namespace
+        ]
         return sorted(records, key=lambda r: r.at)
 
 
