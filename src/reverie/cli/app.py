@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, NoReturn, ParamSpec
 
-import click
 import typer
 from pydantic import ValidationError
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
-from typer.core import TyperGroup
 
 from reverie.cli import render
 from reverie.cli.conversation import load_conversation
@@ -35,15 +35,16 @@ from reverie.cli.storage import (
 )
 from reverie.core.errors import ConfigurationError, InputError, ReverieError
 
+P = ParamSpec("P")
 
-class _ReverieGroup(TyperGroup):
-    """Turns expected failures into one red line on stderr and exit code 1."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+def _friendly_errors(command: Callable[P, None]) -> Callable[P, None]:
+    """Turn an expected failure into one red line on stderr and exit code 1, not a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
         try:
-            return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
-            raise
+            command(*args, **kwargs)
         except ReverieError as exc:
             _fail(str(exc))
         except FileNotFoundError as exc:
@@ -59,14 +60,15 @@ class _ReverieGroup(TyperGroup):
         except OSError as exc:
             _fail(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}")
 
+    return run
 
-def _fail(message: str) -> None:
+
+def _fail(message: str) -> NoReturn:
     render.error(message)
     raise typer.Exit(code=1)
 
 
 app = typer.Typer(
-    cls=_ReverieGroup,
     name="reverie",
     help="Long-term memory for LLM agents: fill, search and serve a Reverie memory store.",
     no_args_is_help=True,
@@ -123,6 +125,7 @@ def _prefix(namespace: str | None, user: str = DEFAULT_USER) -> tuple[str, ...]:
 
 
 @app.command()
+@_friendly_errors
 def ingest(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="Conversation as JSON or JSONL messages.")],
@@ -179,6 +182,7 @@ def ingest(
 
 
 @app.command()
+@_friendly_errors
 def search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
@@ -196,6 +200,7 @@ def search(
 
 
 @app.command("list")
+@_friendly_errors
 def list_memories(
     ctx: typer.Context,
     namespace: NamespaceFilter = None,
@@ -216,6 +221,7 @@ def list_memories(
 
 
 @app.command()
+@_friendly_errors
 def show(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(help="The memory's key (see 'reverie list').")],
@@ -229,6 +235,7 @@ def show(
 
 
 @app.command()
+@_friendly_errors
 def forget(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(help="The memory's key (see 'reverie list').")],
@@ -243,6 +250,7 @@ def forget(
 
 
 @app.command("export")
+@_friendly_errors
 def export_memories(
     ctx: typer.Context,
     output: Annotated[
@@ -267,6 +275,7 @@ def export_memories(
 
 
 @app.command("import")
+@_friendly_errors
 def import_memories(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="JSONL written by 'reverie export'; '-' for stdin.")],
@@ -307,6 +316,7 @@ def _read_text(file: Path) -> str:
 
 
 @app.command()
+@_friendly_errors
 def stats(
     ctx: typer.Context, namespace: NamespaceFilter = None, user: UserOption = DEFAULT_USER
 ) -> None:
@@ -337,6 +347,7 @@ def stats(
 
 
 @app.command()
+@_friendly_errors
 def worker(
     ctx: typer.Context,
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs processed at once.")] = 1,
@@ -357,6 +368,7 @@ def worker(
 
 
 @app.command()
+@_friendly_errors
 def mcp(
     ctx: typer.Context,
     namespace: Annotated[
@@ -371,6 +383,7 @@ def mcp(
 
 
 @app.command()
+@_friendly_errors
 def demo(
     db: Annotated[
         Path | None,

@@ -1,4 +1,4 @@
-"""Reading a conversation file: JSON (a list, or ``{"messages": [...]}``) or JSONL, one message per line."""
+"""Reading a conversation file: JSON (a list or ``{"messages": [...]}``) or JSONL lines."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def _parse_lines(text: str, path: Path) -> list[Any]:
 
 
 def load_conversation(path: Path) -> list[Message]:
-    """The messages in ``path``; a clear :class:`InputError` for anything that is not a conversation."""
+    """The messages in ``path``; an :class:`InputError` for anything that is not a conversation."""
     if not path.exists():
         raise InputError(f"File not found: {path}")
     if path.is_dir():
@@ -87,8 +87,8 @@ def load_conversation(path: Path) -> list[Message]:
             problem = exc.errors()[0]
             where = ".".join(str(p) for p in problem["loc"]) or "message"
             raise InputError(
-                f"{path}: message {number} is not an OpenAI chat message ({where}: {problem['msg']}). "
-                'Each message needs "role" and "content".'
+                f"{path}: message {number} is not an OpenAI chat message "
+                f'({where}: {problem["msg"]}). Each message needs "role" and "content".'
             ) from exc
     if not messages:
         raise InputError(f"{path} holds no messages.")

@@ -41,7 +41,8 @@ def default_demo_db() -> Path:
 def sample_conversation() -> list[Message]:
     data = (
         resources.files("reverie.cli")
-        .joinpath("data", "sample_conversation.json")
+        .joinpath("data")
+        .joinpath("sample_conversation.json")
         .read_text(encoding="utf-8")
     )
     return [Message.model_validate(m) for m in json.loads(data)["messages"]]

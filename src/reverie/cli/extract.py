@@ -23,7 +23,9 @@ def extract_memories(
     Returns the memories now stored that the run wrote, and how many it removed.
     """
     try:
-        from reverie import create_memory_store_manager
+        from reverie import (  # type: ignore[attr-defined,unused-ignore]
+            create_memory_store_manager,
+        )
     except ImportError as exc:
         raise ConfigurationError(
             f"Reverie's memory manager is not available in this installation ({exc})."

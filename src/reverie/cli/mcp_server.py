@@ -19,7 +19,7 @@ from reverie.core.types import Memory, stored_value
 try:  # mcp >= 2
     from mcp.server.mcpserver import MCPServer as _Server
 except ImportError:  # mcp 1.x
-    from mcp.server.fastmcp import FastMCP as _Server  # type: ignore[no-redef]
+    from mcp.server.fastmcp import FastMCP as _Server  # type: ignore[no-redef,attr-defined,unused-ignore]
 
 
 def _missing(key: str, namespace: tuple[str, ...]) -> InputError:

@@ -61,7 +61,8 @@ def parse_namespace(text: str, user: str = DEFAULT_USER) -> tuple[str, ...]:
     labels = [label for label in text.strip().strip("/").split("/")]
     if not text.strip() or any(not label for label in labels):
         raise NamespaceError(
-            f"Namespace {text!r} is not valid. Write labels separated by '/', e.g. 'memories/alice'."
+            f"Namespace {text!r} is not valid. "
+            "Write labels separated by '/', e.g. 'memories/alice'."
         )
     return NamespaceTemplate(labels)({"configurable": {"langgraph_user_id": user, "user": user}})
 
