@@ -51,12 +51,19 @@ def _open_store(target: str | Path | None = None, *, index: dict[str, Any] | Non
     return _FileBackedStore(path, index)
 
 
-def install() -> None:
+def missing_modules() -> dict[str, types.ModuleType]:
+    """Stand-ins for the storage modules that cannot be imported here (none once they exist)."""
+    modules: dict[str, types.ModuleType] = {}
     if not HAS_EMBEDDED_STORE:
         stores = types.ModuleType("reverie.stores")
         stores.open_store = _open_store  # type: ignore[attr-defined]
-        sys.modules["reverie.stores"] = stores
+        modules["reverie.stores"] = stores
     if not HAS_EMBEDDINGS:
         embeddings = types.ModuleType("reverie.embeddings")
         embeddings.default_index = lambda fields=None: hashing_index(fields=fields)  # type: ignore[attr-defined]
-        sys.modules["reverie.embeddings"] = embeddings
+        modules["reverie.embeddings"] = embeddings
+    return modules
+
+
+def install() -> None:
+    sys.modules.update(missing_modules())

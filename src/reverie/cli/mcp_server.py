@@ -13,17 +13,21 @@ from typing import Any
 from langgraph.store.base import BaseStore
 
 from reverie.cli.storage import format_namespace, memory_text, opened_store
-from reverie.core.errors import InputError
 from reverie.core.types import Memory, stored_value
 
 try:  # mcp >= 2
     from mcp.server.mcpserver import MCPServer as _Server
+    from mcp.server.mcpserver.exceptions import ToolError
 except ImportError:  # mcp 1.x
     from mcp.server.fastmcp import FastMCP as _Server  # type: ignore[no-redef,attr-defined,unused-ignore]
+    from mcp.server.fastmcp.exceptions import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+        ToolError,
+    )
 
 
-def _missing(key: str, namespace: tuple[str, ...]) -> InputError:
-    return InputError(
+def _missing(key: str, namespace: tuple[str, ...]) -> ToolError:
+    # ToolError reaches the client as an error result carrying this message.
+    return ToolError(
         f"No memory with key {key!r} in {format_namespace(namespace)!r}; nothing was changed. "
         "Use the search tool to find the key."
     )
@@ -41,7 +45,7 @@ def build_server(store: BaseStore, namespace: tuple[str, ...]) -> Any:
     @server.tool(description="Store a new memory: one self-contained fact or preference.")
     async def remember(content: str) -> dict[str, str]:
         if not content.strip():
-            raise InputError("The memory is empty; pass the text to remember as 'content'.")
+            raise ToolError("The memory is empty; pass the text to remember as 'content'.")
         key = str(uuid.uuid4())
         store.put(namespace, key, stored_value(Memory(content=content)))
         return {"key": key, "namespace": where, "content": content}
