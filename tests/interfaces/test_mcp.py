@@ -76,9 +76,7 @@ async def test_mcp_server_remembers_finds_updates_and_forgets(tmp_path: Path) ->
         _payload(await session.call_tool("forget", {"key": key}))
         remaining = _payload(await session.call_tool("search", {"query": "allergic"}))
         assert [m["content"] for m in remaining] == ["Alice plays the cello on weekends"]
-        assert "nothing was changed" in _error_text(
-            await session.call_tool("forget", {"key": key})
-        )
+        assert "nothing was changed" in _error_text(await session.call_tool("forget", {"key": key}))
 
 
 @pytest.mark.timeout(120)

@@ -28,7 +28,12 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 def tool_call(name: str, args: dict[str, Any], id: str | None = None) -> dict[str, Any]:
     """Build a tool call for a scripted reply: ``AIMessage(content="", tool_calls=[tool_call(...)])``."""
-    return {"name": name, "args": args, "id": id or f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}
+    return {
+        "name": name,
+        "args": args,
+        "id": id or f"call_{uuid.uuid4().hex[:12]}",
+        "type": "tool_call",
+    }
 
 
 @dataclass(frozen=True)
@@ -153,8 +158,12 @@ class ScriptedChatModel(BaseChatModel):
         request = ScriptedRequest(list(messages), tools, kwargs.get("tool_choice"))
         reply = self._next_reply(request)
         tool_chars = len(json.dumps(tools, separators=(",", ":"))) if tools else 0
-        message_chars = sum(len(m.text) + len(json.dumps(m.tool_calls)) if isinstance(m, AIMessage)
-                            and m.tool_calls else len(m.text) for m in messages)
+        message_chars = sum(
+            len(m.text) + len(json.dumps(m.tool_calls))
+            if isinstance(m, AIMessage) and m.tool_calls
+            else len(m.text)
+            for m in messages
+        )
         input_tokens = count_tokens_approximately(messages) + (tool_chars + 3) // 4
         output_tokens = count_tokens_approximately([reply])
         call = ScriptedCall(

@@ -19,12 +19,15 @@ def resolve_store(explicit: BaseStore | None) -> BaseStore:
     from langgraph.config import get_store
 
     try:
-        return get_store()
-    except RuntimeError as exc:
+        store = get_store()
+    except (RuntimeError, KeyError):  # not inside a LangGraph run
+        store = None
+    if store is None:
         raise ConfigurationError(
             "The memory tool has no store. Pass store=... when creating it, or call it inside a "
             "LangGraph graph compiled with a store (e.g. create_react_agent(..., store=store))."
-        ) from exc
+        )
+    return store
 
 
 def to_jsonable(content: Any) -> Any:
