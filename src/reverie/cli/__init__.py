@@ -1,0 +1,1 @@
+"""The ``reverie`` command line: inspect, fill and serve a memory store."""

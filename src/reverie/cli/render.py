@@ -1,0 +1,65 @@
+"""Rich output shared by the commands: consoles, memory tables, one-line errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from langgraph.store.base import Item, SearchItem
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from reverie.cli.storage import format_namespace, memory_text
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def error(message: str) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+
+
+def kind_of(value: dict[str, Any]) -> str:
+    kind = value.get("kind")
+    return kind if isinstance(kind, str) else "-"
+
+
+def memory_table(items: Sequence[Item], *, title: str | None = None, scores: bool = False) -> Table:
+    """One row per memory: its text, then its key, kind and namespace on a dim line."""
+    table = Table(title=title, title_justify="left", show_lines=True)
+    if scores:
+        table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("memory", overflow="fold")
+    for item in items:
+        details = f"{item.key} · {kind_of(item.value)} · {format_namespace(item.namespace)}"
+        row = [f"{escape(memory_text(item.value))}\n[dim]{escape(details)}[/]"]
+        if scores:
+            score = item.score if isinstance(item, SearchItem) else None
+            row.insert(0, "-" if score is None else f"{score:.3f}")
+        table.add_row(*row)
+    return table
+
+
+def episode_rows(items: Iterable[SearchItem], *, title: str) -> Table:
+    """Search results over conversation turns: score, who spoke, and what was said."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("turn", justify="right", no_wrap=True)
+    table.add_column("speaker", no_wrap=True)
+    table.add_column("text")
+    for item in items:
+        content = item.value.get("content", {})
+        turn = content.get("turn") if isinstance(content, dict) else None
+        role = content.get("role", "-") if isinstance(content, dict) else "-"
+        table.add_row(
+            "-" if item.score is None else f"{item.score:.3f}",
+            "-" if turn is None else str(turn),
+            str(role),
+            escape(memory_text(item.value)),
+        )
+    return table

@@ -1,0 +1,215 @@
+"""Opening the store a command works on, and walking, finding and restoring its items."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from langgraph.store.base import BaseStore, Item
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from reverie.core.errors import ConfigurationError, InputError, NamespaceError
+from reverie.core.namespace import NamespaceTemplate
+
+DEFAULT_NAMESPACE = "memories/{langgraph_user_id}"
+DEFAULT_USER = "default"
+_PAGE = 500
+
+
+def describe_target(target: str | None) -> str:
+    """How the user would recognise the store: its path or URL (without a password)."""
+    if target:
+        if "://" in target and "@" in target:
+            scheme, rest = target.split("://", 1)
+            return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+        return target
+    return os.environ.get("REVERIE_STORE") or "the default store"
+
+
+@contextlib.contextmanager
+def opened_store(
+    target: str | Path | None, *, index: dict[str, Any] | None = None
+) -> Iterator[BaseStore]:
+    """Open ``target`` (None: the default store) for one command and close it afterwards."""
+    try:
+        from reverie.stores import open_store
+    except ImportError as exc:  # the storage backends are an installable part of Reverie
+        raise ConfigurationError(
+            f"Reverie's storage backends are not installed ({exc}). Reinstall reverie."
+        ) from exc
+    try:
+        store = open_store(target, index=index)
+    except sqlite3.DatabaseError as exc:
+        raise ConfigurationError(
+            f"Cannot open {describe_target(str(target or ''))}: {exc}"
+        ) from exc
+    try:
+        yield store
+    finally:
+        closer = getattr(store, "close", None)
+        if callable(closer):
+            closer()
+
+
+def parse_namespace(text: str, user: str = DEFAULT_USER) -> tuple[str, ...]:
+    """``"memories/{langgraph_user_id}"`` -> ``("memories", user)``; labels are separated by '/'."""
+    labels = [label for label in text.strip().strip("/").split("/")]
+    if not text.strip() or any(not label for label in labels):
+        raise NamespaceError(
+            f"Namespace {text!r} is not valid. "
+            "Write labels separated by '/', e.g. 'memories/alice'."
+        )
+    return NamespaceTemplate(labels)({"configurable": {"langgraph_user_id": user, "user": user}})
+
+
+def format_namespace(namespace: tuple[str, ...] | list[str]) -> str:
+    return "/".join(namespace)
+
+
+def iter_items(store: BaseStore, prefix: tuple[str, ...] = ()) -> Iterator[Item]:
+    """Every item whose namespace starts with ``prefix``, each exactly once."""
+    for namespace in store.list_namespaces(prefix=prefix or None, limit=1_000_000):
+        offset = 0
+        while True:
+            page = store.search(namespace, limit=_PAGE, offset=offset)
+            for item in page:
+                # search() also returns deeper namespaces; those are listed on their own.
+                if tuple(item.namespace) == tuple(namespace):
+                    yield item
+            if len(page) < _PAGE:
+                break
+            offset += _PAGE
+
+
+def find_item(store: BaseStore, key: str, namespace: tuple[str, ...] | None) -> Item:
+    """The item stored under ``key`` (in ``namespace`` if given); a clear error if none or many."""
+    if namespace is not None:
+        item = store.get(namespace, key)
+        if item is None:
+            raise InputError(
+                f"No memory with key {key!r} in namespace {format_namespace(namespace)!r}. "
+                "Run 'reverie list' to see the keys."
+            )
+        return item
+    found = [
+        item
+        for ns in store.list_namespaces(limit=1_000_000)
+        if (item := store.get(ns, key)) is not None
+    ]
+    if not found:
+        raise InputError(f"No memory with key {key!r}. Run 'reverie list' to see the keys.")
+    if len(found) > 1:
+        places = ", ".join(format_namespace(i.namespace) for i in found)
+        raise InputError(
+            f"Key {key!r} exists in several namespaces ({places}); choose one with --namespace."
+        )
+    return found[0]
+
+
+def memory_text(value: dict[str, Any]) -> str:
+    """The readable text of a stored value, whichever writer produced it."""
+    content = value.get("content", value)
+    if isinstance(content, dict):
+        if isinstance(content.get("content"), str):
+            return content["content"]
+        return ", ".join(f"{k}={v}" for k, v in content.items())
+    return str(content)
+
+
+class ExportRecord(BaseModel):
+    """One line of an export file: everything needed to put the item back exactly."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    namespace: list[str]
+    key: str
+    value: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @field_validator("namespace")
+    @classmethod
+    def _labels(cls, labels: list[str]) -> list[str]:
+        if not labels or any(not label or "." in label for label in labels):
+            raise ValueError("namespace must be a non-empty list of labels without dots")
+        return labels
+
+    @classmethod
+    def of(cls, item: Item) -> ExportRecord:
+        return cls(
+            namespace=list(item.namespace),
+            key=item.key,
+            value=item.value,
+            created_at=item.created_at,
+            updated_at=item.updated_at,
+        )
+
+    def to_item(self) -> Item:
+        return Item(
+            namespace=tuple(self.namespace),
+            key=self.key,
+            value=self.value,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )
+
+
+def restore_items(store: BaseStore, items: list[Item]) -> bool:
+    """Write ``items`` keeping their timestamps. Returns False where the store cannot keep them.
+
+    A store may offer ``restore_items(items)`` itself; LangGraph's in-memory, SQLite and
+    PostgreSQL stores are handled here.
+    """
+    own = getattr(store, "restore_items", None)
+    if callable(own):
+        own(items)
+        return True
+    for item in items:
+        store.put(item.namespace, item.key, item.value)
+    return _stamp(store, items)
+
+
+def _stamp(store: BaseStore, items: list[Item]) -> bool:
+    from langgraph.store.memory import InMemoryStore
+
+    if isinstance(store, InMemoryStore):
+        data = store._data  # no public API sets timestamps; the values were just written above
+        for item in items:
+            data[item.namespace][item.key] = item
+        return True
+    try:
+        from langgraph.store.sqlite import SqliteStore
+    except ImportError:  # optional dependency
+        SqliteStore = None  # type: ignore[assignment,misc]  # noqa: N806
+    if SqliteStore is not None and isinstance(store, SqliteStore):
+        with store.lock, store.conn:
+            store.conn.executemany(
+                "UPDATE store SET created_at = ?, updated_at = ? WHERE prefix = ? AND key = ?",
+                [
+                    (
+                        i.created_at.isoformat(),
+                        i.updated_at.isoformat(),
+                        ".".join(i.namespace),
+                        i.key,
+                    )
+                    for i in items
+                ],
+            )
+        return True
+    try:
+        from langgraph.store.postgres import PostgresStore
+    except ImportError:  # optional dependency
+        PostgresStore = None  # type: ignore[assignment,misc]  # noqa: N806
+    if PostgresStore is not None and isinstance(store, PostgresStore):
+        with store._cursor() as cur:
+            cur.executemany(
+                "UPDATE store SET created_at = %s, updated_at = %s WHERE prefix = %s AND key = %s",
+                [(i.created_at, i.updated_at, ".".join(i.namespace), i.key) for i in items],
+            )
+        return True
+    return False

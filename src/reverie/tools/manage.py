@@ -1,0 +1,216 @@
+"""``manage_memory``: a tool an agent calls in the hot path to create, update or delete memories.
+
+Values are written in LangMem's tool format, ``{"content": <content>}``, so stores shared with
+LangMem keep working. One exception keeps both writers interoperable: updating a memory that a
+memory manager wrote (``{"kind": "Memory", "content": {"content": ...}}``) with a text keeps that
+shape, so the manager still recognises the memory afterwards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, Literal, Optional
+
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import StructuredTool, ToolException
+from langgraph.store.base import BaseStore, Item
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from reverie.core.errors import ConfigurationError
+from reverie.core.namespace import NamespaceTemplate
+from reverie.tools._runtime import resolve_store, to_jsonable
+
+Action = Literal["create", "update", "delete"]
+_ALL_ACTIONS: tuple[Action, ...] = ("create", "update", "delete")
+
+DEFAULT_MANAGE_INSTRUCTIONS = (
+    "Call this tool whenever you:\n\n"
+    "1. Learn a new preference or fact about the USER.\n"
+    "2. Are explicitly asked by the USER to remember something or to change how you behave.\n"
+    "3. Want to keep context that will matter in later conversations.\n"
+    "4. Notice that a stored MEMORY is wrong or out of date.\n"
+)
+
+
+def _keep_required_key(schema: dict[str, Any]) -> None:
+    # Some providers reject object schemas without a "required" list, even an empty one.
+    schema.setdefault("required", [])
+
+
+def _describe(actions: Sequence[str], instructions: str) -> str:
+    if len(actions) == 1:
+        verbs = f"{actions[0].capitalize()} a memory"
+    else:
+        verbs = f"{', '.join(a.capitalize() if i == 0 else a for i, a in enumerate(actions[:-1]))}"
+        verbs += f"{',' if len(actions) > 2 else ''} or {actions[-1]} a memory"
+    return (
+        f"{verbs} that persists across conversations.\n"
+        "Give the MEMORY ID to update or delete a memory; leave it out to create one (an id is "
+        f"assigned for you).\n{instructions}"
+    )
+
+
+def _value_for(content: Any, existing: Item | None) -> dict[str, Any]:
+    data = to_jsonable(content)
+    if (
+        existing is not None
+        and existing.value.get("kind") == "Memory"
+        and isinstance(existing.value.get("content"), dict)
+        and isinstance(data, str)
+    ):
+        return {"kind": "Memory", "content": {"content": data}}
+    return {"content": data}
+
+
+class _ManageMemory:
+    """The tool's behaviour, shared by its sync and async entry points."""
+
+    def __init__(
+        self,
+        namespace: NamespaceTemplate,
+        actions: tuple[Action, ...],
+        store: BaseStore | None,
+    ) -> None:
+        self.namespace = namespace
+        self.actions = actions
+        self.store = store
+
+    def check(self, action: str, content: Any, id: str | None) -> None:
+        if action not in self.actions:
+            raise ToolException(
+                f"Action {action!r} is not allowed here; use one of {list(self.actions)}."
+            )
+        if action == "create" and id is not None:
+            raise ToolException(
+                "Do not pass an id when creating a memory; call again without the id argument."
+            )
+        if action in ("update", "delete") and not id:
+            raise ToolException(f"Pass the MEMORY ID of the memory to {action}.")
+        if action in ("create", "update") and content is None:
+            raise ToolException(f"Pass the content of the memory to {action}.")
+
+    def missing(self, id: str) -> ToolException:
+        return ToolException(
+            f"No memory with id {id} exists in this memory space; nothing was changed. "
+            "Search your memories to find the right id."
+        )
+
+    def run(
+        self,
+        content: Any = None,
+        action: str = "create",
+        id: str | None = None,
+        *,
+        config: RunnableConfig,
+    ) -> str:
+        self.check(action, content, id)
+        namespace = self.namespace(config)
+        store = resolve_store(self.store)
+        if action == "create":
+            key = str(uuid.uuid4())
+            store.put(namespace, key, _value_for(content, None))
+            return f"created memory {key}"
+        assert id is not None
+        existing = store.get(namespace, id)
+        if existing is None:
+            raise self.missing(id)
+        if action == "delete":
+            store.delete(namespace, id)
+            return f"Deleted memory {id}"
+        store.put(namespace, id, _value_for(content, existing))
+        return f"updated memory {id}"
+
+    async def arun(
+        self,
+        content: Any = None,
+        action: str = "create",
+        id: str | None = None,
+        *,
+        config: RunnableConfig,
+    ) -> str:
+        self.check(action, content, id)
+        namespace = self.namespace(config)
+        store = resolve_store(self.store)
+        if action == "create":
+            key = str(uuid.uuid4())
+            await store.aput(namespace, key, _value_for(content, None))
+            return f"created memory {key}"
+        assert id is not None
+        existing = await store.aget(namespace, id)
+        if existing is None:
+            raise self.missing(id)
+        if action == "delete":
+            await store.adelete(namespace, id)
+            return f"Deleted memory {id}"
+        await store.aput(namespace, id, _value_for(content, existing))
+        return f"updated memory {id}"
+
+
+def _args_schema(schema: Any, actions: tuple[Action, ...], default: Action) -> type[BaseModel]:
+    action_type = Literal[actions]  # type: ignore[valid-type]
+    return create_model(
+        "ManageMemoryArgs",
+        __config__=ConfigDict(json_schema_extra=_keep_required_key),
+        content=(
+            Optional[schema],  # noqa: UP045 - schema is a runtime value
+            Field(default=None, description="The memory to create, or the new text of an update."),
+        ),
+        action=(action_type, Field(default=default, description="What to do.")),
+        id=(
+            Optional[str],  # noqa: UP045
+            Field(default=None, description="MEMORY ID to update or delete; omit to create."),
+        ),
+    )
+
+
+def create_manage_memory_tool(
+    namespace: tuple[str, ...] | str | NamespaceTemplate,
+    *,
+    instructions: str = DEFAULT_MANAGE_INSTRUCTIONS,
+    schema: Any = str,
+    actions_permitted: Sequence[Action] | None = _ALL_ACTIONS,
+    store: BaseStore | None = None,
+    name: str = "manage_memory",
+) -> StructuredTool:
+    """A LangChain tool with which an agent creates, updates and deletes its own memories.
+
+    ``namespace`` may contain ``{placeholders}`` filled from the run's
+    ``config["configurable"]`` (e.g. ``("memories", "{langgraph_user_id}")``). The tool only ever
+    reads or writes inside that namespace: updating or deleting an id that is not there is reported
+    back to the model as an error and changes nothing. ``store`` defaults to the store of the
+    LangGraph run the tool is called in. Works with ``invoke`` and ``ainvoke``.
+    """
+    template = NamespaceTemplate(namespace)
+    if not actions_permitted:
+        raise ConfigurationError(
+            "actions_permitted is empty; allow at least one of 'create', 'update', 'delete'."
+        )
+    actions = tuple(actions_permitted)
+    unknown = [a for a in actions if a not in _ALL_ACTIONS]
+    if unknown:
+        raise ConfigurationError(
+            f"Unknown actions {unknown}; actions_permitted may only contain {list(_ALL_ACTIONS)}."
+        )
+    default: Action = "create" if "create" in actions else actions[0]
+    behaviour = _ManageMemory(template, actions, store)
+
+    def manage_memory(
+        config: RunnableConfig, content: Any = None, action: str = default, id: str | None = None
+    ) -> str:
+        return behaviour.run(content, action, id, config=config)
+
+    async def amanage_memory(
+        config: RunnableConfig, content: Any = None, action: str = default, id: str | None = None
+    ) -> str:
+        return await behaviour.arun(content, action, id, config=config)
+
+    return StructuredTool.from_function(
+        func=manage_memory,
+        coroutine=amanage_memory,
+        name=name,
+        description=_describe(actions, instructions),
+        args_schema=_args_schema(schema, actions, default),
+        infer_schema=False,
+        handle_tool_error=True,
+    )

@@ -1,0 +1,93 @@
+"""``search_memory``: a tool an agent calls to look up its memories by meaning.
+
+Results are the store's items as JSON (namespace, key, value, timestamps, score), the same shape
+LangMem's tool returns, whichever writer (this tool or a memory manager) stored them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import StructuredTool
+from langgraph.store.base import BaseStore, SearchItem
+from pydantic import BaseModel, ConfigDict, Field
+
+from reverie.core.namespace import NamespaceTemplate
+from reverie.tools._runtime import resolve_store
+
+ResponseFormat = Literal["content", "content_and_artifact"]
+
+
+class SearchMemoryArgs(BaseModel):
+    model_config = ConfigDict(json_schema_extra=lambda s: s.setdefault("required", ["query"]))
+
+    query: str = Field(description="What to look for, in plain words.")
+    limit: int = Field(default=10, ge=1, le=100, description="Most results to return.")
+    offset: int = Field(default=0, ge=0, description="Results to skip, for paging.")
+    filter: dict[str, Any] | None = Field(
+        default=None, description="Exact-match conditions on the stored value's fields."
+    )
+
+
+def _render(items: list[SearchItem], response_format: ResponseFormat) -> Any:
+    text = json.dumps([item.dict() for item in items], ensure_ascii=False, default=str)
+    if response_format == "content_and_artifact":
+        return text, items
+    return text
+
+
+def create_search_memory_tool(
+    namespace: tuple[str, ...] | str | NamespaceTemplate,
+    *,
+    instructions: str = "",
+    store: BaseStore | None = None,
+    response_format: ResponseFormat = "content",
+    name: str = "search_memory",
+) -> StructuredTool:
+    """A LangChain tool with which an agent searches the memories in ``namespace``.
+
+    ``namespace`` may contain ``{placeholders}`` filled from the run's ``config["configurable"]``;
+    searches never leave it. With ``response_format="content_and_artifact"`` the tool also returns
+    the raw ``SearchItem`` objects as the message artifact. Works with ``invoke`` and ``ainvoke``.
+    """
+    template = NamespaceTemplate(namespace)
+    initial_store = store
+
+    def search_memory(
+        config: RunnableConfig,
+        query: str,
+        limit: int = 10,
+        offset: int = 0,
+        filter: dict[str, Any] | None = None,
+    ) -> Any:
+        items = resolve_store(initial_store).search(
+            template(config), query=query, filter=filter, limit=limit, offset=offset
+        )
+        return _render(items, response_format)
+
+    async def asearch_memory(
+        config: RunnableConfig,
+        query: str,
+        limit: int = 10,
+        offset: int = 0,
+        filter: dict[str, Any] | None = None,
+    ) -> Any:
+        items = await resolve_store(initial_store).asearch(
+            template(config), query=query, filter=filter, limit=limit, offset=offset
+        )
+        return _render(items, response_format)
+
+    description = "Search your long-term memories for anything relevant to the current context."
+    if instructions:
+        description += f" {instructions}"
+    return StructuredTool.from_function(
+        func=search_memory,
+        coroutine=asearch_memory,
+        name=name,
+        description=description,
+        args_schema=SearchMemoryArgs,
+        infer_schema=False,
+        response_format=response_format,
+    )
