@@ -86,7 +86,11 @@ def test_listing_order_limit_offset(any_store: BaseStore, reference: BaseStore) 
         s.delete(("pets", "u1"), "a")
         s.put(("pets", "u1"), "a", {"text": "re-added goes last", "kind": "x", "age": 0})
     for limit, offset in [(10, 0), (2, 0), (2, 2), (3, 4), (100, 9), (5, 50)]:
-        both(any_store, reference, lambda s: s.search(("pets",), limit=limit, offset=offset))
+        both(
+            any_store,
+            reference,
+            lambda s, limit=limit, offset=offset: s.search(("pets",), limit=limit, offset=offset),
+        )
     both(any_store, reference, lambda s: s.search(("pets", "u2"), limit=3, offset=1))
 
 
@@ -112,8 +116,16 @@ def test_filters_match_in_memory_store(
 ) -> None:
     for s in (any_store, reference):
         fill(s)
-        s.put(("pets", "u1"), "f", {"text": "x", "meta": {"owner": "ann"}, "tags": ["a", "b"], "age": 2})
-        s.put(("pets", "u1"), "g", {"text": "y", "meta": {"owner": "bob"}, "tags": ["b", "a"], "age": 40})
+        s.put(
+            ("pets", "u1"),
+            "f",
+            {"text": "x", "meta": {"owner": "ann"}, "tags": ["a", "b"], "age": 2},
+        )
+        s.put(
+            ("pets", "u1"),
+            "g",
+            {"text": "y", "meta": {"owner": "bob"}, "tags": ["b", "a"], "age": 40},
+        )
     got = both(any_store, reference, lambda s: s.search(("pets",), filter=filter, limit=50))
     both(any_store, reference, lambda s: s.search(("pets",), filter=filter, limit=1, offset=1))
     if filter != {"missing": "x"}:
@@ -182,7 +194,7 @@ def test_list_namespaces(any_store: BaseStore, reference: BaseStore) -> None:
         {"limit": 2},
         {"limit": 2, "offset": 2},
     ]:
-        both(any_store, reference, lambda s: s.list_namespaces(**kwargs))
+        both(any_store, reference, lambda s, kw=kwargs: s.list_namespaces(**kw))
 
 
 @pytest.fixture
