@@ -174,9 +174,13 @@ def _scenario(
     def embedded_search(i: int) -> Any:
         return store.search(data.query_ns[i % n_q], query=data.queries[i % n_q], limit=10)
 
-    record("embedded", "hybrid, embedding excluded", rate, _time_searches(embedded_search, queries, 20))
+    record(
+        "embedded", "hybrid, embedding excluded", rate, _time_searches(embedded_search, queries, 20)
+    )
     store.search_mode = "vector"
-    record("embedded", "vector, embedding excluded", None, _time_searches(embedded_search, queries, 20))
+    record(
+        "embedded", "vector, embedding excluded", None, _time_searches(embedded_search, queries, 20)
+    )
     store.search_mode = "hybrid"
 
     def embedded_filtered(i: int) -> Any:
@@ -188,7 +192,12 @@ def _scenario(
     store.close()
     if minilm is not None:
         store = EmbeddedStore(path, index=_index(data, minilm))  # type: ignore[arg-type]
-        record("embedded", "hybrid, embedding included", None, _time_searches(embedded_search, queries, 20))
+        record(
+            "embedded",
+            "hybrid, embedding included",
+            None,
+            _time_searches(embedded_search, queries, 20),
+        )
         store.close()
 
     if with_memory:
@@ -198,12 +207,19 @@ def _scenario(
         def memory_search(i: int) -> Any:
             return memory.search(data.query_ns[i % n_q], query=data.queries[i % n_q], limit=10)
 
-        record("InMemoryStore", "vector, embedding excluded", rate, _time_searches(memory_search, queries, 15))
+        record(
+            "InMemoryStore",
+            "vector, embedding excluded",
+            rate,
+            _time_searches(memory_search, queries, 15),
+        )
 
         def memory_filtered(i: int) -> Any:
             return memory.search(data.query_ns[i % n_q], filter={"n": i % 100}, limit=10)
 
-        record("InMemoryStore", "filter, no query", None, _time_searches(memory_filtered, queries, 10))
+        record(
+            "InMemoryStore", "filter, no query", None, _time_searches(memory_filtered, queries, 10)
+        )
         del memory
         gc.collect()
 
@@ -214,7 +230,9 @@ def _scenario(
         def sqlite_filtered(i: int) -> Any:
             return sqlite_store.search(data.query_ns[i % n_q], filter={"n": i % 100}, limit=10)
 
-        record("SqliteStore", "filter, no query", rate, _time_searches(sqlite_filtered, queries, 10))
+        record(
+            "SqliteStore", "filter, no query", rate, _time_searches(sqlite_filtered, queries, 10)
+        )
         rows.append(
             {
                 "scenario": label,
