@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import random
 import shutil
 import sqlite3
 import tempfile

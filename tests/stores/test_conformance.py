@@ -109,6 +109,11 @@ def test_listing_order_limit_offset(any_store: BaseStore, reference: BaseStore) 
         {"meta": {"owner": {"$ne": "ann"}}},
         {"tags": ["a", "b"]},
         {"missing": "x"},
+        {"flag": True},
+        {"flag": 1},
+        {"flag": "1"},
+        {"flag": {"$eq": 1.0}},
+        {"flag": 0, "kind": "pet"},
     ],
 )
 def test_filters_match_in_memory_store(
@@ -126,6 +131,8 @@ def test_filters_match_in_memory_store(
             "g",
             {"text": "y", "meta": {"owner": "bob"}, "tags": ["b", "a"], "age": 40},
         )
+        for key, flag in [("h", True), ("i", 1), ("j", "1"), ("k", 1.0), ("l", False)]:
+            s.put(("pets", "u1"), key, {"text": "flagged", "flag": flag, "age": 5, "kind": "pet"})
     got = both(any_store, reference, lambda s: s.search(("pets",), filter=filter, limit=50))
     both(any_store, reference, lambda s: s.search(("pets",), filter=filter, limit=1, offset=1))
     if filter != {"missing": "x"}:

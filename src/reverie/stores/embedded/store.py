@@ -60,7 +60,7 @@ from reverie.core.errors import (
 )
 from reverie.stores.embedded import schema
 from reverie.stores.embedded.cache import Addition, NamespaceCache, NamespaceEntry
-from reverie.stores.embedded.filters import matches_filter, validate_filter
+from reverie.stores.embedded.filters import matches_filter, sql_prefilter, validate_filter
 from reverie.stores.embedded.ranking import (
     SEARCH_MODES,
     SearchMode,
@@ -497,18 +497,26 @@ class EmbeddedStore(BaseStore):
         return found
 
     def _scan(
-        self, ns_ids: list[int], now: float, exclude: set[int] | None = None
+        self,
+        ns_ids: list[int],
+        now: float,
+        filter: dict[str, Any] | None,
+        exclude: set[int] | None = None,
     ) -> Iterator[_Row]:
-        """Live items of the namespaces in store order (namespace creation, then insertion)."""
+        """Live items matching ``filter``, in store order (namespace creation, then insertion)."""
+        where, params = sql_prefilter(filter, "i.value")
+        where = f" AND {where}" if where else ""
         for ns_id in ns_ids:
             cursor = self._conn.execute(
                 f"SELECT {_ITEM_COLUMNS} FROM items i JOIN namespaces n ON n.id = i.ns_id "
-                f"WHERE i.ns_id = ? AND {_LIVE} ORDER BY i.id",
-                (ns_id, now),
+                f"WHERE i.ns_id = ? AND {_LIVE}{where} ORDER BY i.id",
+                (ns_id, now, *params),
             )
             for row in cursor:
                 if exclude is None or row[0] not in exclude:
-                    yield _Row.from_sql(row)
+                    found = _Row.from_sql(row)
+                    if matches_filter(found.value, filter):
+                        yield found
 
     def _search(
         self,
@@ -536,17 +544,15 @@ class EmbeddedStore(BaseStore):
                 # Items with nothing to rank by (e.g. stored with index=False) come last, in
                 # store order, as in InMemoryStore.
                 seen = {item_id for item_id, _ in ranked}
-                for row in self._scan([n for n, _ in namespaces], now, exclude=seen):
-                    if matches_filter(row.value, op.filter):
-                        kept.append((row, None))
-                        if len(kept) >= wanted:
-                            break
-        else:
-            for row in self._scan([n for n, _ in namespaces], now):
-                if matches_filter(row.value, op.filter):
+                for row in self._scan([n for n, _ in namespaces], now, op.filter, exclude=seen):
                     kept.append((row, None))
                     if len(kept) >= wanted:
                         break
+        else:
+            for row in self._scan([n for n, _ in namespaces], now, op.filter):
+                kept.append((row, None))
+                if len(kept) >= wanted:
+                    break
         page = kept[op.offset : wanted]
         if op.refresh_ttl:
             refresh.update(row.id for row, _ in page if row.ttl_minutes is not None)

@@ -74,7 +74,9 @@ class NamespaceVectors:
     def scores(self, query: FloatArray) -> tuple[IntArray, FloatArray]:
         """(item id, best cosine) for every live item; an item with several vectors keeps its max."""
         ids = self.ids[: self.size]
-        sims = self.matrix[: self.size] @ query
+        # einsum runs one SIMD loop on the calling thread. BLAS's threaded matvec is no faster
+        # here (it is memory-bound) and stalls badly when other processes hold the cores.
+        sims = np.einsum("ij,j->i", self.matrix[: self.size], query)
         if self.dead:
             live = ids >= 0
             ids, sims = ids[live], sims[live]
