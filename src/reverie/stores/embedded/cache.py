@@ -36,12 +36,8 @@ class NamespaceEntry:
 
     @property
     def nbytes(self) -> int:
-        extra = 0
-        if self.keywords is not None:
-            extra = 48 * len(self.keywords.ids) + 16 * sum(
-                len(p.docs) + len(p.pending_docs) for p in self.keywords.postings.values()
-            )
-        return self.vectors.nbytes + extra
+        keywords = self.keywords.nbytes if self.keywords is not None else 0
+        return self.vectors.nbytes + keywords
 
     def keyword_index(self, conn: sqlite3.Connection) -> NamespaceKeywords:
         if self.keywords is None:

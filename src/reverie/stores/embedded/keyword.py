@@ -68,6 +68,12 @@ class NamespaceKeywords:
         self.live_length = 0.0
         self._arrays: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.bool_]]
         self._dirty = True
+        self.postings_count = 0
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate memory held: 12 bytes per posting plus per-document bookkeeping."""
+        return 12 * self.postings_count + 64 * len(self.ids)
 
     @classmethod
     def build(cls, rows: list[tuple[int, str]]) -> NamespaceKeywords:
@@ -79,6 +85,7 @@ class NamespaceKeywords:
                 entry = grouped.setdefault(term, ([], []))
                 entry[0].append(doc)
                 entry[1].append(float(count))
+                index.postings_count += 1
         index.postings = {
             term: _Postings(np.asarray(d, dtype=np.int64), np.asarray(f, dtype=np.float32))
             for term, (d, f) in grouped.items()
@@ -107,6 +114,7 @@ class NamespaceKeywords:
                 )
             entry.pending_docs.append(doc)
             entry.pending_freqs.append(float(count))
+            self.postings_count += 1
 
     def remove(self, item_id: int) -> None:
         doc = self.doc_of.pop(item_id, None)

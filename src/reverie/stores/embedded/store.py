@@ -656,6 +656,20 @@ class EmbeddedStore(BaseStore):
             ns_id = new_ns[path] = int(row[0])
         return ns_id
 
+    def _item_ids(self, pairs: Sequence[tuple[int, str]]) -> dict[tuple[int, str], int]:
+        """Row ids of the (namespace id, key) pairs that exist."""
+        found: dict[tuple[int, str], int] = {}
+        for chunk in _chunks(pairs, _CHUNK // 2):
+            rows = self._conn.execute(
+                "SELECT ns_id, key, id FROM items WHERE (ns_id, key) IN (VALUES "
+                + ",".join(["(?, ?)"] * len(chunk))
+                + ")",
+                [v for pair in chunk for v in pair],
+            )
+            for ns_id, key, item_id in rows:
+                found[(ns_id, key)] = item_id
+        return found
+
     def _apply_puts(
         self,
         plan: _Plan,
@@ -663,88 +677,89 @@ class EmbeddedStore(BaseStore):
         now: float,
         new_ns: dict[str, int],
     ) -> list[_NsWrite]:
+        """Write every put of the batch with a handful of set-wise statements."""
         conn = self._conn
-        grouped: dict[str, list[_PutPlan]] = defaultdict(list)
+        ns_of: dict[str, int] = {}
+        puts: list[tuple[int, _PutPlan]] = []
         for (namespace, _), put in plan.puts.items():
-            grouped[_ns_path(namespace)].append(put)
-        writes: list[_NsWrite] = []
-        for path, puts in grouped.items():
-            ns_id = self._namespace_for_write(path, new_ns)
-            keys = [p.op.key for p in puts]
-            existing: dict[str, int] = {}
-            for chunk in _chunks(keys):
-                existing.update(
-                    conn.execute(
-                        f"SELECT key, id FROM items WHERE ns_id = ? AND key IN "
-                        f"({_marks(len(chunk))})",
-                        (ns_id, *chunk),
-                    ).fetchall()
+            path = _ns_path(namespace)
+            ns_id = ns_of.get(path)
+            if ns_id is None:
+                ns_id = ns_of[path] = self._namespace_for_write(path, new_ns)
+            puts.append((ns_id, put))
+        existing = self._item_ids([(ns_id, p.op.key) for ns_id, p in puts])
+        old_ids = list(existing.values())
+        for chunk in _chunks(old_ids):
+            conn.execute(f"DELETE FROM vectors WHERE item_id IN ({_marks(len(chunk))})", chunk)
+        gone = [
+            existing[(ns_id, p.op.key)]
+            for ns_id, p in puts
+            if p.value_json is None and (ns_id, p.op.key) in existing
+        ]
+        for chunk in _chunks(gone):
+            conn.execute(f"DELETE FROM items WHERE id IN ({_marks(len(chunk))})", chunk)
+        stored = [(ns_id, p) for ns_id, p in puts if p.value_json is not None]
+        conn.executemany(
+            "INSERT INTO items(ns_id, key, value, created_at, updated_at, body, ttl_minutes, "
+            "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ns_id, key) DO UPDATE "
+            "SET value = excluded.value, updated_at = excluded.updated_at, "
+            "body = excluded.body, ttl_minutes = excluded.ttl_minutes, "
+            "expires_at = excluded.expires_at",
+            [
+                (
+                    ns_id,
+                    p.op.key,
+                    p.value_json,
+                    now,
+                    now,
+                    p.body,
+                    p.op.ttl,
+                    None if p.op.ttl is None else now + 60.0 * p.op.ttl,
                 )
-            old_ids = list(existing.values())
-            for chunk in _chunks(old_ids):
-                conn.execute(f"DELETE FROM vectors WHERE item_id IN ({_marks(len(chunk))})", chunk)
-            gone = [
-                existing[p.op.key] for p in puts if p.value_json is None and p.op.key in existing
-            ]
-            for chunk in _chunks(gone):
-                conn.execute(f"DELETE FROM items WHERE id IN ({_marks(len(chunk))})", chunk)
-            stored = [p for p in puts if p.value_json is not None]
-            conn.executemany(
-                "INSERT INTO items(ns_id, key, value, created_at, updated_at, body, ttl_minutes, "
-                "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ns_id, key) DO UPDATE "
-                "SET value = excluded.value, updated_at = excluded.updated_at, "
-                "body = excluded.body, ttl_minutes = excluded.ttl_minutes, "
-                "expires_at = excluded.expires_at",
-                [
-                    (
-                        ns_id,
-                        p.op.key,
-                        p.value_json,
-                        now,
-                        now,
-                        p.body,
-                        p.op.ttl,
-                        None if p.op.ttl is None else now + 60.0 * p.op.ttl,
-                    )
-                    for p in stored
-                ],
+                for ns_id, p in stored
+            ],
+        )
+        ids = dict(existing)
+        ids.update(
+            self._item_ids([(n, p.op.key) for n, p in stored if (n, p.op.key) not in existing])
+        )
+        added: dict[int, list[Addition]] = defaultdict(list)
+        vector_rows: list[tuple[int, int, str, bytes]] = []
+        for ns_id, p in stored:
+            if not p.texts:
+                continue
+            item_id = ids[(ns_id, p.op.key)]
+            vectors = [vectors_by_text[text] for _, text in p.texts]
+            matrix = vectors[0][None, :] if len(vectors) == 1 else np.stack(vectors)
+            added[ns_id].append(Addition(item_id, matrix, p.body or ""))
+            vector_rows.extend(
+                (ns_id, item_id, label, vectors[i].tobytes())
+                for i, (label, _) in enumerate(p.texts)
             )
-            ids = dict(existing)
-            new_keys = [p.op.key for p in stored if p.op.key not in existing]
-            for chunk in _chunks(new_keys):
-                ids.update(
-                    conn.execute(
-                        f"SELECT key, id FROM items WHERE ns_id = ? AND key IN "
-                        f"({_marks(len(chunk))})",
-                        (ns_id, *chunk),
-                    ).fetchall()
-                )
-            added: list[Addition] = []
-            vector_rows: list[tuple[int, int, str, bytes]] = []
-            for p in stored:
-                if not p.texts:
-                    continue
-                item_id = ids[p.op.key]
-                matrix = np.stack([vectors_by_text[text] for _, text in p.texts])
-                added.append(Addition(item_id, matrix, p.body or ""))
-                vector_rows.extend(
-                    (ns_id, item_id, label, matrix[i].tobytes())
-                    for i, (label, _) in enumerate(p.texts)
-                )
-            conn.executemany(
-                "INSERT INTO vectors(ns_id, item_id, path, embedding) VALUES (?, ?, ?, ?)",
-                vector_rows,
-            )
-            if vector_rows:
-                self._record_dims()
-            after = int(
+        conn.executemany(
+            "INSERT INTO vectors(ns_id, item_id, path, embedding) VALUES (?, ?, ?, ?)",
+            vector_rows,
+        )
+        if vector_rows:
+            self._record_dims()
+        removed: dict[int, list[int]] = defaultdict(list)
+        for (ns_id, _), item_id in existing.items():
+            removed[ns_id].append(item_id)
+        touched = sorted(set(ns_of.values()))
+        before: dict[int, int] = {}
+        for chunk in _chunks(touched):
+            before.update(
                 conn.execute(
-                    "UPDATE namespaces SET version = version + 1 WHERE id = ? RETURNING version",
-                    (ns_id,),
-                ).fetchone()[0]
+                    f"SELECT id, version FROM namespaces WHERE id IN ({_marks(len(chunk))})", chunk
+                ).fetchall()
             )
-            writes.append(_NsWrite(ns_id, after - 1, after, old_ids, added))
-        return writes
+        conn.executemany(
+            "UPDATE namespaces SET version = version + 1 WHERE id = ?", [(n,) for n in touched]
+        )
+        return [
+            _NsWrite(n, before[n], before[n] + 1, removed.get(n, []), added.get(n, []))
+            for n in touched
+        ]
 
     def _record_dims(self) -> None:
         self._conn.execute(
