@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -285,32 +286,34 @@ def run(quick: bool) -> None:
     _report(rows, quick)
 
 
+def _counterpart(rows: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any] | None:
+    """The embedded store's row measuring the same kind of search in the same scenario."""
+    kind = (
+        "filter, no query" if row["search"].startswith("filter") else "hybrid, embedding excluded"
+    )
+    for other in rows:
+        if (
+            other["scenario"] == row["scenario"]
+            and other["store"] == "embedded"
+            and other["search"] == kind
+        ):
+            return other
+    return None
+
+
 def _report(rows: list[dict[str, Any]], quick: bool) -> None:
     table_rows = []
     for r in rows:
         if "p50" not in r:
-            table_rows.append([r["scenario"], r["store"], r["search"], "-", "-", "-", r["note"]])
+            table_rows.append([r["scenario"], r["store"], r["search"], "", "-", "-", r["note"]])
             continue
-        ratio = ""
-        if r["store"] != "embedded":
-            ours = next(
-                (
-                    x
-                    for x in rows
-                    if x["scenario"] == r["scenario"]
-                    and x["store"] == "embedded"
-                    and x["search"].split(",")[0] == r["search"].split(",")[0]
-                    or (
-                        x["scenario"] == r["scenario"]
-                        and x["store"] == "embedded"
-                        and r["search"].startswith("vector")
-                        and x["search"] == "hybrid, embedding excluded"
-                    )
-                ),
-                None,
-            )
-            if ours and ours.get("p95"):
-                ratio = f"{r['p95'] / ours['p95']:.1f}x slower p95 than embedded"
+        note = ""
+        ours = _counterpart(rows, r) if r["store"] != "embedded" else None
+        if ours and ours.get("p95"):
+            note = f"p95 = {r['p95'] / ours['p95']:.1f}x embedded ({ours['search']})"
+            r["p95_vs_embedded"] = r["p95"] / ours["p95"]
+        if r.get("single_puts_per_s"):
+            note = f"single put() calls: {r['single_puts_per_s']:,.0f}/s"
         puts = r.get("puts_per_s")
         table_rows.append(
             [
@@ -320,13 +323,18 @@ def _report(rows: list[dict[str, Any]], quick: bool) -> None:
                 f"{puts:,.0f}" if puts else "",
                 r["p50"],
                 r["p95"],
-                ratio,
+                note,
             ]
         )
     table = markdown_table(
         ["scenario", "store", "search", "bulk puts/s", "p50 ms", "p95 ms", "note"], table_rows
     )
-    write_results("store_bench", {"quick": quick, "rows": rows}, table)
+    load = os.getloadavg()
+    table += (
+        f"\n\nLoad average during the run: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
+        f"on {os.cpu_count()} CPUs (latencies include time waiting for a CPU)."
+    )
+    write_results("store_bench", {"quick": quick, "rows": rows, "loadavg": load}, table)
 
 
 if __name__ == "__main__":
