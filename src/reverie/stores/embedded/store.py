@@ -223,6 +223,12 @@ class EmbeddedStore(BaseStore):
     # ----------------------------------------------------------------- opening
 
     def _connect(self, busy_timeout: float) -> sqlite3.Connection:
+        if sqlite3.sqlite_version_info < (3, 35, 0):
+            raise ConfigurationError(
+                f"The embedded store needs SQLite 3.35 or newer (for RETURNING); this Python "
+                f"links SQLite {sqlite3.sqlite_version}. Use a newer Python build, or a "
+                "postgresql:// store."
+            )
         schema.check_file_kind(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
