@@ -332,3 +332,9 @@ def test_own_writes_after_caching_match_a_fresh_reader(tmp_path: Path, mode: str
         assert warm_scores == pytest.approx(cold_scores, abs=1e-5), q
     assert warm["zebra crossing"][0][0] == "new"
     assert "2" not in [k for k, _ in warm["dog walks"]]
+
+
+def test_open_store_defaults_to_offline_embeddings(tmp_path: Path) -> None:
+    with open_store(tmp_path / "m.db") as store:
+        assert isinstance(store, EmbeddedStore)
+        assert store.index_config is not None and store.index_config["dims"] == 384
