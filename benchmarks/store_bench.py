@@ -279,8 +279,11 @@ def run(quick: bool) -> None:
     try:
         for label, n, namespaces, with_memory, with_sqlite in scenarios:
             data = Dataset(n, namespaces, queries)
+            gc.collect()
+            gc.freeze()  # keep the collector from rescanning millions of benchmark objects
             rows += _scenario(label, data, workdir, queries, minilm, with_memory, with_sqlite)
             del data
+            gc.unfreeze()
             gc.collect()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -25,6 +25,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -215,6 +216,13 @@ class EmbeddedStore(BaseStore):
             self._fields = [
                 (p, tokenize_path(p) if p != "$" else p) for p in (index.get("fields") or ["$"])
             ]
+        # Threads for splitting one large similarity product across cores (see ``vectors``).
+        self._workers = max(1, min(4, os.cpu_count() or 1))
+        self._pool = (
+            ThreadPoolExecutor(self._workers, thread_name_prefix="reverie-search")
+            if self._workers > 1
+            else None
+        )
         self._conn = self._connect(busy_timeout)
         self._cache = NamespaceCache(self.dims, cache_bytes)
         if self.embeddings is not None:
@@ -274,6 +282,8 @@ class EmbeddedStore(BaseStore):
                 self._closed = True
                 self._cache.clear()
                 self._conn.close()
+                if self._pool is not None:
+                    self._pool.shutdown(wait=False)
 
     def __enter__(self) -> EmbeddedStore:
         return self
@@ -621,7 +631,12 @@ class EmbeddedStore(BaseStore):
         vector_complete = True
         if self.search_mode != "keyword" and query_vector is not None:
             vector, vector_complete = self._ranking(
-                [e.vectors.scores(query_vector) for e in entries if e.vectors.size], pool
+                [
+                    e.vectors.scores(query_vector, self._pool, self._workers)
+                    for e in entries
+                    if e.vectors.size
+                ],
+                pool,
             )
         if self.search_mode == "vector":
             return vector, vector_complete

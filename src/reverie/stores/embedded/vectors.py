@@ -7,6 +7,7 @@ process's own writes never force a reload (see ``cache``).
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +15,32 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
+
+
+SPLIT_ROWS = 32_768  # below this one thread is faster than handing work to another
+
+
+def similarities(
+    matrix: FloatArray, query: FloatArray, pool: Executor | None = None, workers: int = 1
+) -> FloatArray:
+    """``matrix @ query`` with einsum: a SIMD loop on the calling thread(s).
+
+    BLAS's own threaded matvec is no faster here (the product is memory-bound) and its spinning
+    threads stall badly when other processes hold the cores; plain threads that block do not.
+    """
+    n = len(matrix)
+    if pool is None or n < SPLIT_ROWS or workers < 2:
+        return np.einsum("ij,j->i", matrix, query)
+    out = np.empty(n, dtype=np.float32)
+    bounds = np.linspace(0, n, workers + 1, dtype=int)
+
+    def part(lo: int, hi: int) -> None:
+        np.einsum("ij,j->i", matrix[lo:hi], query, out=out[lo:hi])
+
+    futures = [pool.submit(part, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    for future in futures:
+        future.result()
+    return out
 
 
 def normalise(rows: FloatArray) -> FloatArray:
@@ -71,12 +98,15 @@ class NamespaceVectors:
         self.size = needed
         self.rows_of.setdefault(item_id, []).extend(rows)
 
-    def scores(self, query: FloatArray) -> tuple[IntArray, FloatArray]:
-        """(item id, best cosine) for every live item; an item with several vectors keeps its max."""
+    def scores(
+        self, query: FloatArray, pool: Executor | None = None, workers: int = 1
+    ) -> tuple[IntArray, FloatArray]:
+        """(item id, best cosine) for every live item; an item with several vectors keeps its max.
+
+        Large matrices are split across ``pool``'s threads (einsum releases the GIL).
+        """
         ids = self.ids[: self.size]
-        # einsum runs one SIMD loop on the calling thread. BLAS's threaded matvec is no faster
-        # here (it is memory-bound) and stalls badly when other processes hold the cores.
-        sims = np.einsum("ij,j->i", self.matrix[: self.size], query)
+        sims = similarities(self.matrix[: self.size], query, pool, workers)
         if self.dead:
             live = ids >= 0
             ids, sims = ids[live], sims[live]
