@@ -26,8 +26,6 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, cast
 
@@ -39,7 +37,6 @@ from langgraph.store.base import (
     IndexConfig,
     Item,
     ListNamespacesOp,
-    MatchCondition,
     Op,
     PutOp,
     Result,
@@ -68,99 +65,19 @@ from reverie.stores.embedded.ranking import (
     reciprocal_rank_fusion,
     top_positions,
 )
+from reverie.stores.embedded.rows import (
+    ITEM_COLUMNS,
+    LIVE,
+    NsWrite,
+    Plan,
+    PutPlan,
+    Row,
+    chunks,
+    marks,
+    namespace_matches,
+    ns_path,
+)
 from reverie.stores.embedded.vectors import FloatArray
-
-_CHUNK = 900  # stays under SQLite's bound-parameter limit on every build
-_ITEM_COLUMNS = "i.id, n.path, i.key, i.value, i.created_at, i.updated_at, i.ttl_minutes"
-_LIVE = "(i.expires_at IS NULL OR i.expires_at > ?)"
-
-
-def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def _marks(count: int) -> str:
-    return ",".join("?" * count)
-
-
-def _ns_path(namespace: tuple[str, ...]) -> str:
-    return ".".join(namespace)
-
-
-def _timestamp(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
-
-
-@dataclass
-class _Row:
-    id: int
-    namespace: tuple[str, ...]
-    key: str
-    value: dict[str, Any]
-    created_at: float
-    updated_at: float
-    ttl_minutes: float | None
-
-    @classmethod
-    def from_sql(cls, row: tuple[Any, ...]) -> _Row:
-        return cls(
-            id=row[0],
-            namespace=tuple(row[1].split(".")),
-            key=row[2],
-            value=json.loads(row[3]),
-            created_at=row[4],
-            updated_at=row[5],
-            ttl_minutes=row[6],
-        )
-
-    def item(self) -> Item:
-        return Item(
-            value=self.value,
-            key=self.key,
-            namespace=self.namespace,
-            created_at=_timestamp(self.created_at),
-            updated_at=_timestamp(self.updated_at),
-        )
-
-    def search_item(self, score: float | None) -> SearchItem:
-        return SearchItem(
-            namespace=self.namespace,
-            key=self.key,
-            value=self.value,
-            created_at=_timestamp(self.created_at),
-            updated_at=_timestamp(self.updated_at),
-            score=score,
-        )
-
-
-@dataclass
-class _PutPlan:
-    op: PutOp
-    value_json: str | None
-    texts: list[tuple[str, str]] = field(default_factory=list)  # (path label, text)
-
-    @property
-    def body(self) -> str | None:
-        """The text keyword search sees: every embedded text of the item."""
-        return "\n".join(t for _, t in self.texts) if self.texts else None
-
-
-@dataclass
-class _Plan:
-    ops: list[Op]
-    puts: dict[tuple[tuple[str, ...], str], _PutPlan]
-    texts: list[str]
-    queries: list[str]
-
-
-@dataclass
-class _NsWrite:
-    ns_id: int
-    before: int
-    after: int
-    removed: list[int]
-    added: list[Addition]
 
 
 class EmbeddedStore(BaseStore):
@@ -342,9 +259,9 @@ class EmbeddedStore(BaseStore):
 
     # ----------------------------------------------------------------- planning
 
-    def _plan(self, ops: Iterable[Op]) -> _Plan:
+    def _plan(self, ops: Iterable[Op]) -> Plan:
         op_list = list(ops)
-        puts: dict[tuple[tuple[str, ...], str], _PutPlan] = {}
+        puts: dict[tuple[tuple[str, ...], str], PutPlan] = {}
         queries: dict[str, None] = {}
         for op in op_list:
             if not isinstance(op, (GetOp, PutOp, SearchOp, ListNamespacesOp)):
@@ -360,11 +277,11 @@ class EmbeddedStore(BaseStore):
         for put in puts.values():
             for _, text in put.texts:
                 unique.setdefault(text, None)
-        return _Plan(op_list, puts, list(unique), list(queries))
+        return Plan(op_list, puts, list(unique), list(queries))
 
-    def _plan_put(self, op: PutOp) -> _PutPlan:
+    def _plan_put(self, op: PutOp) -> PutPlan:
         if op.value is None:
-            return _PutPlan(op, None)
+            return PutPlan(op, None)
         if not op.namespace:
             raise InputError("A namespace needs at least one label, e.g. ('memories', 'user-1').")
         try:
@@ -374,7 +291,7 @@ class EmbeddedStore(BaseStore):
                 f"The value for key {op.key!r} cannot be stored as JSON ({exc}); store plain "
                 "dicts, lists, strings, numbers, booleans and None."
             ) from exc
-        plan = _PutPlan(op, value_json)
+        plan = PutPlan(op, value_json)
         if self.embeddings is None or op.index is False:
             return plan
         fields = self._fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
@@ -390,7 +307,7 @@ class EmbeddedStore(BaseStore):
 
     def _execute(
         self,
-        plan: _Plan,
+        plan: Plan,
         doc_vectors: list[list[float]],
         query_vectors: dict[str, list[float]],
     ) -> list[Result]:
@@ -413,7 +330,7 @@ class EmbeddedStore(BaseStore):
             now = time.time()
             refresh: set[int] = set()
             new_ns: dict[str, int] = {}
-            ns_writes: list[_NsWrite] = []
+            ns_writes: list[NsWrite] = []
             try:
                 results: list[Result] = []
                 for op in plan.ops:
@@ -472,17 +389,17 @@ class EmbeddedStore(BaseStore):
         return ns_id
 
     def _get(self, op: GetOp, now: float, refresh: set[int]) -> Item | None:
-        ns_id = self._ns_id(_ns_path(op.namespace))
+        ns_id = self._ns_id(ns_path(op.namespace))
         if ns_id is None:
             return None
         row = self._conn.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM items i JOIN namespaces n ON n.id = i.ns_id "
-            f"WHERE i.ns_id = ? AND i.key = ? AND {_LIVE}",
+            f"SELECT {ITEM_COLUMNS} FROM items i JOIN namespaces n ON n.id = i.ns_id "
+            f"WHERE i.ns_id = ? AND i.key = ? AND {LIVE}",
             (ns_id, op.key, now),
         ).fetchone()
         if row is None:
             return None
-        found = _Row.from_sql(row)
+        found = Row.from_sql(row)
         if op.refresh_ttl and found.ttl_minutes is not None:
             refresh.add(found.id)
         return found.item()
@@ -492,7 +409,7 @@ class EmbeddedStore(BaseStore):
         if not prefix:
             rows = self._conn.execute("SELECT id, version FROM namespaces ORDER BY id")
         else:
-            path = _ns_path(prefix)
+            path = ns_path(prefix)
             # "/" sorts right after ".", so [path + ".", path + "/") is exactly the children.
             rows = self._conn.execute(
                 "SELECT id, version FROM namespaces WHERE path = ? OR (path >= ? AND path < ?) "
@@ -501,15 +418,15 @@ class EmbeddedStore(BaseStore):
             )
         return [(int(a), int(b)) for a, b in rows]
 
-    def _rows(self, ids: Sequence[int], now: float) -> dict[int, _Row]:
-        found: dict[int, _Row] = {}
-        for chunk in _chunks(list(ids)):
+    def _rows(self, ids: Sequence[int], now: float) -> dict[int, Row]:
+        found: dict[int, Row] = {}
+        for chunk in chunks(list(ids)):
             for row in self._conn.execute(
-                f"SELECT {_ITEM_COLUMNS} FROM items i JOIN namespaces n ON n.id = i.ns_id "
-                f"WHERE i.id IN ({_marks(len(chunk))}) AND {_LIVE}",
+                f"SELECT {ITEM_COLUMNS} FROM items i JOIN namespaces n ON n.id = i.ns_id "
+                f"WHERE i.id IN ({marks(len(chunk))}) AND {LIVE}",
                 (*chunk, now),
             ):
-                found[row[0]] = _Row.from_sql(row)
+                found[row[0]] = Row.from_sql(row)
         return found
 
     def _scan(
@@ -518,19 +435,19 @@ class EmbeddedStore(BaseStore):
         now: float,
         filter: dict[str, Any] | None,
         exclude: set[int] | None = None,
-    ) -> Iterator[_Row]:
+    ) -> Iterator[Row]:
         """Live items matching ``filter``, in store order (namespace creation, then insertion)."""
         where, params = sql_prefilter(filter, "i.value")
         where = f" AND {where}" if where else ""
         for ns_id in ns_ids:
             cursor = self._conn.execute(
-                f"SELECT {_ITEM_COLUMNS} FROM items i JOIN namespaces n ON n.id = i.ns_id "
-                f"WHERE i.ns_id = ? AND {_LIVE}{where} ORDER BY i.id",
+                f"SELECT {ITEM_COLUMNS} FROM items i JOIN namespaces n ON n.id = i.ns_id "
+                f"WHERE i.ns_id = ? AND {LIVE}{where} ORDER BY i.id",
                 (ns_id, now, *params),
             )
             for row in cursor:
                 if exclude is None or row[0] not in exclude:
-                    found = _Row.from_sql(row)
+                    found = Row.from_sql(row)
                     if matches_filter(found.value, filter):
                         yield found
 
@@ -547,7 +464,7 @@ class EmbeddedStore(BaseStore):
         if not namespaces:
             return []
         wanted = op.offset + op.limit
-        kept: list[tuple[_Row, float | None]] = []
+        kept: list[tuple[Row, float | None]] = []
         if op.query and self.embeddings is not None:
             pool: int | None = max(4 * wanted, 100)
             while True:
@@ -580,8 +497,8 @@ class EmbeddedStore(BaseStore):
         filter: dict[str, Any] | None,
         wanted: int,
         now: float,
-    ) -> list[tuple[_Row, float | None]]:
-        kept: list[tuple[_Row, float | None]] = []
+    ) -> list[tuple[Row, float | None]]:
+        kept: list[tuple[Row, float | None]] = []
         step = max(wanted, 32)
         for start in range(0, len(ranked), step):
             chunk = ranked[start : start + step]
@@ -655,12 +572,12 @@ class EmbeddedStore(BaseStore):
     def _list_namespaces(self, op: ListNamespacesOp, now: float) -> list[tuple[str, ...]]:
         rows = self._conn.execute(
             "SELECT n.path FROM namespaces n WHERE EXISTS (SELECT 1 FROM items i "
-            f"WHERE i.ns_id = n.id AND {_LIVE})",
+            f"WHERE i.ns_id = n.id AND {LIVE})",
             (now,),
         ).fetchall()
         found = [tuple(r[0].split(".")) for r in rows]
         conditions = op.match_conditions or ()
-        found = [ns for ns in found if all(_namespace_matches(c, ns) for c in conditions)]
+        found = [ns for ns in found if all(namespace_matches(c, ns) for c in conditions)]
         if op.max_depth is not None:
             found = list({ns[: op.max_depth] for ns in found})
         found.sort()
@@ -679,18 +596,18 @@ class EmbeddedStore(BaseStore):
 
     def _apply_puts(
         self,
-        plan: _Plan,
+        plan: Plan,
         vectors_by_text: dict[str, FloatArray],
         now: float,
         new_ns: dict[str, int],
-    ) -> list[_NsWrite]:
+    ) -> list[NsWrite]:
         """Write every put of the batch: one upsert (or delete) per item, then set-wise
         statements for the vectors and the namespaces' write counters."""
         conn = self._conn
         ns_of: dict[str, int] = {}
         ids: dict[tuple[int, str], int] = {}
         removed: dict[int, list[int]] = defaultdict(list)
-        stored: list[tuple[int, _PutPlan]] = []
+        stored: list[tuple[int, PutPlan]] = []
         upsert = (
             "INSERT INTO items(ns_id, key, value, created_at, updated_at, body, ttl_minutes, "
             "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ns_id, key) DO UPDATE "
@@ -699,7 +616,7 @@ class EmbeddedStore(BaseStore):
             "expires_at = excluded.expires_at RETURNING id"
         )
         for (namespace, key), put in plan.puts.items():
-            path = _ns_path(namespace)
+            path = ns_path(namespace)
             ns_id = ns_of.get(path)
             if ns_id is None:
                 ns_id = ns_of[path] = self._namespace_for_write(path, new_ns)
@@ -729,8 +646,8 @@ class EmbeddedStore(BaseStore):
             removed[ns_id].append(item_id)
             stored.append((ns_id, put))
         stale = [i for group in removed.values() for i in group]
-        for chunk in _chunks(stale):
-            conn.execute(f"DELETE FROM vectors WHERE item_id IN ({_marks(len(chunk))})", chunk)
+        for chunk in chunks(stale):
+            conn.execute(f"DELETE FROM vectors WHERE item_id IN ({marks(len(chunk))})", chunk)
         added: dict[int, list[Addition]] = defaultdict(list)
         vector_rows: list[tuple[int, int, str, bytes]] = []
         for ns_id, p in stored:
@@ -752,17 +669,17 @@ class EmbeddedStore(BaseStore):
             self._record_dims()
         touched = sorted(set(ns_of.values()))
         before: dict[int, int] = {}
-        for chunk in _chunks(touched):
+        for chunk in chunks(touched):
             before.update(
                 conn.execute(
-                    f"SELECT id, version FROM namespaces WHERE id IN ({_marks(len(chunk))})", chunk
+                    f"SELECT id, version FROM namespaces WHERE id IN ({marks(len(chunk))})", chunk
                 ).fetchall()
             )
         conn.executemany(
             "UPDATE namespaces SET version = version + 1 WHERE id = ?", [(n,) for n in touched]
         )
         return [
-            _NsWrite(n, before[n], before[n] + 1, removed.get(n, []), added.get(n, []))
+            NsWrite(n, before[n], before[n] + 1, removed.get(n, []), added.get(n, []))
             for n in touched
         ]
 
@@ -775,10 +692,10 @@ class EmbeddedStore(BaseStore):
     # ----------------------------------------------------------------- TTL
 
     def _refresh_ttl(self, ids: set[int], now: float) -> None:
-        for chunk in _chunks(sorted(ids)):
+        for chunk in chunks(sorted(ids)):
             self._conn.execute(
                 "UPDATE items SET expires_at = ? + 60.0 * ttl_minutes WHERE ttl_minutes IS NOT "
-                f"NULL AND id IN ({_marks(len(chunk))})",
+                f"NULL AND id IN ({marks(len(chunk))})",
                 (now, *chunk),
             )
 
@@ -811,10 +728,10 @@ class EmbeddedStore(BaseStore):
         for item_id, ns_id in expired:
             by_ns[ns_id].append(item_id)
         for ns_id, ids in by_ns.items():
-            for chunk in _chunks(ids):
-                marks = _marks(len(chunk))
-                conn.execute(f"DELETE FROM vectors WHERE item_id IN ({marks})", chunk)
-                conn.execute(f"DELETE FROM items WHERE id IN ({marks})", chunk)
+            for chunk in chunks(ids):
+                holes = marks(len(chunk))
+                conn.execute(f"DELETE FROM vectors WHERE item_id IN ({holes})", chunk)
+                conn.execute(f"DELETE FROM items WHERE id IN ({holes})", chunk)
             conn.execute("UPDATE namespaces SET version = version + 1 WHERE id = ?", (ns_id,))
             self._cache.discard(ns_id)
         return len(expired)
@@ -833,16 +750,3 @@ class EmbeddedStore(BaseStore):
                 self._conn.execute("ROLLBACK")
                 raise
         return removed
-
-
-def _namespace_matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
-    pattern = tuple(condition.path)
-    if len(namespace) < len(pattern):
-        return False
-    if condition.match_type == "prefix":
-        window = namespace[: len(pattern)]
-    elif condition.match_type == "suffix":
-        window = namespace[len(namespace) - len(pattern) :]
-    else:
-        raise InputError(f"Unsupported namespace match type {condition.match_type!r}.")
-    return all(p == "*" or p == label for p, label in zip(pattern, window, strict=True))

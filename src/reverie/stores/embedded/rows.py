@@ -1,0 +1,119 @@
+"""Row shapes and small SQL helpers shared by the embedded store's read and write paths."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from langgraph.store.base import Item, MatchCondition, Op, PutOp, SearchItem
+
+from reverie.core.errors import InputError
+from reverie.stores.embedded.cache import Addition
+
+CHUNK = 900  # stays under SQLite's bound-parameter limit on every build
+ITEM_COLUMNS = "i.id, n.path, i.key, i.value, i.created_at, i.updated_at, i.ttl_minutes"
+LIVE = "(i.expires_at IS NULL OR i.expires_at > ?)"
+
+
+def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def marks(count: int) -> str:
+    return ",".join("?" * count)
+
+
+def ns_path(namespace: tuple[str, ...]) -> str:
+    return ".".join(namespace)
+
+
+def timestamp(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+@dataclass
+class Row:
+    id: int
+    namespace: tuple[str, ...]
+    key: str
+    value: dict[str, Any]
+    created_at: float
+    updated_at: float
+    ttl_minutes: float | None
+
+    @classmethod
+    def from_sql(cls, row: tuple[Any, ...]) -> Row:
+        return cls(
+            id=row[0],
+            namespace=tuple(row[1].split(".")),
+            key=row[2],
+            value=json.loads(row[3]),
+            created_at=row[4],
+            updated_at=row[5],
+            ttl_minutes=row[6],
+        )
+
+    def item(self) -> Item:
+        return Item(
+            value=self.value,
+            key=self.key,
+            namespace=self.namespace,
+            created_at=timestamp(self.created_at),
+            updated_at=timestamp(self.updated_at),
+        )
+
+    def search_item(self, score: float | None) -> SearchItem:
+        return SearchItem(
+            namespace=self.namespace,
+            key=self.key,
+            value=self.value,
+            created_at=timestamp(self.created_at),
+            updated_at=timestamp(self.updated_at),
+            score=score,
+        )
+
+
+@dataclass
+class PutPlan:
+    op: PutOp
+    value_json: str | None
+    texts: list[tuple[str, str]] = field(default_factory=list)  # (path label, text)
+
+    @property
+    def body(self) -> str | None:
+        """The text keyword search sees: every embedded text of the item."""
+        return "\n".join(t for _, t in self.texts) if self.texts else None
+
+
+@dataclass
+class Plan:
+    ops: list[Op]
+    puts: dict[tuple[tuple[str, ...], str], PutPlan]
+    texts: list[str]
+    queries: list[str]
+
+
+@dataclass
+class NsWrite:
+    ns_id: int
+    before: int
+    after: int
+    removed: list[int]
+    added: list[Addition]
+
+
+def namespace_matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
+    pattern = tuple(condition.path)
+    if len(namespace) < len(pattern):
+        return False
+    if condition.match_type == "prefix":
+        window = namespace[: len(pattern)]
+    elif condition.match_type == "suffix":
+        window = namespace[len(namespace) - len(pattern) :]
+    else:
+        raise InputError(f"Unsupported namespace match type {condition.match_type!r}.")
+    return all(p == "*" or p == label for p, label in zip(pattern, window, strict=True))
