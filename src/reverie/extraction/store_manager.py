@@ -7,6 +7,7 @@ share every decision and differ only in how they wait.
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from reverie.extraction.models import resolve_chat_model
 from reverie.extraction.prompts import DEFAULT_INSTRUCTIONS, QUERY_TOOL
 from reverie.extraction.schemas import Delete, Insert, Operation, SchemaToolkit, Update
 from reverie.extraction.thread_state import ThreadState, state_namespace
+from reverie.extraction.write_guard import awrite_guard, write_guard
 
 DEFAULT_KEY = "default"
 PHASE_INSTRUCTIONS = (
@@ -53,6 +55,35 @@ class _StoreBatch:
 
 
 @dataclass(frozen=True)
+class _Expect:
+    """What a run read and relies on: the write goes ahead only if the item is still like this."""
+
+    namespace: tuple[str, ...]
+    key: str
+    value: dict[str, Any] | None  # None: the item must still be absent
+    stamp: str | None = None  # updated_at as read; None: compare the value only
+    may_vanish: bool = False  # a delete is satisfied if someone else deleted it first
+
+    def holds(self, now: Item | None) -> bool:
+        if now is None:
+            return self.value is None or self.may_vanish
+        if self.value is None:
+            return False
+        if self.stamp is not None and _stamp(now.updated_at) != self.stamp:
+            return False
+        # Also compare values: some backends keep timestamps too coarse to tell two writes apart.
+        return now.value == self.value
+
+
+@dataclass(frozen=True)
+class _Commit:
+    """Write ``ops`` atomically with checking ``expected``; the driver sends back whether it wrote."""
+
+    expected: list[_Expect]
+    ops: list[Op]
+
+
+@dataclass(frozen=True)
 class _ModelRound:
     engine: ExtractionEngine
     round_input: RoundInput
@@ -63,7 +94,7 @@ class _QueryRound:
     lines: list[str]
 
 
-_Request = _StoreBatch | _ModelRound | _QueryRound
+_Request = _StoreBatch | _Commit | _ModelRound | _QueryRound
 
 
 @dataclass
@@ -75,10 +106,6 @@ class _Entry:
     item: SearchItem | Item | None = None
     deleted: bool = False
     changed: bool = False
-
-
-class _Stale(Exception):
-    pass
 
 
 class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
@@ -204,47 +231,64 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
         idempotency = configurable.get("idempotency_key") or (config or {}).get("run_id")
 
         rendered = render_messages(messages)
-        state = ThreadState()
         track = self.incremental and thread_id is not None
+        state_ns = state_namespace(namespace)
+        state, state_value = ThreadState(), None
         if track and thread_id is not None:
-            (value,) = yield _StoreBatch([GetOp(state_namespace(namespace), thread_id)])
-            state = ThreadState.from_value(value.value if value is not None else None)
+            (item,) = yield _StoreBatch([GetOp(state_ns, thread_id)])
+            state_value = item.value if item is not None else None
+            state = ThreadState.from_value(state_value)
         new, context = state.split(rendered, self.context_messages) if track else (rendered, [])
         if not new and not self.phase_engines:
             return []
 
         written: list[dict[str, Any]] = []
         chunks = chunk_messages(new, self.conversation_budget) or [[]]
-        for index, chunk in enumerate(chunks):
+        conflicts = 0
+        index = 0
+        while index < len(chunks):
+            chunk = chunks[index]
             lines = [m.line for m in chunk]
-            for attempt in range(self.max_conflict_retries + 1):
-                try:
-                    entries = yield from self._retrieve(namespace, lines, config)
-                    yield from self._consolidate(entries, context, lines, messages)
-                    ops, puts = self._plan_writes(
-                        namespace,
-                        entries,
-                        thread_id,
-                        f"{idempotency}:{index}" if idempotency else None,
-                    )
-                    yield from self._check_fresh(namespace, entries)
-                    break
-                except _Stale:
-                    if attempt == self.max_conflict_retries:
-                        raise ConflictError(
-                            f"Memories in {namespace} kept changing while this run consolidated them "
-                            f"({attempt + 1} attempts). Run it again, or route writers for one "
-                            "namespace through one ReflectionExecutor."
-                        ) from None
+            entries = yield from self._retrieve(namespace, lines, config)
+            yield from self._consolidate(entries, context, lines, messages)
+            ops, puts = self._plan_writes(
+                namespace, entries, thread_id, f"{idempotency}:{index}" if idempotency else None
+            )
+            expected = _expectations(namespace, entries)
+            next_state = state
             if track and thread_id is not None:
-                state.advance(chunk, self.context_messages, 500)
-                ops.append(
-                    PutOp(state_namespace(namespace), thread_id, state.to_value(), index=False)
-                )
-            if ops:
-                yield _StoreBatch(ops)
+                # The thread's progress is written with the memories and checked like them, so two
+                # runs handed the same thread at once cannot both consolidate the same messages.
+                next_state = copy.deepcopy(state)
+                next_state.advance(chunk, self.context_messages, 500)
+                ops.append(PutOp(state_ns, thread_id, next_state.to_value(), index=False))
+                expected.append(_Expect(state_ns, thread_id, state_value))
+            committed = yield _Commit(expected, ops)
+            if not committed:
+                conflicts += 1
+                if conflicts > self.max_conflict_retries:
+                    raise ConflictError(
+                        f"Memories in {namespace} kept changing while this run consolidated them "
+                        f"({conflicts} attempts). Run it again, or route writers for one "
+                        "namespace through one ReflectionExecutor."
+                    )
+                if track and thread_id is not None:
+                    # Re-read the thread's progress: another run may have done part of the work.
+                    (item,) = yield _StoreBatch([GetOp(state_ns, thread_id)])
+                    state_value = item.value if item is not None else None
+                    state = ThreadState.from_value(state_value)
+                    new, context = state.split(rendered, self.context_messages)
+                    if not new:
+                        return written
+                    chunks = chunk_messages(new, self.conversation_budget) or [[]]
+                    index = 0
+                continue  # re-read the memories and ask the model again
             written.extend(puts)
+            state = next_state
+            if track:
+                state_value = state.to_value()
             context = (context + lines)[-self.context_messages :] if self.context_messages else []
+            index += 1
         return written
 
     def _retrieve(
@@ -281,9 +325,15 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
                 entries["1"] = _Entry(DEFAULT_KEY, self._content_of(existing), existing)  # type: ignore[arg-type]
             else:
                 content = self.toolkit.coerce(None, self.default_factory(config or {}))
-                yield _StoreBatch([PutOp(namespace, DEFAULT_KEY, stored_value(content))])
+                # Only create it if it is still absent: a concurrent run may have made and updated it.
+                yield _Commit(
+                    [_Expect(namespace, DEFAULT_KEY, None)],
+                    [PutOp(namespace, DEFAULT_KEY, stored_value(content))],
+                )
                 (created,) = yield _StoreBatch([GetOp(namespace, DEFAULT_KEY)])
-                entries["1"] = _Entry(DEFAULT_KEY, content, created)
+                stored = self._content_of(created) if created is not None else None
+                if created is not None and stored is not None:
+                    entries["1"] = _Entry(DEFAULT_KEY, stored, created)
         return entries
 
     def _content_of(self, item: SearchItem | Item) -> BaseModel | None:
@@ -374,23 +424,6 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
                 ops.append(PutOp(hist_ns, record_key, record.model_dump(mode="json"), index=False))
         return ops, puts
 
-    def _check_fresh(
-        self, namespace: tuple[str, ...], entries: dict[str, _Entry]
-    ) -> Generator[_Request, Any, None]:
-        """Optimistic concurrency: an update or delete only lands on the version the model saw."""
-        touched = [e for e in entries.values() if e.item is not None and (e.changed or e.deleted)]
-        if not touched:
-            return
-        current = yield _StoreBatch([GetOp(namespace, e.item.key) for e in touched])  # type: ignore[union-attr]
-        for entry, now in zip(touched, current, strict=True):
-            seen = entry.item
-            if now is None or seen is None or _stamp(now.updated_at) != _stamp(seen.updated_at):
-                if now is None and entry.deleted:
-                    continue  # someone else deleted it already: same outcome
-                for e in entries.values():
-                    e.changed = False
-                raise _Stale
-
     # ----------------------------------------------------------------- drivers
 
     def _query_messages(self, lines: list[str]) -> Any:
@@ -406,6 +439,8 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
             while True:
                 if isinstance(request, _StoreBatch):
                     result: Any = store.batch(request.ops)
+                elif isinstance(request, _Commit):
+                    result = _commit(store, request)
                 elif isinstance(request, _ModelRound):
                     result = request.engine.run(request.round_input, config)
                 else:
@@ -430,6 +465,8 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
             while True:
                 if isinstance(request, _StoreBatch):
                     result: Any = await store.abatch(request.ops)
+                elif isinstance(request, _Commit):
+                    result = await _acommit(store, request)
                 elif isinstance(request, _ModelRound):
                     result = await request.engine.arun(request.round_input, config)
                 else:
@@ -531,6 +568,45 @@ def _apply(entries: dict[str, _Entry], ops: list[Operation]) -> None:
             entry.content, entry.changed, entry.deleted = op.content, True, False
         elif isinstance(op, Delete):
             entries[op.alias].deleted = True
+
+
+def _expectations(namespace: tuple[str, ...], entries: dict[str, _Entry]) -> list[_Expect]:
+    """An update or delete only lands on the version of the memory the model was shown."""
+    return [
+        _Expect(
+            namespace, e.item.key, e.item.value, _stamp(e.item.updated_at), may_vanish=e.deleted
+        )
+        for e in entries.values()
+        if e.item is not None and (e.changed or e.deleted)
+    ]
+
+
+def _commit(store: BaseStore, commit: _Commit) -> bool:
+    if not commit.expected:
+        if commit.ops:
+            store.batch(commit.ops)
+        return True
+    with write_guard(store):
+        current = store.batch([GetOp(e.namespace, e.key) for e in commit.expected])
+        if not all(e.holds(now) for e, now in zip(commit.expected, current, strict=True)):
+            return False
+        if commit.ops:
+            store.batch(commit.ops)
+        return True
+
+
+async def _acommit(store: BaseStore, commit: _Commit) -> bool:
+    if not commit.expected:
+        if commit.ops:
+            await store.abatch(commit.ops)
+        return True
+    async with awrite_guard(store):
+        current = await store.abatch([GetOp(e.namespace, e.key) for e in commit.expected])
+        if not all(e.holds(now) for e, now in zip(commit.expected, current, strict=True)):
+            return False
+        if commit.ops:
+            await store.abatch(commit.ops)
+        return True
 
 
 def _stamp(value: datetime | None) -> str | None:
