@@ -64,8 +64,8 @@ class _Expect:
     stamp: str | None = None  # updated_at as read; None: compare the value only
     may_vanish: bool = False  # a delete is satisfied if someone else deleted it first
 
-    def holds(self, now: Item | None) -> bool:
-        if now is None:
+    def holds(self, now: object) -> bool:
+        if not isinstance(now, Item):
             return self.value is None or self.may_vanish
         if self.value is None:
             return False
