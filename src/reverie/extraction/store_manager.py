@@ -631,7 +631,8 @@ def _checked_config(config: Any) -> RunnableConfig | None:
     configurable = config.get("configurable")
     if configurable is not None and not isinstance(configurable, Mapping):
         raise ConfigurationError(
-            f"config['configurable'] must be a dict, got {type(configurable).__name__}."
+            f"config['configurable'] must be a dict, got {type(configurable).__name__}. "
+            "Pass config={'configurable': {'langgraph_user_id': ..., 'thread_id': ...}}."
         )
     return config  # type: ignore[return-value]
 
