@@ -17,6 +17,7 @@ Design, briefly:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -66,6 +67,7 @@ from reverie.stores.embedded.ranking import (
     top_positions,
 )
 from reverie.stores.embedded.vectors import FloatArray, NamespaceVectors, VectorCache
+from reverie.stores.embedded.write_lock import CrossProcessWriteLock
 
 _CHUNK = 900  # stays under SQLite's bound-parameter limit on every build
 _ITEM_COLUMNS = "i.id, n.path, i.key, i.value, i.created_at, i.updated_at, i.ttl_minutes"
@@ -189,6 +191,7 @@ class EmbeddedStore(BaseStore):
         self.search_mode: SearchMode = search_mode
         self.ttl_config = ttl
         self._lock = threading.RLock()
+        self._write_lock: CrossProcessWriteLock | None = None
         self._closed = False
         self._ns_ids: dict[str, int] = {}
         self._last_sweep = 0.0
@@ -273,6 +276,17 @@ class EmbeddedStore(BaseStore):
     async def __aexit__(self, *exc_info: object) -> None:
         self.close()
 
+    def reverie_write_lock(self) -> contextlib.AbstractContextManager[None]:
+        """A lock across processes for read-check-write sequences (memory managers commit in it).
+
+        Batches are atomic on their own; this makes a check in one batch and the write that
+        depends on it in the next safe against other processes doing the same.
+        """
+        with self._lock:
+            if self._write_lock is None:
+                self._write_lock = CrossProcessWriteLock(self.path)
+        return self._write_lock.hold()
+
     def __repr__(self) -> str:
         return f"EmbeddedStore({str(self.path)!r}, search_mode={self.search_mode!r})"
 
@@ -305,7 +319,9 @@ class EmbeddedStore(BaseStore):
                 if plan.texts:
                     doc_vectors = await embeddings.aembed_documents(plan.texts)
                 if plan.queries:
-                    found = await asyncio.gather(*(embeddings.aembed_query(q) for q in plan.queries))
+                    found = await asyncio.gather(
+                        *(embeddings.aembed_query(q) for q in plan.queries)
+                    )
                     query_vectors = dict(zip(plan.queries, found, strict=True))
             except Exception as exc:
                 raise EmbeddingError(
@@ -351,9 +367,7 @@ class EmbeddedStore(BaseStore):
         plan = _PutPlan(op, value_json)
         if self.embeddings is None or op.index is False:
             return plan
-        fields = (
-            self._fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
-        )
+        fields = self._fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
         for label, tokens in fields:
             texts = get_text_at_path(op.value, tokens)
             if len(texts) == 1:
@@ -683,7 +697,9 @@ class EmbeddedStore(BaseStore):
                 marks = _marks(len(chunk))
                 conn.execute(f"DELETE FROM vectors WHERE item_id IN ({marks})", chunk)
                 conn.execute(f"DELETE FROM items_fts WHERE rowid IN ({marks})", chunk)
-            gone = [existing[p.op.key] for p in puts if p.value_json is None and p.op.key in existing]
+            gone = [
+                existing[p.op.key] for p in puts if p.value_json is None and p.op.key in existing
+            ]
             for chunk in _chunks(gone):
                 conn.execute(f"DELETE FROM items WHERE id IN ({_marks(len(chunk))})", chunk)
             stored = [p for p in puts if p.value_json is not None]
