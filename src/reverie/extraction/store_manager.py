@@ -8,6 +8,7 @@ share every decision and differ only in how they wait.
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
@@ -562,6 +563,8 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
 def _apply(entries: dict[str, _Entry], ops: list[Operation]) -> None:
     for op in ops:
         if isinstance(op, Insert):
+            if any(not e.deleted and e.content == op.content for e in entries.values()):
+                continue  # the same memory again (stored, or inserted twice in one reply)
             entries[str(len(entries) + 1)] = _Entry(None, op.content, changed=True)
         elif isinstance(op, Update):
             entry = entries[op.alias]
@@ -583,30 +586,49 @@ def _expectations(namespace: tuple[str, ...], entries: dict[str, _Entry]) -> lis
 
 def _commit(store: BaseStore, commit: _Commit) -> bool:
     if not commit.expected:
-        if commit.ops:
-            store.batch(commit.ops)
+        for batch in _write_batches(commit.ops):
+            store.batch(batch)
         return True
     with write_guard(store):
         current = store.batch([GetOp(e.namespace, e.key) for e in commit.expected])
         if not all(e.holds(now) for e, now in zip(commit.expected, current, strict=True)):
             return False
-        if commit.ops:
-            store.batch(commit.ops)
+        for batch in _write_batches(commit.ops):
+            store.batch(batch)
         return True
 
 
 async def _acommit(store: BaseStore, commit: _Commit) -> bool:
     if not commit.expected:
-        if commit.ops:
-            await store.abatch(commit.ops)
+        for batch in _write_batches(commit.ops):
+            await store.abatch(batch)
         return True
     async with awrite_guard(store):
         current = await store.abatch([GetOp(e.namespace, e.key) for e in commit.expected])
         if not all(e.holds(now) for e, now in zip(commit.expected, current, strict=True)):
             return False
-        if commit.ops:
-            await store.abatch(commit.ops)
+        for batch in _write_batches(commit.ops):
+            await store.abatch(batch)
         return True
+
+
+def _write_batches(ops: list[Op]) -> list[list[Op]]:
+    """Normally one batch (atomic on stores with transactions). Two memories with the same value
+    go in separate batches: LangGraph's InMemoryStore fails a batch that embeds one text twice."""
+    batches: list[list[Op]] = []
+    current: list[Op] = []
+    values: set[str] = set()
+    for op in ops:
+        if isinstance(op, PutOp) and op.value is not None and op.index is not False:
+            fingerprint = json.dumps(op.value, sort_keys=True, default=str)
+            if fingerprint in values:
+                batches.append(current)
+                current, values = [], set()
+            values.add(fingerprint)
+        current.append(op)
+    if current:
+        batches.append(current)
+    return batches
 
 
 def _stamp(value: datetime | None) -> str | None:
