@@ -25,7 +25,7 @@ from reverie.core.namespace import NamespaceTemplate
 from reverie.core.types import Memory, stored_value
 from reverie.extraction.budget import chunk_messages
 from reverie.extraction.engine import ExtractionEngine, RoundInput, queries_from, query_messages
-from reverie.extraction.history import HistoryRecord, history_namespace
+from reverie.extraction.history import Action, HistoryRecord, history_namespace
 from reverie.extraction.memory_manager import DEFAULT_TOKEN_BUDGET
 from reverie.extraction.messages import normalize_messages, render_messages
 from reverie.extraction.models import resolve_chat_model
@@ -227,8 +227,7 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
         messages = _messages_of(input)
         namespace = self.namespace(config if config is not None else None)
         configurable = (config or {}).get("configurable") or {}
-        thread_id = configurable.get("thread_id")
-        thread_id = str(thread_id) if thread_id is not None else None
+        thread_id = _thread_id(config)
         idempotency = configurable.get("idempotency_key") or (config or {}).get("run_id")
 
         rendered = render_messages(messages)
@@ -327,10 +326,15 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
             else:
                 content = self.toolkit.coerce(None, self.default_factory(config or {}))
                 # Only create it if it is still absent: a concurrent run may have made and updated it.
-                yield _Commit(
-                    [_Expect(namespace, DEFAULT_KEY, None)],
-                    [PutOp(namespace, DEFAULT_KEY, stored_value(content))],
-                )
+                value = stored_value(content)
+                ops: list[Op] = [PutOp(namespace, DEFAULT_KEY, value)]
+                if self.keep_history:
+                    ops.append(
+                        _history_op(
+                            namespace, DEFAULT_KEY, "insert", None, value, _thread_id(config), None
+                        )
+                    )
+                yield _Commit([_Expect(namespace, DEFAULT_KEY, None)], ops)
                 (created,) = yield _StoreBatch([GetOp(namespace, DEFAULT_KEY)])
                 stored = self._content_of(created) if created is not None else None
                 if created is not None and stored is not None:
@@ -382,10 +386,10 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
     ) -> tuple[list[Op], list[dict[str, Any]]]:
         ops: list[Op] = []
         puts: list[dict[str, Any]] = []
-        hist_ns = history_namespace(namespace)
         inserted = 0
         for entry in entries.values():
             before = entry.item.value if entry.item is not None else None
+            action: Action
             if entry.key is None:
                 if entry.deleted:
                     continue
@@ -410,19 +414,14 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
             if after is not None:
                 puts.append({"namespace": namespace, "key": entry.key, "value": after})
             if self.keep_history:
-                record = HistoryRecord.now(
-                    memory_key=entry.key,
-                    action=action,
-                    before=before,
-                    after=after,
-                    thread_id=thread_id,
-                )
                 record_key = (
                     str(uuid.uuid5(_KEY_NAMESPACE, f"{idempotency}:{entry.key}:history"))
                     if idempotency
-                    else str(uuid.uuid4())
+                    else None
                 )
-                ops.append(PutOp(hist_ns, record_key, record.model_dump(mode="json"), index=False))
+                ops.append(
+                    _history_op(namespace, entry.key, action, before, after, thread_id, record_key)
+                )
         return ops, puts
 
     # ----------------------------------------------------------------- drivers
@@ -430,11 +429,9 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
     def _query_messages(self, lines: list[str]) -> Any:
         return query_messages(lines)
 
-    def invoke(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> list[dict[str, Any]]:
+    def _drive(self, gen: Generator[_Request, Any, Any], config: RunnableConfig | None) -> Any:
+        """Execute a pipeline's requests synchronously."""
         store = self.store
-        gen = self._pipeline(input, config)
         try:
             request = next(gen)
             while True:
@@ -454,13 +451,13 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
                     )
                 request = gen.send(result)
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            return done.value
 
-    async def ainvoke(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> list[dict[str, Any]]:
+    async def _adrive(
+        self, gen: Generator[_Request, Any, Any], config: RunnableConfig | None
+    ) -> Any:
+        """Execute a pipeline's requests asynchronously."""
         store = self.store
-        gen = self._pipeline(input, config)
         try:
             request = next(gen)
             while True:
@@ -480,7 +477,17 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
                     )
                 request = gen.send(result)
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            return done.value
+
+    def invoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> list[dict[str, Any]]:
+        return self._drive(self._pipeline(input, config), config)  # type: ignore[no-any-return]
+
+    async def ainvoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> list[dict[str, Any]]:
+        return await self._adrive(self._pipeline(input, config), config)  # type: ignore[no-any-return]
 
     def process(self, messages: Any, config: RunnableConfig | None = None) -> list[dict[str, Any]]:
         """Consolidate ``messages`` into the store (same as ``invoke({"messages": messages})``)."""
@@ -534,30 +541,130 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
         )
         return [i for i in items if tuple(i.namespace) == namespace]
 
+    def _direct_write(
+        self, key: str, after: dict[str, Any] | None, config: RunnableConfig | None
+    ) -> Generator[_Request, Any, None]:
+        """A put or delete by the application, recorded in the audit trail like the model's."""
+        config = _checked_config(config)
+        namespace = self.namespace(config)
+        thread_id = _thread_id(config)
+        for _ in range(self.max_conflict_retries + 1):
+            (before,) = yield _StoreBatch([GetOp(namespace, key)])
+            was = before.value if before is not None else None
+            if was == after:
+                return  # nothing to change (or nothing to delete)
+            action: Action = "insert" if was is None else "delete" if after is None else "update"
+            ops: list[Op] = [PutOp(namespace, key, after)]
+            if self.keep_history:
+                ops.append(_history_op(namespace, key, action, was, after, thread_id, None))
+            stamp = _stamp(before.updated_at) if before is not None else None
+            if (yield _Commit([_Expect(namespace, key, was, stamp, may_vanish=True)], ops)):
+                return
+        raise ConflictError(
+            f"Memory {key!r} in {namespace} kept changing while it was being written; try again."
+        )
+
     def put(self, key: str, value: Any, *, config: RunnableConfig | None = None) -> None:
-        self.store.put(self.get_namespace(config), key, self._value(value))
+        self._drive(self._direct_write(key, self._value(value), config), config)
 
     async def aput(self, key: str, value: Any, *, config: RunnableConfig | None = None) -> None:
-        await self.store.aput(self.get_namespace(config), key, self._value(value))
+        await self._adrive(self._direct_write(key, self._value(value), config), config)
 
     def delete(self, key: str, *, config: RunnableConfig | None = None) -> None:
-        self.store.delete(self.get_namespace(config), key)
+        self._drive(self._direct_write(key, None, config), config)
 
     async def adelete(self, key: str, *, config: RunnableConfig | None = None) -> None:
-        await self.store.adelete(self.get_namespace(config), key)
+        await self._adrive(self._direct_write(key, None, config), config)
 
     def history(
-        self, key: str | None = None, *, limit: int = 100, config: RunnableConfig | None = None
+        self,
+        key: str | None = None,
+        *,
+        limit: int | None = 100,
+        config: RunnableConfig | None = None,
     ) -> list[HistoryRecord]:
-        """The audit trail of this namespace (or of one memory), oldest change first."""
+        """The audit trail of this namespace, or of the memory ``key``: its ``limit`` latest
+        changes (all with ``limit=None``), oldest first. Each record says what changed (insert,
+        update or delete, with the value before and after), when, and from which thread."""
         namespace = history_namespace(self.get_namespace(config))
-        items = self.store.search(
-            namespace, filter={"memory_key": key} if key else None, limit=limit
-        )
-        records = [
-            HistoryRecord.model_validate(i.value) for i in items if tuple(i.namespace) == namespace
-        ]
-        return sorted(records, key=lambda r: r.at)
+        records: list[HistoryRecord] = []
+        for offset in range(0, 1 << 62, _HISTORY_PAGE):
+            page = self.store.search(
+                namespace,
+                filter={"memory_key": key} if key else None,
+                limit=_HISTORY_PAGE,
+                offset=offset,
+            )
+            records.extend(_records(page, namespace))
+            if len(page) < _HISTORY_PAGE:
+                break
+        return _latest(records, limit)
+
+    async def ahistory(
+        self,
+        key: str | None = None,
+        *,
+        limit: int | None = 100,
+        config: RunnableConfig | None = None,
+    ) -> list[HistoryRecord]:
+        namespace = history_namespace(self.get_namespace(config))
+        records: list[HistoryRecord] = []
+        for offset in range(0, 1 << 62, _HISTORY_PAGE):
+            page = await self.store.asearch(
+                namespace,
+                filter={"memory_key": key} if key else None,
+                limit=_HISTORY_PAGE,
+                offset=offset,
+            )
+            records.extend(_records(page, namespace))
+            if len(page) < _HISTORY_PAGE:
+                break
+        return _latest(records, limit)
+
+
+_HISTORY_PAGE = 500
+
+
+def _records(items: list[SearchItem], namespace: tuple[str, ...]) -> list[HistoryRecord]:
+    records = []
+    for item in items:
+        if tuple(item.namespace) != namespace:
+            continue
+        try:
+            records.append(HistoryRecord.model_validate(item.value))
+        except ValueError:
+            continue  # not written by Reverie; an audit trail reader must not crash on it
+    return records
+
+
+def _latest(records: list[HistoryRecord], limit: int | None) -> list[HistoryRecord]:
+    records.sort(key=lambda r: r.at)
+    return records[-limit:] if limit else records
+
+
+def _thread_id(config: RunnableConfig | None) -> str | None:
+    thread_id = ((config or {}).get("configurable") or {}).get("thread_id")
+    return str(thread_id) if thread_id is not None else None
+
+
+def _history_op(
+    namespace: tuple[str, ...],
+    key: str,
+    action: Action,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    thread_id: str | None,
+    record_key: str | None,
+) -> PutOp:
+    record = HistoryRecord.now(
+        memory_key=key, action=action, before=before, after=after, thread_id=thread_id
+    )
+    return PutOp(
+        history_namespace(namespace),
+        record_key or str(uuid.uuid4()),
+        record.model_dump(mode="json"),
+        index=False,
+    )
 
 
 def _apply(entries: dict[str, _Entry], ops: list[Operation]) -> None:
