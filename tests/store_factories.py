@@ -31,7 +31,17 @@ def embedded_store(tmp_path: Path, index: dict[str, Any] | None) -> Iterator[Bas
         yield store
 
 
+@contextlib.contextmanager
+def postgres_store(tmp_path: Path, index: dict[str, Any] | None) -> Iterator[BaseStore]:
+    """A store in a fresh PostgreSQL database (skips locally, fails in CI, without a server)."""
+    from tests.postgres.support import fresh_database, open_test_store
+
+    with fresh_database() as url, open_test_store(url, index) as store:
+        yield store
+
+
 FACTORIES: dict[str, StoreFactory] = {
     "memory": memory_store,
     "embedded": embedded_store,
+    "postgres": postgres_store,
 }

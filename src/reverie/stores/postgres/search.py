@@ -11,11 +11,18 @@ usually nothing at all. Two remedies, chosen per search:
 - larger namespaces (and searches over every namespace) use the HNSW index with pgvector's
   iterative scan (pgvector 0.8+), which keeps walking the graph until enough rows pass the filter,
   in strict distance order.
+
+Results otherwise follow LangGraph's InMemoryStore: items without a vector come after the scored
+ones (score ``None``) instead of disappearing, and listings without a query keep insertion order
+(an overwritten item keeps its place) grouped by namespace, using the ``reverie_seq`` column.
+
+The per-search logic is written once as a generator of SQL steps; the sync and async stores only
+execute the steps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,3 +104,72 @@ def fill_query_vectors(
 
 def to_items(rows: Sequence[Any], loader: Any) -> list[SearchItem]:
     return [_row_to_search_item(_decode_ns_bytes(row["prefix"]), row, loader=loader) for row in rows]
+
+
+SEQ_COLUMN = "reverie_seq"
+LISTING_ORDER = (
+    f"ORDER BY min(store.{SEQ_COLUMN}) OVER (PARTITION BY store.prefix), store.{SEQ_COLUMN}"
+)
+_LANGGRAPH_LISTING_ORDER = "ORDER BY store.updated_at DESC"
+_UNINDEXED = (
+    "AND NOT EXISTS (SELECT 1 FROM store_vectors nv "
+    "WHERE nv.prefix = store.prefix AND nv.key = store.key) "
+)
+
+
+def listing_variant(query: str, *, unindexed_only: bool = False) -> str:
+    """A no-query listing in insertion order; optionally only items that have no vector."""
+    if _LANGGRAPH_LISTING_ORDER not in query:
+        return query
+    order = (_UNINDEXED if unindexed_only else "") + LISTING_ORDER
+    return query.replace(_LANGGRAPH_LISTING_ORDER, order, 1)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One statement to run; ``ann`` runs it in a transaction with the iterative-scan settings."""
+
+    sql: str
+    params: Sequence[Any]
+    ann_op: SearchOp | None = None
+
+
+# A plan yields steps, receives each step's rows, and returns the rows of the search result.
+Plan = Generator[Step, list[Any], list[Any]]
+
+
+def widened(op: SearchOp) -> SearchOp:
+    """The same search from the first hit, so unscored items can be appended after scored ones."""
+    return op._replace(limit=op.offset + op.limit, offset=0)
+
+
+def listing_plan(query: str, params: Sequence[Any]) -> Plan:
+    rows = yield Step(listing_variant(query), params)
+    return rows
+
+
+def vector_plan(
+    score: str,
+    op: SearchOp,
+    vector_query: tuple[str, Sequence[Any]],
+    unindexed_query: tuple[str, Sequence[Any]],
+    tuning: SearchTuning,
+) -> Plan:
+    """Search ``op`` (already widened by the caller to start at 0) and page the result."""
+    wanted = op.offset + op.limit
+    sql, params = vector_query
+    scored: list[Any] | None = None
+    counting = namespace_count_query(op, tuning.exact_below)
+    if counting is not None:
+        counted = yield Step(*counting)
+        if counted and counted[0]["n"] <= tuning.exact_below:
+            exact = exact_variant(sql, score)
+            if exact is not None:
+                scored = yield Step(exact, params)
+    if scored is None:
+        scored = yield Step(sql, params, ann_op=op if tuning.iterative_scan else None)
+    rows = list(scored)
+    if len(rows) < wanted:
+        more_sql, more_params = unindexed_query
+        rows += yield Step(listing_variant(more_sql, unindexed_only=True), more_params)
+    return rows[op.offset : wanted]
