@@ -41,9 +41,12 @@ def _server_problem() -> str | None:
     """Why the test server cannot be used, or None once the template database is ready."""
     try:
         with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
-            if conn.execute(
-                "SELECT 1 FROM pg_available_extensions WHERE name = 'vector'"
-            ).fetchone() is None:
+            if (
+                conn.execute(
+                    "SELECT 1 FROM pg_available_extensions WHERE name = 'vector'"
+                ).fetchone()
+                is None
+            ):
                 return "pgvector is not installed on the test server"
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (TEMPLATE,)

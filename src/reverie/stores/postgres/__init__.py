@@ -83,7 +83,9 @@ def open_postgres_store(
         pool.open(wait=True, timeout=connect_timeout)
     except Exception as exc:
         pool.close()
-        raise StoreError(f"Could not open a connection pool to PostgreSQL at {where}: {exc}") from exc
+        raise StoreError(
+            f"Could not open a connection pool to PostgreSQL at {where}: {exc}"
+        ) from exc
     store = ReveriePostgresStore(
         pool,
         index=config,  # type: ignore[arg-type]
@@ -128,7 +130,9 @@ async def open_async_postgres_store(
         await pool.open(wait=True, timeout=connect_timeout)
     except Exception as exc:
         await pool.close()
-        raise StoreError(f"Could not open a connection pool to PostgreSQL at {where}: {exc}") from exc
+        raise StoreError(
+            f"Could not open a connection pool to PostgreSQL at {where}: {exc}"
+        ) from exc
     store = ReverieAsyncPostgresStore(
         pool,
         index=config,  # type: ignore[arg-type]

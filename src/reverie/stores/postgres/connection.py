@@ -153,9 +153,7 @@ def check_server(url: str, *, dims: int | None, connect_timeout: float) -> Serve
 
 async def acheck_server(url: str, *, dims: int | None, connect_timeout: float) -> ServerInfo:
     """:func:`check_server` for async callers, without blocking the event loop."""
-    return await asyncio.to_thread(
-        check_server, url, dims=dims, connect_timeout=connect_timeout
-    )
+    return await asyncio.to_thread(check_server, url, dims=dims, connect_timeout=connect_timeout)
 
 
 @contextlib.contextmanager

@@ -103,7 +103,9 @@ def fill_query_vectors(
 
 
 def to_items(rows: Sequence[Any], loader: Any) -> list[SearchItem]:
-    return [_row_to_search_item(_decode_ns_bytes(row["prefix"]), row, loader=loader) for row in rows]
+    return [
+        _row_to_search_item(_decode_ns_bytes(row["prefix"]), row, loader=loader) for row in rows
+    ]
 
 
 SEQ_COLUMN = "reverie_seq"

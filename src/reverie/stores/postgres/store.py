@@ -21,7 +21,6 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from reverie.core.errors import StoreError
-from reverie.stores.postgres.connection import redact
 from reverie.stores.postgres.filters import filter_condition
 from reverie.stores.postgres.search import (
     SEQ_COLUMN,
