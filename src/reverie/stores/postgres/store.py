@@ -175,18 +175,18 @@ class ReveriePostgresStore(_SearchPlanning, PostgresStore):
             results[idx] = to_items(self._run(cur, plan), self._deserializer)
 
     def _run(self, cur: psycopg.Cursor[DictRow], plan: Plan) -> list[Any]:
-        rows: list[Any] | None = None
         try:
+            step = next(plan)
             while True:
-                step = plan.send(rows)
                 if step.ann_op is None:
                     cur.execute(step.sql, step.params)
                     rows = cur.fetchall()
-                    continue
-                with cur.connection.transaction():
-                    cur.execute(*ann_settings(self._tuning, step.ann_op))
-                    cur.execute(step.sql, step.params)
-                    rows = cur.fetchall()
+                else:
+                    with cur.connection.transaction():
+                        cur.execute(*ann_settings(self._tuning, step.ann_op))
+                        cur.execute(step.sql, step.params)
+                        rows = cur.fetchall()
+                step = plan.send(rows)
         except StopIteration as done:
             return list(done.value)
 
@@ -253,18 +253,18 @@ class ReverieAsyncPostgresStore(_SearchPlanning, AsyncPostgresStore):
             results[idx] = to_items(await self._run(cur, plan), self._deserializer)
 
     async def _run(self, cur: psycopg.AsyncCursor[DictRow], plan: Plan) -> list[Any]:
-        rows: list[Any] | None = None
         try:
+            step = next(plan)
             while True:
-                step = plan.send(rows)
                 if step.ann_op is None:
                     await cur.execute(step.sql, step.params)
                     rows = await cur.fetchall()
-                    continue
-                async with cur.connection.transaction():
-                    await cur.execute(*ann_settings(self._tuning, step.ann_op))
-                    await cur.execute(step.sql, step.params)
-                    rows = await cur.fetchall()
+                else:
+                    async with cur.connection.transaction():
+                        await cur.execute(*ann_settings(self._tuning, step.ann_op))
+                        await cur.execute(step.sql, step.params)
+                        rows = await cur.fetchall()
+                step = plan.send(rows)
         except StopIteration as done:
             return list(done.value)
 
