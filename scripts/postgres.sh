@@ -34,6 +34,16 @@ as_owner() {
     fi
 }
 
+# The server runs as the `postgres` OS user, which may be unable to reach a repository under a
+# private home directory (e.g. /root): keep the cluster under its own home then.
+resolve_pgdata() {
+    is_root && id postgres >/dev/null 2>&1 || return 0
+    runuser -u postgres -- test -x "$(dirname "$PGDATA")" 2>/dev/null && return 0
+    local tag
+    tag="$(printf '%s' "$PGDATA" | md5sum | cut -c1-8)"
+    PGDATA="/var/lib/postgresql/reverie-${PORT}-${tag}"
+}
+
 server_installed() { [ -x "$PGBIN/postgres" ] && [ -x "$PGBIN/pg_config" ]; }
 
 vector_installed() {
@@ -100,6 +110,7 @@ cmd_install() {
     fi
     install_packages
     build_pgvector
+    resolve_pgdata
     say "installed PostgreSQL ${PG_MAJOR} and pgvector"
 }
 
@@ -179,6 +190,7 @@ cmd_status() {
     fi
 }
 
+resolve_pgdata
 case "${1:-}" in
 install) cmd_install ;;
 start) cmd_start ;;
