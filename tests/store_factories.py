@@ -40,8 +40,18 @@ def postgres_store(tmp_path: Path, index: dict[str, Any] | None) -> Iterator[Bas
         yield store
 
 
+@contextlib.contextmanager
+def postgres_async_store(tmp_path: Path, index: dict[str, Any] | None) -> Iterator[BaseStore]:
+    """The AsyncPostgresStore-based store in a fresh database, driven on its own event loop."""
+    from tests.postgres.support import async_store_on_loop, fresh_database
+
+    with fresh_database() as url, async_store_on_loop(url, index) as store:
+        yield store
+
+
 FACTORIES: dict[str, StoreFactory] = {
     "memory": memory_store,
     "embedded": embedded_store,
     "postgres": postgres_store,
+    "postgres_async": postgres_async_store,
 }

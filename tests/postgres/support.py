@@ -6,19 +6,27 @@ fail instead, so a missing server can never pass silently.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import os
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from psycopg_pool import ConnectionPool
+from langgraph.store.base import BaseStore, Op, Result
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from reverie.stores.postgres import ReveriePostgresStore, open_postgres_store
+from reverie.stores.postgres import (
+    ReverieAsyncPostgresStore,
+    ReveriePostgresStore,
+    open_async_postgres_store,
+    open_postgres_store,
+)
 from reverie.stores.postgres.store import pool_kwargs
 
 ADMIN_URL = os.environ.get(
@@ -95,8 +103,69 @@ def open_test_store(url: str, index: dict[str, Any] | None) -> ReveriePostgresSt
     if index is not None:
         return open_postgres_store(url, index=index)
     pool: ConnectionPool[Any] = ConnectionPool(
-        url, min_size=1, max_size=2, kwargs=pool_kwargs(), check=ConnectionPool.check_connection
+        url,
+        min_size=1,
+        max_size=2,
+        kwargs=pool_kwargs(),
+        check=ConnectionPool.check_connection,
+        open=True,
     )
     store = ReveriePostgresStore(pool, owns_pool=True)
     store.setup()
     return store
+
+
+async def open_async_test_store(
+    url: str, index: dict[str, Any] | None
+) -> ReverieAsyncPostgresStore:
+    """The async twin of :func:`open_test_store`."""
+    if index is not None:
+        return await open_async_postgres_store(url, index=index)
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        url,
+        min_size=1,
+        max_size=2,
+        kwargs=pool_kwargs(),
+        check=AsyncConnectionPool.check_connection,
+        open=False,
+    )
+    await pool.open()
+    store = ReverieAsyncPostgresStore(pool, owns_pool=True)
+    await store.setup()
+    return store
+
+
+class OnLoop(BaseStore):
+    """Runs an async store's operations on the event loop that owns it, from any thread or loop.
+
+    ``AsyncPostgresStore`` is bound to the loop it was created on; this lets store-generic tests
+    (sync ones and async ones on pytest's loop) drive it unchanged.
+    """
+
+    def __init__(self, store: ReverieAsyncPostgresStore, loop: asyncio.AbstractEventLoop) -> None:
+        self.store = store
+        self.loop = loop
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        return asyncio.run_coroutine_threadsafe(self.store.abatch(list(ops)), self.loop).result()
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        future = asyncio.run_coroutine_threadsafe(self.store.abatch(list(ops)), self.loop)
+        return await asyncio.wrap_future(future)
+
+
+@contextlib.contextmanager
+def async_store_on_loop(url: str, index: dict[str, Any] | None) -> Iterator[BaseStore]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True, name="postgres-async-store")
+    thread.start()
+    try:
+        store = asyncio.run_coroutine_threadsafe(open_async_test_store(url, index), loop).result()
+        try:
+            yield OnLoop(store, loop)
+        finally:
+            asyncio.run_coroutine_threadsafe(store.aclose(), loop).result()
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()

@@ -53,7 +53,8 @@ TEXTS = [
     )
 ]
 
-pytestmark = pytest.mark.postgres
+# Building the 200,000-row HNSW index takes 15-35 s on two busy cores.
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 def index_config() -> dict[str, Any]:

@@ -40,11 +40,12 @@ def _resolve_index(index: dict[str, Any] | None) -> dict[str, Any]:
     return dict(default_index())
 
 
-def _tuning(exact_below: int | None, iterative: bool) -> SearchTuning:
+def _tuning(exact_below: int | None, ef_search: int, iterative: bool) -> SearchTuning:
     defaults = SearchTuning()
     return SearchTuning(
         exact_below=defaults.exact_below if exact_below is None else exact_below,
         iterative_scan=iterative,
+        ef_search=ef_search,
     )
 
 
@@ -54,6 +55,7 @@ def open_postgres_store(
     index: dict[str, Any] | None = None,
     pool_size: int = DEFAULT_POOL_SIZE,
     exact_search_below: int | None = None,
+    hnsw_ef_search: int = 40,
     connect_timeout: float = 10.0,
     pool_timeout: float = 30.0,
 ) -> ReveriePostgresStore:
@@ -62,7 +64,8 @@ def open_postgres_store(
     ``index`` is a LangGraph index config (``dims``, ``embed``, optional ``fields``,
     ``ann_index_config``, ``distance_type``); ``None`` means Reverie's default offline embeddings.
     ``pool_size`` caps the pool's connections. Namespaces with at most ``exact_search_below``
-    items (default 10,000) are searched exactly, larger ones through the HNSW index.
+    items (default 10,000) are searched exactly, larger ones through the HNSW index with
+    ``hnsw_ef_search`` candidates (pgvector's default 40; raise it for better recall).
     ``pool_timeout`` is how long an operation waits for a connection, e.g. while the server
     restarts. Raises ConfigurationError or StoreError saying what to fix.
     """
@@ -89,7 +92,7 @@ def open_postgres_store(
     store = ReveriePostgresStore(
         pool,
         index=config,  # type: ignore[arg-type]
-        tuning=_tuning(exact_search_below, info.iterative_scan),
+        tuning=_tuning(exact_search_below, hnsw_ef_search, info.iterative_scan),
         where=where,
         owns_pool=True,
     )
@@ -108,6 +111,7 @@ async def open_async_postgres_store(
     index: dict[str, Any] | None = None,
     pool_size: int = DEFAULT_POOL_SIZE,
     exact_search_below: int | None = None,
+    hnsw_ef_search: int = 40,
     connect_timeout: float = 10.0,
     pool_timeout: float = 30.0,
 ) -> ReverieAsyncPostgresStore:
@@ -136,7 +140,7 @@ async def open_async_postgres_store(
     store = ReverieAsyncPostgresStore(
         pool,
         index=config,  # type: ignore[arg-type]
-        tuning=_tuning(exact_search_below, info.iterative_scan),
+        tuning=_tuning(exact_search_below, hnsw_ef_search, info.iterative_scan),
         where=where,
         owns_pool=True,
     )

@@ -48,6 +48,9 @@ class SearchTuning:
     """Use pgvector's iterative HNSW scan for larger namespaces (needs pgvector 0.8 or later)."""
     max_scan_tuples: int = 1_000_000
     """Upper bound on index entries one iterative scan may visit before giving up."""
+    ef_search: int = 40
+    """HNSW candidate list size (pgvector's default 40): higher finds more of the true nearest
+    neighbours, more slowly. Raised automatically to cover ``limit + offset``."""
 
 
 def score_expression(store: Any) -> str:
@@ -80,7 +83,7 @@ def exact_variant(query: str, score: str) -> str | None:
 
 def ann_settings(tuning: SearchTuning, op: SearchOp) -> tuple[str, list[Any]]:
     """Transaction-local pgvector settings for one approximate search."""
-    ef_search = min(1000, max(40, 2 * (op.limit + op.offset) + 1))
+    ef_search = min(1000, max(tuning.ef_search, 2 * (op.limit + op.offset) + 1))
     return (
         "SELECT set_config('hnsw.iterative_scan', 'strict_order', true),"
         " set_config('hnsw.max_scan_tuples', %s, true),"
