@@ -16,7 +16,11 @@ import psycopg
 import pytest
 from langgraph.store.postgres import PostgresStore
 
-from reverie.stores.postgres import ReveriePostgresStore, open_postgres_store
+from reverie.stores.postgres import (
+    ReveriePostgresStore,
+    open_async_postgres_store,
+    open_postgres_store,
+)
 from reverie.testing import HashingEmbeddings
 from tests.postgres.support import fresh_database
 
@@ -159,3 +163,11 @@ def test_large_namespace_uses_iterative_index_scan(big_url: str) -> None:
     assert scores[0] >= truth[len(truth) // 100]
     with PostgresStore.from_conn_string(big_url, index=index_config()) as plain:  # type: ignore[arg-type]
         assert len(plain.search(user, query=QUERY, limit=10)) < 10
+
+
+async def test_async_store_gets_the_same_top_k(big_url: str) -> None:
+    truth = true_scores(big_url, ALICE)
+    async with await open_async_postgres_store(big_url, index=index_config()) as store:
+        hits = await store.asearch(ALICE, query=QUERY, limit=5)
+    assert [tuple(h.namespace) for h in hits] == [ALICE] * 5
+    assert rounded([h.score for h in hits]) == rounded(truth[:5])
