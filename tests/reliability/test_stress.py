@@ -49,18 +49,33 @@ def test_a_retried_job_leaves_no_duplicates(any_store: BaseStore) -> None:
     assert {w["key"] for w in first} <= {i.key for i in items}
 
 
-def test_managers_in_four_processes_share_the_embedded_store(tmp_path: Path) -> None:
-    from reverie.stores.embedded import EmbeddedStore
+def _across_processes(target: str, users: list[str], runs: int, processes: int) -> None:
+    from reverie.stores import open_store
 
-    users, runs, processes = ["user0", "user1"], 12, 4
-    path = str(tmp_path / "shared.db")
-    with EmbeddedStore(path, index=hashing_index()) as store:
+    store = open_store(target, index=hashing_index())
+    try:
         seed(store, users)
+    finally:
+        store.close()  # type: ignore[attr-defined]
     jobs = [(u, n) for u in users for n in range(runs)]
     shares = [jobs[i::processes] for i in range(processes)]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(processes, mp_context=context) as pool:
-        list(pool.map(process_worker, [path] * processes, shares))
-    with EmbeddedStore(path, index=hashing_index()) as store:
+        list(pool.map(process_worker, [target] * processes, shares))
+    store = open_store(target, index=hashing_index())
+    try:
         assert_exact_contents(store, users, runs)
         assert_history_matches(store, users, runs)
+    finally:
+        store.close()  # type: ignore[attr-defined]
+
+
+def test_managers_in_four_processes_share_the_embedded_store(tmp_path: Path) -> None:
+    _across_processes(str(tmp_path / "shared.db"), ["user0", "user1"], runs=12, processes=4)
+
+
+def test_managers_in_three_processes_share_postgres() -> None:
+    from tests.postgres.support import fresh_database
+
+    with fresh_database() as url:
+        _across_processes(url, ["user0", "user1"], runs=9, processes=3)

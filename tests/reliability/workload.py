@@ -136,10 +136,14 @@ def assert_history_matches(store: BaseStore, users: Sequence[str], runs: int) ->
         }
 
 
-def process_worker(path: str, jobs: list[Job]) -> int:
-    """Entry point of one process of the multi-process stress test: its jobs, concurrently."""
-    from reverie.stores.embedded import EmbeddedStore
+def process_worker(target: str, jobs: list[Job]) -> int:
+    """Entry point of one process of the multi-process stress tests: its jobs, concurrently, on
+    the store at ``target`` (a file path or a postgresql:// URL)."""
+    from reverie.stores import open_store
     from reverie.testing import hashing_index
 
-    with EmbeddedStore(path, index=hashing_index()) as store:
+    store = open_store(target, index=hashing_index())
+    try:
         return sum(run_concurrently(store, jobs).values())
+    finally:
+        store.close()  # type: ignore[attr-defined]

@@ -3,8 +3,9 @@
 LangGraph stores have no compare-and-set, so the check and the write are two batches. Runs that
 share a store take one lock around both, so no other run can write in between. A store that is
 shared between processes offers its own lock by defining ``reverie_write_lock()`` (a context
-manager held across processes); otherwise a lock per store object covers the threads and event
-loops of this process.
+manager held across processes) and, for async stores, ``reverie_awrite_lock()`` (an async
+context manager); otherwise a lock per store object covers the threads and event loops of this
+process.
 """
 
 from __future__ import annotations
@@ -55,8 +56,12 @@ async def awrite_guard(store: Any) -> AsyncIterator[None]:
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.01)
     try:
+        native_async = getattr(store, "reverie_awrite_lock", None)
         native = getattr(store, "reverie_write_lock", None)
-        if callable(native):
+        if callable(native_async):
+            async with native_async():
+                yield
+        elif callable(native):
             # A cross-process lock is a blocking call; wait for it off the event loop.
             cm = native()
             await asyncio.to_thread(cm.__enter__)

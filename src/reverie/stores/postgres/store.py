@@ -35,6 +35,7 @@ from reverie.stores.postgres.search import (
     vector_plan,
     widened,
 )
+from reverie.stores.postgres.write_lock import aadvisory_write_lock, advisory_write_lock
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +140,11 @@ class ReveriePostgresStore(_SearchPlanning, PostgresStore):
     ) -> None:
         self.close()
 
+    def reverie_write_lock(self) -> contextlib.AbstractContextManager[None]:
+        """A lock across processes (an advisory lock) for read-check-write sequences; memory
+        managers commit in it so a check and the write depending on it cannot interleave."""
+        return advisory_write_lock(self.conn)
+
     # -- operations ------------------------------------------------------------------------
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         try:
@@ -232,6 +238,10 @@ class ReverieAsyncPostgresStore(_SearchPlanning, AsyncPostgresStore):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    def reverie_awrite_lock(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """The async twin of :meth:`ReveriePostgresStore.reverie_write_lock`."""
+        return aadvisory_write_lock(self.conn)
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         try:
