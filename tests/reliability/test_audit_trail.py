@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timezone
+import random
+import uuid
+from datetime import datetime, timedelta, timezone
 
 from langchain_core.messages import AIMessage
-from langgraph.store.base import BaseStore
+from langgraph.store.base import BaseStore, PutOp
 
 from reverie import HistoryRecord, create_memory_store_manager
 from reverie.testing import ScriptedChatModel, tool_call
@@ -118,11 +120,32 @@ def test_history_can_be_turned_off(any_store: BaseStore) -> None:
 
 def test_a_long_trail_is_read_whole(any_store: BaseStore) -> None:
     manager = create_memory_store_manager(ScriptedChatModel(), store=any_store)
-    for n in range(520):  # more than one page of the store's search
-        manager.put("counter", f"count is {n}", config=_config(f"t{n}"))
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    records = [  # more than one page of the store's search, written in shuffled order
+        HistoryRecord(
+            memory_key="counter",
+            action="update",
+            before=_memory(f"count is {n - 1}"),
+            after=_memory(f"count is {n}"),
+            thread_id=f"t{n}",
+            at=start + timedelta(seconds=n),
+        )
+        for n in random.Random(3).sample(range(520), 520)
+    ]
+    any_store.batch(
+        [
+            PutOp(
+                ("__reverie__", "history", *NS),
+                str(uuid.uuid4()),
+                r.model_dump(mode="json"),
+                index=False,
+            )
+            for r in records
+        ]
+    )
+    manager.put("other", "User likes tea", config=_config("t-other"))
     trail = manager.history("counter", limit=None, config=_config())
-    assert len(trail) == 520
-    assert [r.thread_id for r in trail[-3:]] == ["t517", "t518", "t519"]
-    assert [
-        r.after["content"]["content"] for r in manager.history("counter", limit=1, config=_config())
-    ] == ["count is 519"]
+    assert [r.thread_id for r in trail] == [f"t{n}" for n in range(520)]
+    latest = manager.history("counter", limit=2, config=_config())
+    assert [r.after["content"]["content"] for r in latest] == ["count is 518", "count is 519"]
+    assert len(manager.history(limit=None, config=_config())) == 521
