@@ -46,9 +46,12 @@ def measure(quick: bool) -> dict[str, Any]:
 
     tokens = [len(e.ids) for e in embedder._loaded().tokenizer.encode_batch(sentences)]
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     vectors = embedder.embed_documents(sentences)
     batched = _rate(len(sentences), time.perf_counter() - start)
+    # CPU seconds (all threads) do not grow when other processes take the cores, so this rate
+    # shows what the code achieves on an otherwise idle machine, per busy core.
+    batched_per_cpu_s = _rate(len(sentences), time.process_time() - cpu_start)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
 
     start = time.perf_counter()
@@ -67,6 +70,7 @@ def measure(quick: bool) -> dict[str, Any]:
         "mean_words_per_sentence": float(np.mean([len(s.split()) for s in sentences])),
         "mean_tokens_per_sentence": float(np.mean(tokens)),
         "batched_sentences_per_s": batched,
+        "batched_sentences_per_cpu_s": batched_per_cpu_s,
         "one_at_a_time_sentences_per_s": single,
         "query_ms": percentiles(latencies),
         "cold_load_ms": cold_load_ms,
@@ -89,6 +93,7 @@ def run(quick: bool) -> None:
         [
             f"BLAS threads {threads}",
             r["batched_sentences_per_s"],
+            r["batched_sentences_per_cpu_s"],
             r["one_at_a_time_sentences_per_s"],
             f"{r['batched_sentences_per_s'] / r['one_at_a_time_sentences_per_s']:.2f}x",
             f"{r['batched_sentences_per_s'] / TARGET_SENTENCES_PER_S:.2f}x",
@@ -102,6 +107,7 @@ def run(quick: bool) -> None:
         [
             "setting",
             "batched sent/s",
+            "batched sent per CPU-s",
             "one-at-a-time sent/s",
             "batched / one-at-a-time",
             f"batched / {TARGET_SENTENCES_PER_S:.0f} target",
