@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, NoReturn, ParamSpec
+from typing import Annotated, Any, NoReturn, ParamSpec
 
 import typer
+from langgraph.store.base import BaseStore
 from pydantic import ValidationError
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -20,6 +23,7 @@ from rich.table import Table
 
 from reverie.cli import render
 from reverie.cli.conversation import load_conversation
+from reverie.cli.embedding_choice import EMBEDDINGS_ENV, index_for
 from reverie.cli.models import configured_model
 from reverie.cli.storage import (
     DEFAULT_NAMESPACE,
@@ -28,6 +32,7 @@ from reverie.cli.storage import (
     describe_target,
     find_item,
     format_namespace,
+    is_internal,
     iter_items,
     opened_store,
     parse_namespace,
@@ -36,6 +41,7 @@ from reverie.cli.storage import (
 from reverie.core.errors import ConfigurationError, InputError, ReverieError
 
 P = ParamSpec("P")
+DEBUG_ENV = "REVERIE_DEBUG"
 
 
 def _friendly_errors(command: Callable[P, None]) -> Callable[P, None]:
@@ -59,6 +65,14 @@ def _friendly_errors(command: Callable[P, None]) -> Callable[P, None]:
             _fail(f"Database error: {exc}")
         except OSError as exc:
             _fail(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}")
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            _fail(
+                f"Unexpected {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 to see the traceback)."
+            )
 
     return run
 
@@ -82,11 +96,24 @@ app = typer.Typer(
 @dataclass(frozen=True)
 class _State:
     store: str | None
+    embeddings: str | None
+
+
+def _state(ctx: typer.Context) -> _State:
+    return ctx.find_object(_State) or _State(store=None, embeddings=None)
 
 
 def _store_target(ctx: typer.Context) -> str | None:
-    state = ctx.find_object(_State)
-    return state.store if state else None
+    return _state(ctx).store
+
+
+def _index(ctx: typer.Context) -> dict[str, Any] | None:
+    return index_for(_state(ctx).embeddings)
+
+
+def _open(ctx: typer.Context) -> contextlib.AbstractContextManager[BaseStore]:
+    """The store the command works on, with the embedder chosen by --embeddings."""
+    return opened_store(_store_target(ctx), index=_index(ctx))
 
 
 @app.callback()
@@ -98,12 +125,23 @@ def _root(
             "--store",
             envvar="REVERIE_STORE",
             help="Store to use: a file path (embedded store) or a postgresql:// URL. "
-            "Default: ~/.local/share/reverie/memories.db.",
+            "Default: ./.reverie/memories.db.",
+            show_envvar=True,
+        ),
+    ] = None,
+    embeddings: Annotated[
+        str | None,
+        typer.Option(
+            "--embeddings",
+            envvar=EMBEDDINGS_ENV,
+            help="Embedder for storing and searching: 'local' (all-MiniLM-L6-v2 on the CPU, "
+            "default), 'hashing' (deterministic, no model; for tests and scripts) or "
+            "'provider:model'.",
             show_envvar=True,
         ),
     ] = None,
 ) -> None:
-    ctx.obj = _State(store=store)
+    ctx.obj = _State(store=store, embeddings=embeddings)
 
 
 NamespaceFilter = Annotated[
@@ -149,7 +187,7 @@ def ingest(
     messages = load_conversation(file)
     target = parse_namespace(namespace, user)
     spec = configured_model(model)
-    with opened_store(_store_target(ctx)) as store:
+    with _open(ctx) as store:
         if spec:
             from reverie.cli.extract import extract_memories
 
@@ -191,8 +229,13 @@ def search(
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="Most results.")] = 10,
 ) -> None:
     """Find memories by meaning, best match first."""
-    with opened_store(_store_target(ctx)) as store:
-        items = store.search(_prefix(namespace, user), query=query, limit=limit)
+    with _open(ctx) as store:
+        prefix = _prefix(namespace, user)
+        items = [
+            item
+            for item in store.search(prefix, query=query, limit=limit)
+            if is_internal(prefix) or not is_internal(item.namespace)
+        ]
     if not items:
         render.out.print("No memories found.")
         return
@@ -208,7 +251,7 @@ def list_memories(
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="Most memories shown.")] = 50,
 ) -> None:
     """List stored memories, namespace by namespace."""
-    with opened_store(_store_target(ctx)) as store:
+    with _open(ctx) as store:
         items = []
         for item in iter_items(store, _prefix(namespace, user)):
             items.append(item)
@@ -229,7 +272,7 @@ def show(
     user: UserOption = DEFAULT_USER,
 ) -> None:
     """Show one memory in full, as JSON."""
-    with opened_store(_store_target(ctx)) as store:
+    with _open(ctx) as store:
         item = find_item(store, key, parse_namespace(namespace, user) if namespace else None)
     render.out.print_json(json.dumps(item.dict(), ensure_ascii=False))
 
@@ -243,7 +286,7 @@ def forget(
     user: UserOption = DEFAULT_USER,
 ) -> None:
     """Delete one memory."""
-    with opened_store(_store_target(ctx)) as store:
+    with _open(ctx) as store:
         item = find_item(store, key, parse_namespace(namespace, user) if namespace else None)
         store.delete(item.namespace, item.key)
     render.out.print(f"Forgot {key} from {escape(format_namespace(item.namespace))}.")
@@ -259,11 +302,15 @@ def export_memories(
     namespace: NamespaceFilter = None,
     user: UserOption = DEFAULT_USER,
 ) -> None:
-    """Write memories as JSONL: namespace, key, value and timestamps, one memory a line."""
-    with opened_store(_store_target(ctx)) as store:
+    """Write memories as JSONL: namespace, key, value and timestamps, one memory a line.
+
+    Reverie's bookkeeping (which messages were already processed, change history) is included,
+    so an export imported into an empty store gives back the same store.
+    """
+    with _open(ctx) as store:
         lines = [
             ExportRecord.of(item).model_dump_json()
-            for item in iter_items(store, _prefix(namespace, user))
+            for item in iter_items(store, _prefix(namespace, user), internal=True)
         ]
     text = "".join(line + "\n" for line in lines)
     if str(output) == "-":
@@ -296,7 +343,7 @@ def import_memories(
                 "Nothing was imported."
             ) from exc
     items = [record.to_item() for record in records]
-    with opened_store(_store_target(ctx)) as store:
+    with _open(ctx) as store:
         replaced = sum(1 for item in items if store.get(item.namespace, item.key) is not None)
         kept_times = restore_items(store, items)
     render.out.print(
@@ -325,7 +372,7 @@ def stats(
     per_kind: Counter[str] = Counter()
     newest = None
     target = _store_target(ctx)
-    with opened_store(target) as store:
+    with _open(ctx) as store:
         for item in iter_items(store, _prefix(namespace, user)):
             per_namespace[format_namespace(item.namespace)] += 1
             per_kind[render.kind_of(item.value)] += 1
@@ -379,25 +426,29 @@ def mcp(
     """Serve the store over MCP (stdio) with tools remember, search, update and forget."""
     from reverie.cli.mcp_server import serve
 
-    serve(_store_target(ctx), parse_namespace(namespace, user))
+    serve(_store_target(ctx), parse_namespace(namespace, user), index=_index(ctx))
 
 
 @app.command()
 @_friendly_errors
 def demo(
-    db: Annotated[
-        Path | None,
-        typer.Option("--db", help="Demo store file (default: demo.db next to the default store)."),
-    ] = None,
+    ctx: typer.Context,
     model: Annotated[
         str | None,
-        typer.Option("--model", envvar="REVERIE_MODEL", help="'provider:model' for extraction."),
+        typer.Option(
+            "--model", envvar="REVERIE_MODEL", help="'provider:model' for semantic extraction."
+        ),
     ] = None,
 ) -> None:
-    """Show Reverie at work: with a model, real extraction; without one, offline episodic memory."""
+    """Show Reverie at work on the store: offline episodic memory, or extraction with a model.
+
+    Without a model, a bundled sample conversation is stored turn by turn in namespace
+    'demo/sample' and searched by meaning. With REVERIE_MODEL set, a short conversation goes
+    through semantic extraction into 'demo/quickstart'. Running it again adds no duplicates.
+    """
     from reverie.cli.demo import run_demo
 
-    run_demo(db, configured_model(model))
+    run_demo(_store_target(ctx), _state(ctx).embeddings, configured_model(model))
 
 
 def main() -> None:

@@ -15,9 +15,12 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from reverie.core.errors import ConfigurationError, InputError, NamespaceError
 from reverie.core.namespace import NamespaceTemplate
+from reverie.extraction.thread_state import STATE_ROOT
 
 DEFAULT_NAMESPACE = "memories/{langgraph_user_id}"
 DEFAULT_USER = "default"
+DEFAULT_STORE_LABEL = ".reverie/memories.db"
+INTERNAL_ROOT = STATE_ROOT
 _PAGE = 500
 
 
@@ -28,7 +31,7 @@ def describe_target(target: str | None) -> str:
             scheme, rest = target.split("://", 1)
             return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
         return target
-    return os.environ.get("REVERIE_STORE") or "the default store"
+    return os.environ.get("REVERIE_STORE") or DEFAULT_STORE_LABEL
 
 
 @contextlib.contextmanager
@@ -71,9 +74,21 @@ def format_namespace(namespace: tuple[str, ...] | list[str]) -> str:
     return "/".join(namespace)
 
 
-def iter_items(store: BaseStore, prefix: tuple[str, ...] = ()) -> Iterator[Item]:
-    """Every item whose namespace starts with ``prefix``, each exactly once."""
+def is_internal(namespace: tuple[str, ...] | list[str]) -> bool:
+    """Reverie's own bookkeeping (thread progress, history) lives under ``__reverie__``."""
+    return bool(namespace) and namespace[0] == INTERNAL_ROOT
+
+
+def iter_items(
+    store: BaseStore, prefix: tuple[str, ...] = (), *, internal: bool = False
+) -> Iterator[Item]:
+    """Every item whose namespace starts with ``prefix``, each exactly once.
+
+    Bookkeeping namespaces are left out unless ``internal`` is set or ``prefix`` points into them.
+    """
     for namespace in store.list_namespaces(prefix=prefix or None, limit=1_000_000):
+        if is_internal(namespace) and not (internal or is_internal(prefix)):
+            continue
         offset = 0
         while True:
             page = store.search(namespace, limit=_PAGE, offset=offset)
