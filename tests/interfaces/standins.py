@@ -23,7 +23,7 @@ from reverie.testing import hashing_index
 
 HAS_EMBEDDED_STORE = importlib.util.find_spec("reverie.stores") is not None
 HAS_EMBEDDINGS = importlib.util.find_spec("reverie.embeddings") is not None
-NEEDS_EMBEDDED_STORE = "needs embedded store"
+NEEDS_STORE = "needs the embedded store (reverie.stores), not installed here"
 
 
 class _FileBackedStore(InMemoryStore):
