@@ -28,7 +28,11 @@ NEEDS_STORE = "needs the embedded store (reverie.stores), not installed here"
 
 class _FileBackedStore(InMemoryStore):
     def __init__(self, path: Path, index: dict[str, Any] | None) -> None:
-        super().__init__(index=index or hashing_index())
+        if index is None:  # as the contract says: the default index of reverie.embeddings
+            from reverie.embeddings import default_index
+
+            index = default_index()
+        super().__init__(index=index)
         self.path = path
         if path.exists():
             for row in json.loads(path.read_text()):

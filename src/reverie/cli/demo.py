@@ -27,9 +27,9 @@ SAMPLE_NAMESPACE = ("demo", "sample")
 QUICKSTART_NAMESPACE = ("demo", "quickstart")
 SHOWN_TURNS = 6
 OFFLINE_QUERIES = (
-    "What does Nadia like to eat?",
+    "Any dietary restrictions?",
     "Does she have any pets?",
-    "What should I avoid when booking things?",
+    "What should the trip avoid?",
     "Is there a family event coming up?",
 )
 QUICKSTART_CONVERSATION = [

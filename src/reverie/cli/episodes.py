@@ -58,7 +58,8 @@ def store_episodes(
             if existing is not None and existing.value == value:
                 report.unchanged.append(key)
             else:
-                store.put(namespace, key, value)
+                # Only the words are embedded, not the bookkeeping next to them.
+                store.put(namespace, key, value, index=["content.content"])
                 report.added.append(key)
         if on_turn is not None:
             on_turn()
