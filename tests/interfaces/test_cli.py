@@ -14,14 +14,9 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from tests.interfaces import standins
-
-standins.install()
-
-from reverie.cli.app import app  # noqa: E402
+from reverie.cli.app import app
 
 REPO = Path(__file__).resolve().parents[2]
-needs_store = pytest.mark.skipif(not standins.HAS_EMBEDDED_STORE, reason=standins.NEEDS_STORE)
 
 CONVERSATION = [
     {"role": "system", "content": "You are a travel assistant."},
@@ -237,7 +232,6 @@ def test_bad_namespace_and_embeddings_options(runner: CliRunner, store: Path) ->
     assert "Unknown embeddings 'nonsense'" in one_line_error(bad)
 
 
-@needs_store
 def test_a_locked_database(runner: CliRunner, filled: Path, tmp_path: Path) -> None:
     before = keys_in(runner, filled)
     other = write_json(tmp_path / "o.json", [{"role": "user", "content": "I live in Tromsø."}])
@@ -253,16 +247,14 @@ def test_a_locked_database(runner: CliRunner, filled: Path, tmp_path: Path) -> N
     ok(cli(runner, filled, "ingest", str(other)))
 
 
-@needs_store
 def test_a_file_of_random_bytes_is_not_a_store(runner: CliRunner, tmp_path: Path) -> None:
     junk = tmp_path / "junk.db"
     junk.write_bytes(os.urandom(4096))
     for command in (["list"], ["stats"], ["search", "x"]):
-        one_line_error(cli(runner, junk, *command))
+        assert "not a SQLite database" in one_line_error(cli(runner, junk, *command))
     assert junk.stat().st_size == 4096
 
 
-@needs_store
 def test_a_foreign_sqlite_database_is_not_a_store(runner: CliRunner, tmp_path: Path) -> None:
     foreign = tmp_path / "app.db"
     with sqlite3.connect(foreign) as db:
@@ -271,7 +263,7 @@ def test_a_foreign_sqlite_database_is_not_a_store(runner: CliRunner, tmp_path: P
     db.close()
     file = write_json(tmp_path / "c.json", CONVERSATION)
     message = one_line_error(cli(runner, foreign, "ingest", str(file)))
-    assert "reverie" in message.lower()
+    assert "written by another program" in message and "untouched" in message
     with sqlite3.connect(foreign) as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     db.close()
@@ -281,12 +273,6 @@ def test_a_foreign_sqlite_database_is_not_a_store(runner: CliRunner, tmp_path: P
 # --- a real process -----------------------------------------------------------------------------
 
 
-def _module() -> str:
-    """The real entry module, or its launcher while storage parts are stood in."""
-    real = standins.HAS_EMBEDDED_STORE and standins.HAS_EMBEDDINGS
-    return "reverie.cli.app" if real else "tests.interfaces.launch"
-
-
 def run_process(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env.pop("REVERIE_MODEL", None)
@@ -294,7 +280,7 @@ def run_process(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env["REVERIE_EMBEDDINGS"] = "hashing"
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO), env.get("PYTHONPATH", "")])
     return subprocess.run(
-        [sys.executable, "-m", _module(), *args],
+        [sys.executable, "-m", "reverie.cli.app", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

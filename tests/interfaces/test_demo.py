@@ -8,15 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from reverie.cli import models
+from reverie.cli.app import app
 from reverie.testing import ScriptedChatModel, ScriptedRequest, tool_call
-from tests.interfaces import standins
-
-standins.install()
-
-from reverie.cli import models  # noqa: E402
-from reverie.cli.app import app  # noqa: E402
-
-REAL_EMBEDDINGS = standins.HAS_EMBEDDINGS
 
 
 def demo(store: Path, *, embeddings: str | None = "hashing", model: str | None = None):
@@ -68,7 +62,6 @@ def test_offline_demo_twice_adds_no_duplicates(tmp_path: Path) -> None:
     assert stored(store) == first
 
 
-@pytest.mark.skipif(not REAL_EMBEDDINGS, reason="reverie.embeddings is not installed here")
 def test_offline_demo_with_the_default_local_embeddings(tmp_path: Path) -> None:
     store = tmp_path / "demo.db"
     result = demo(store, embeddings=None)
