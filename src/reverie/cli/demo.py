@@ -63,8 +63,8 @@ def run_demo(target: str | None, embeddings: str | None, model_spec: str | None)
     """Run the demo on the store ``target`` (None: the default store)."""
     index = index_for(embeddings)
     header = (
-        f"store: {escape(describe_target(target))} · "
-        f"embeddings: {escape(describe_embeddings(embeddings))}"
+        f"[dim]store:[/] {escape(describe_target(target))}\n"
+        f"[dim]embeddings:[/] {escape(describe_embeddings(embeddings))}"
     )
     if model_spec:
         _with_model(target, index, model_spec, header)
@@ -74,7 +74,7 @@ def run_demo(target: str | None, embeddings: str | None, model_spec: str | None)
 
 def _offline(target: str | None, index: dict[str, Any] | None, header: str) -> None:
     title, messages = sample_conversation()
-    render.out.print(f"[bold]Reverie demo[/] (offline, no model) · {header}\n")
+    render.out.print(f"[bold]Reverie demo[/] (offline, no model)\n{header}\n")
     with opened_store(target, index=index) as store:
         with render.err.status("Embedding the sample conversation..."):
             report = store_episodes(store, SAMPLE_NAMESPACE, messages)
@@ -123,7 +123,7 @@ def _with_model(
     from reverie.cli.extract import extract_memories
 
     messages = [Message.model_validate(m) for m in QUICKSTART_CONVERSATION]
-    render.out.print(f"[bold]Reverie demo[/] with {escape(model_spec)} · {header}\n")
+    render.out.print(f"[bold]Reverie demo[/] with {escape(model_spec)}\n{header}\n")
     for message in messages:
         render.out.print(f"  [dim]{message.role}:[/] {escape(message.content)}")
     render.out.print()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
@@ -16,22 +15,21 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from reverie.core.errors import ConfigurationError, InputError, NamespaceError
 from reverie.core.namespace import NamespaceTemplate
 from reverie.extraction.thread_state import STATE_ROOT
+from reverie.stores import default_target, open_store
 
 DEFAULT_NAMESPACE = "memories/{langgraph_user_id}"
 DEFAULT_USER = "default"
-DEFAULT_STORE_LABEL = ".reverie/memories.db"
 INTERNAL_ROOT = STATE_ROOT
 _PAGE = 500
 
 
 def describe_target(target: str | None) -> str:
     """How the user would recognise the store: its path or URL (without a password)."""
-    if target:
-        if "://" in target and "@" in target:
-            scheme, rest = target.split("://", 1)
-            return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-        return target
-    return os.environ.get("REVERIE_STORE") or DEFAULT_STORE_LABEL
+    where = target or default_target()
+    if "://" in where and "@" in where:
+        scheme, rest = where.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return where
 
 
 @contextlib.contextmanager
@@ -40,16 +38,10 @@ def opened_store(
 ) -> Iterator[BaseStore]:
     """Open ``target`` (None: the default store) for one command and close it afterwards."""
     try:
-        from reverie.stores import open_store
-    except ImportError as exc:  # the storage backends are an installable part of Reverie
-        raise ConfigurationError(
-            f"Reverie's storage backends are not installed ({exc}). Reinstall reverie."
-        ) from exc
-    try:
         store = open_store(target, index=index)
     except sqlite3.DatabaseError as exc:
         raise ConfigurationError(
-            f"Cannot open {describe_target(str(target or ''))}: {exc}"
+            f"Cannot open {describe_target(str(target) if target else None)}: {exc}"
         ) from exc
     try:
         yield store
