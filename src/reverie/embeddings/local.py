@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from langchain_core.embeddings import Embeddings
 
 from reverie.core.errors import EmbeddingError
-from reverie.embeddings.bert import encode_batch
+from reverie.embeddings.bert import Workspace, attention_scores_size, encode_batch
 from reverie.embeddings.weights import (
     INSTALL_HINT,
     BertWeights,
@@ -26,6 +27,8 @@ from reverie.embeddings.weights import (
 MINILM_DIMS = 384
 DEFAULT_MAX_SEQ_LENGTH = 256  # what sentence-transformers uses for this model
 DEFAULT_BATCH_SIZE = 32
+# Attention scores per batch (batch * heads * length^2 floats): ~32 MB keeps long texts cheap.
+_MAX_SCORES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -119,22 +122,47 @@ class LocalMiniLMEmbeddings(Embeddings):
         if bad:
             raise EmbeddingError(f"Texts to embed must be strings, got {', '.join(sorted(set(bad)))}.")
         model = self._loaded()
+        weights = model.weights
         encodings = model.tokenizer.encode_batch(list(texts), add_special_tokens=True)
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        # Similar lengths share a batch, so little work goes to padding.
         order = np.argsort(lengths, kind="stable")
-        result = np.empty((len(texts), model.weights.hidden_size), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
-            width = int(lengths[chunk].max())
+        batches = self._batches(order, lengths, weights.num_heads)
+        workspace = Workspace.for_model(
+            weights,
+            max_tokens=max(len(chunk) * width for chunk, width in batches),
+            max_scores=max(
+                attention_scores_size(len(chunk), width, weights.num_heads)
+                for chunk, width in batches
+            ),
+        )
+        result = np.empty((len(texts), weights.hidden_size), dtype=np.float32)
+        for chunk, width in batches:
             ids = np.zeros((len(chunk), width), dtype=np.int64)
             mask = np.zeros((len(chunk), width), dtype=bool)
             for row, index in enumerate(chunk):
                 token_ids = encodings[index].ids
                 ids[row, : len(token_ids)] = token_ids
                 mask[row, : len(token_ids)] = True
-            result[chunk] = encode_batch(model.weights, ids, mask)
+            result[chunk] = encode_batch(weights, ids, mask, workspace)
         vectors: list[list[float]] = result.tolist()
         return vectors
+
+    def _batches(
+        self, order: NDArray[np.intp], lengths: NDArray[np.int64], heads: int
+    ) -> list[tuple[NDArray[np.intp], int]]:
+        """Consecutive runs of ``order`` as (indices, padded width), capping attention memory."""
+        batches = []
+        start = 0
+        while start < len(order):
+            rows = min(self.batch_size, len(order) - start)
+            width = int(lengths[order[start + rows - 1]])
+            while rows > 1 and attention_scores_size(rows, width, heads) > _MAX_SCORES:
+                rows //= 2
+                width = int(lengths[order[start + rows - 1]])
+            batches.append((order[start : start + rows], width))
+            start += rows
+        return batches
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """One 384-dimensional unit vector per text, in input order."""

@@ -222,6 +222,7 @@ class EmbeddedStore(BaseStore):
             self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
         try:
+            schema.refuse_foreign(conn, str(self.path))
             conn.execute("PRAGMA journal_mode = WAL")
             # NORMAL under WAL: a process crash never loses a committed batch; only a power cut
             # may drop the last few, and the file stays consistent either way.
@@ -305,7 +306,9 @@ class EmbeddedStore(BaseStore):
                 if plan.texts:
                     doc_vectors = await embeddings.aembed_documents(plan.texts)
                 if plan.queries:
-                    found = await asyncio.gather(*(embeddings.aembed_query(q) for q in plan.queries))
+                    found = await asyncio.gather(
+                        *(embeddings.aembed_query(q) for q in plan.queries)
+                    )
                     query_vectors = dict(zip(plan.queries, found, strict=True))
             except Exception as exc:
                 raise EmbeddingError(
@@ -351,9 +354,7 @@ class EmbeddedStore(BaseStore):
         plan = _PutPlan(op, value_json)
         if self.embeddings is None or op.index is False:
             return plan
-        fields = (
-            self._fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
-        )
+        fields = self._fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
         for label, tokens in fields:
             texts = get_text_at_path(op.value, tokens)
             if len(texts) == 1:
@@ -683,7 +684,9 @@ class EmbeddedStore(BaseStore):
                 marks = _marks(len(chunk))
                 conn.execute(f"DELETE FROM vectors WHERE item_id IN ({marks})", chunk)
                 conn.execute(f"DELETE FROM items_fts WHERE rowid IN ({marks})", chunk)
-            gone = [existing[p.op.key] for p in puts if p.value_json is None and p.op.key in existing]
+            gone = [
+                existing[p.op.key] for p in puts if p.value_json is None and p.op.key in existing
+            ]
             for chunk in _chunks(gone):
                 conn.execute(f"DELETE FROM items WHERE id IN ({_marks(len(chunk))})", chunk)
             stored = [p for p in puts if p.value_json is not None]
