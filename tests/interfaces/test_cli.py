@@ -14,7 +14,9 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
+from reverie.cli import models
 from reverie.cli.app import app
+from reverie.testing import ScriptedChatModel, ScriptedRequest, tool_call
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -310,3 +312,29 @@ def test_the_command_in_a_real_process(workdir: Path) -> None:
     assert missing.stderr.strip().splitlines() == [f"error: File not found: {Path('missing.json')}"]
     assert "Traceback" not in missing.stderr
     assert file.exists()
+
+
+def test_ingest_with_a_model_extracts_memories(
+    runner: CliRunner, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def composer(request: ScriptedRequest) -> dict:
+        return tool_call("Memory", {"content": "User's favourite composer is Sibelius"})
+
+    model = ScriptedChatModel(responder=composer)
+    monkeypatch.setattr(models, "load_chat_model", lambda spec: model)
+    file = write_json(tmp_path / "c.json", CONVERSATION)
+    env = {"REVERIE_EMBEDDINGS": "hashing", "REVERIE_MODEL": "openai:gpt-4.1-mini"}
+    args = ["--store", str(store), "ingest", str(file), "-u", "ana"]
+    out = ok(runner.invoke(app, args, env=env))
+    assert "into memories/ana: 1 memories written, 0 removed" in " ".join(out.split())
+    assert "Sibelius" in out
+    seen = model.calls[0].request.messages[-1].text
+    assert "saltwater aquarium" in seen and "Sibelius wrote seven symphonies" not in seen
+    again = ok(runner.invoke(app, args, env=env))
+    assert "0 memories written" in " ".join(again.split())
+    assert len(model.calls) == 1
+    exported = [json.loads(line) for line in ok(cli(runner, store, "export")).splitlines()]
+    memories = [e["value"] for e in exported if e["namespace"] == ["memories", "ana"]]
+    assert memories == [
+        {"kind": "Memory", "content": {"content": "User's favourite composer is Sibelius"}}
+    ]

@@ -88,7 +88,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -160,6 +160,28 @@ UserOption = Annotated[
 
 def _prefix(namespace: str | None, user: str = DEFAULT_USER) -> tuple[str, ...]:
     return parse_namespace(namespace, user) if namespace else ()
+
+
+@app.command()
+@_friendly_errors
+def demo(
+    ctx: typer.Context,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", envvar="REVERIE_MODEL", help="'provider:model' for semantic extraction."
+        ),
+    ] = None,
+) -> None:
+    """Show Reverie at work on the store: offline episodic memory, or extraction with a model.
+
+    Without a model, a bundled sample conversation is stored turn by turn in namespace
+    'demo/sample' and searched by meaning. With REVERIE_MODEL set, a short conversation goes
+    through semantic extraction into 'demo/quickstart'. Running it again adds no duplicates.
+    """
+    from reverie.cli.demo import run_demo
+
+    run_demo(_store_target(ctx), _state(ctx).embeddings, configured_model(model))
 
 
 @app.command()
@@ -429,31 +451,9 @@ def mcp(
     serve(_store_target(ctx), parse_namespace(namespace, user), index=_index(ctx))
 
 
-@app.command()
-@_friendly_errors
-def demo(
-    ctx: typer.Context,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model", envvar="REVERIE_MODEL", help="'provider:model' for semantic extraction."
-        ),
-    ] = None,
-) -> None:
-    """Show Reverie at work on the store: offline episodic memory, or extraction with a model.
-
-    Without a model, a bundled sample conversation is stored turn by turn in namespace
-    'demo/sample' and searched by meaning. With REVERIE_MODEL set, a short conversation goes
-    through semantic extraction into 'demo/quickstart'. Running it again adds no duplicates.
-    """
-    from reverie.cli.demo import run_demo
-
-    run_demo(_store_target(ctx), _state(ctx).embeddings, configured_model(model))
-
-
 def main() -> None:
-    """Entry point of the ``reverie`` script."""
-    app()
+    """Entry point of the ``reverie`` script (and of ``python -m reverie.cli.app``)."""
+    app(prog_name="reverie")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def extract_memories(
     model = models.load_chat_model(model_spec)
     manager = create_memory_store_manager(model, namespace=namespace, store=store)
     written = manager.invoke(
-        {"messages": [m.model_dump() for m in messages]},
+        {"messages": conversation_turns(messages)},
         config={
             "configurable": {"langgraph_user_id": user, "thread_id": conversation_id(messages)}
         },
@@ -50,6 +50,17 @@ def extract_memories(
         else:
             stored.append(item)
     return stored, removed
+
+
+def conversation_turns(messages: list[Message]) -> list[dict[str, str]]:
+    """What the model reads: the spoken turns. Tool calls and tool results are left out; they are
+    the agent's machinery, and their ids do not survive a plain {"role", "content"} export."""
+    roles = {"developer": "system"}
+    return [
+        {"role": roles.get(m.role, m.role), "content": m.content}
+        for m in messages
+        if m.role != "tool" and m.content.strip()
+    ]
 
 
 def _locate(entry: Any, namespace: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
