@@ -160,7 +160,7 @@ def test_stats_counts_per_namespace_and_kind(
     out = ok(cli(runner, filled, "stats"))
     assert "5 memories in 2 namespaces" in out
     assert "memories/bob" in out and "Episode" in out
-    assert "1 memories in 1 namespaces" in ok(cli(runner, filled, "stats", "-n", "memories/bob"))
+    assert "1 memory in 1 namespace" in ok(cli(runner, filled, "stats", "-n", "memories/bob"))
 
 
 # --- export / import ----------------------------------------------------------------------------
@@ -326,7 +326,7 @@ def test_ingest_with_a_model_extracts_memories(
     env = {"REVERIE_EMBEDDINGS": "hashing", "REVERIE_MODEL": "openai:gpt-4.1-mini"}
     args = ["--store", str(store), "ingest", str(file), "-u", "ana"]
     out = ok(runner.invoke(app, args, env=env))
-    assert "into memories/ana: 1 memories written, 0 removed" in " ".join(out.split())
+    assert "into memories/ana: 1 memory written, 0 removed" in " ".join(out.split())
     assert "Sibelius" in out
     seen = model.calls[0].request.messages[-1].text
     assert "saltwater aquarium" in seen and "Sibelius wrote seven symphonies" not in seen

@@ -215,10 +215,10 @@ def ingest(
 
             with render.err.status(f"Extracting memories with {spec}..."):
                 stored, removed = extract_memories(store, target, messages, spec, user)
+            written = render.count(len(stored), "memory", "memories")
             render.out.print(
                 f"Extracted from {len(messages)} messages into "
-                f"[bold]{escape(format_namespace(target))}[/]: {len(stored)} memories "
-                f"written, {removed} removed."
+                f"[bold]{escape(format_namespace(target))}[/]: {written} written, {removed} removed."
             )
             if stored:
                 render.out.print(render.memory_table(stored))
@@ -230,9 +230,10 @@ def ingest(
         ) as progress:
             task = progress.add_task("turns", total=len(messages))
             report = store_episodes(store, target, messages, on_turn=lambda: progress.advance(task))
+    added = render.count(len(report.added), "new episode")
     render.out.print(
         f"Stored {len(messages)} messages from {escape(str(file))} in "
-        f"[bold]{escape(format_namespace(target))}[/]: {len(report.added)} new episodes, "
+        f"[bold]{escape(format_namespace(target))}[/]: {added}, "
         f"{len(report.unchanged)} already stored, {report.skipped} skipped (system or empty)."
     )
     render.out.print(
@@ -340,7 +341,7 @@ def export_memories(
         sys.stdout.flush()
     else:
         output.write_text(text, encoding="utf-8")
-    render.err.print(f"Exported {len(lines)} memories.")
+    render.err.print(f"Exported {render.count(len(lines), 'memory', 'memories')}.")
 
 
 @app.command("import")
@@ -369,7 +370,8 @@ def import_memories(
         replaced = sum(1 for item in items if store.get(item.namespace, item.key) is not None)
         kept_times = restore_items(store, items)
     render.out.print(
-        f"Imported {len(items)} memories ({len(items) - replaced} new, {replaced} replaced)."
+        f"Imported {render.count(len(items), 'memory', 'memories')} "
+        f"({len(items) - replaced} new, {replaced} replaced)."
     )
     if items and not kept_times:
         render.warn("This store cannot set timestamps; imported memories carry today's times.")
@@ -401,7 +403,8 @@ def stats(
             newest = item.updated_at if newest is None else max(newest, item.updated_at)
     total = sum(per_namespace.values())
     render.out.print(
-        f"[bold]{total}[/] memories in {len(per_namespace)} namespaces "
+        f"[bold]{render.count(total, 'memory', 'memories')}[/] in "
+        f"{render.count(len(per_namespace), 'namespace')} "
         f"({escape(describe_target(target))})."
         + (f" Last change: {newest:%Y-%m-%d %H:%M:%S %Z}." if newest else "")
     )

@@ -25,6 +25,11 @@ def warn(message: str) -> None:
     err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
 
+def count(number: int, singular: str, plural: str | None = None) -> str:
+    """``count(1, "memory", "memories")`` -> "1 memory"; other numbers take the plural."""
+    return f"{number} {singular if number == 1 else (plural or singular + 's')}"
+
+
 def kind_of(value: dict[str, Any]) -> str:
     kind = value.get("kind")
     return kind if isinstance(kind, str) else "-"
