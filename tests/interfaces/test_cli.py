@@ -338,3 +338,14 @@ def test_ingest_with_a_model_extracts_memories(
     assert memories == [
         {"kind": "Memory", "content": {"content": "User's favourite composer is Sibelius"}}
     ]
+
+    # The manager's bookkeeping travels with an export, so the copy also knows the conversation.
+    assert any(e["namespace"][0] == "__reverie__" for e in exported)
+    backup, copy = tmp_path / "backup.jsonl", tmp_path / "copy.db"
+    ok(cli(runner, store, "export", "-o", str(backup)))
+    ok(cli(runner, copy, "import", str(backup)))
+    assert ok(cli(runner, copy, "export")).encode() == backup.read_bytes()
+    assert "Sibelius" in ok(cli(runner, copy, "search", "composer", "-n", "memories/ana"))
+    assert "1 memory in 1 namespace" in ok(cli(runner, copy, "stats"))
+    ok(runner.invoke(app, ["--store", str(copy), "ingest", str(file), "-u", "ana"], env=env))
+    assert len(model.calls) == 1

@@ -17,6 +17,8 @@ from langgraph.store.base import BaseStore
 
 from reverie.cli.conversation import Message, conversation_id
 
+# Only an episode's words are embedded, not the bookkeeping stored next to them.
+EPISODE_INDEX_FIELDS = ["content.content"]
 _KEY_SPACE = uuid.UUID("5b2f1d0e-6c1a-4f4e-9a57-3f1c2b7d8e90")
 
 
@@ -58,8 +60,7 @@ def store_episodes(
             if existing is not None and existing.value == value:
                 report.unchanged.append(key)
             else:
-                # Only the words are embedded, not the bookkeeping next to them.
-                store.put(namespace, key, value, index=["content.content"])
+                store.put(namespace, key, value, index=EPISODE_INDEX_FIELDS)
                 report.added.append(key)
         if on_turn is not None:
             on_turn()

@@ -7,11 +7,12 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from langgraph.store.base import BaseStore, Item
+from langgraph.store.base import BaseStore, Item, PutOp
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from reverie.cli.episodes import EPISODE_INDEX_FIELDS
 from reverie.core.errors import ConfigurationError, InputError, NamespaceError
 from reverie.core.namespace import NamespaceTemplate
 from reverie.extraction.thread_state import STATE_ROOT
@@ -176,9 +177,18 @@ def restore_items(store: BaseStore, items: list[Item]) -> bool:
     if callable(own):
         own(items)
         return True
-    for item in items:
-        store.put(item.namespace, item.key, item.value)
+    # One batch: one transaction, and the embedder called with many texts at once.
+    store.batch([PutOp(i.namespace, i.key, i.value, index=_index_fields(i)) for i in items])
     return _stamp(store, items)
+
+
+def _index_fields(item: Item) -> Literal[False] | list[str] | None:
+    """Embed an item as its writer did: bookkeeping not at all, an episode by its text only."""
+    if is_internal(item.namespace):
+        return False
+    if item.value.get("kind") == "Episode":
+        return EPISODE_INDEX_FIELDS
+    return None
 
 
 def _stamp(store: BaseStore, items: list[Item]) -> bool:
