@@ -229,7 +229,9 @@ def ingest(
             TextColumn("Storing turns"), BarColumn(), MofNCompleteColumn(), console=render.err
         ) as progress:
             task = progress.add_task("turns", total=len(messages))
-            report = store_episodes(store, target, messages, on_turn=lambda: progress.advance(task))
+            report = store_episodes(
+                store, target, messages, on_progress=lambda n: progress.advance(task, n)
+            )
     added = render.count(len(report.added), "new episode")
     render.out.print(
         f"Stored {len(messages)} messages from {escape(str(file))} in "
