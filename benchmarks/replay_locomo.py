@@ -244,9 +244,7 @@ def replay(system: str, feed: str, pacing: str, exchanges: list[Exchange]) -> Re
         manager.invoke({"messages": list(thread) if feed == "whole" else pending}, config)
         pending = []
         result.invocations += 1
-        result.per_exchange[exchange.number] = sum(
-            c.input_tokens for c in model.calls[before:]
-        )
+        result.per_exchange[exchange.number] = sum(c.input_tokens for c in model.calls[before:])
     result.wall_s = time.perf_counter() - start
     calls = model.calls
     result.calls = len(calls)

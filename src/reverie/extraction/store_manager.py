@@ -29,7 +29,7 @@ from reverie.extraction.messages import normalize_messages, render_messages
 from reverie.extraction.models import resolve_chat_model
 from reverie.extraction.prompts import DEFAULT_INSTRUCTIONS, QUERY_TOOL
 from reverie.extraction.schemas import Delete, Insert, Operation, SchemaToolkit, Update
-from reverie.extraction.thread_state import ThreadState, state_namespace
+from reverie.extraction.thread_state import ThreadState, context_line, state_namespace
 
 DEFAULT_KEY = "default"
 PHASE_INSTRUCTIONS = (
@@ -237,14 +237,18 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
                             "namespace through one ReflectionExecutor."
                         ) from None
             if track and thread_id is not None:
-                state.advance(chunk, self.context_messages, 500)
+                state.advance(chunk, self.context_messages)
                 ops.append(
                     PutOp(state_namespace(namespace), thread_id, state.to_value(), index=False)
                 )
             if ops:
                 yield _StoreBatch(ops)
             written.extend(puts)
-            context = (context + lines)[-self.context_messages :] if self.context_messages else []
+            context = (
+                (context + [context_line(line) for line in lines])[-self.context_messages :]
+                if self.context_messages
+                else []
+            )
         return written
 
     def _retrieve(
