@@ -50,6 +50,9 @@ MODES = (
     ("latest", "debounced"),
 )
 TARGETS = {"whole": 0.10, "latest": 0.60}
+# Debounce delay when the replay goes through the executors: submissions within a session come
+# back to back (each replaces the pending one); a session end waits for the run, like a pause would.
+DEBOUNCE_SECONDS = 0.05
 
 
 # ----------------------------------------------------------------------------- the conversation
@@ -206,6 +209,40 @@ SYSTEMS: dict[str, tuple[Callable[..., Any], Callable[[ScriptedRequest], View]]]
 }
 
 
+def executors_available() -> bool:
+    """Both systems go through their own ReflectionExecutor when Reverie has one."""
+    try:
+        from reverie.executor import ReflectionExecutor  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _executor(system: str, manager: Any, store: InMemoryStore) -> Any:
+    if system == "reverie":
+        from reverie.executor import ReflectionExecutor
+    else:
+        from langmem import ReflectionExecutor  # type: ignore[no-redef]
+    return ReflectionExecutor(manager, store=store)
+
+
+class _Direct:
+    """Calls the manager in the caller's thread: what an executor with no debounce amounts to."""
+
+    def __init__(self, manager: Any) -> None:
+        self.manager = manager
+
+    def submit(self, payload: Any, config: Any, *, after_seconds: float = 0) -> Any:
+        from concurrent.futures import Future
+
+        future: Future[Any] = Future()
+        future.set_result(self.manager.invoke(payload, config))
+        return future
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
 @dataclass
 class Replay:
     system: str
@@ -215,6 +252,7 @@ class Replay:
     invocations: int = 0
     input_tokens: int = 0
     input_chars: int = 0
+    message_chars: int = 0  # input_chars without the tool schemas
     output_tokens: int = 0
     wall_s: float = 0.0
     overhead_ms_per_invocation: float = 0.0
@@ -223,33 +261,54 @@ class Replay:
     memories: list[str] = field(default_factory=list)
 
 
-def replay(system: str, feed: str, pacing: str, exchanges: list[Exchange]) -> Replay:
+def replay(
+    system: str, feed: str, pacing: str, exchanges: list[Exchange], *, through_executor: bool
+) -> Replay:
+    """Feed the conversation to one system; ``pacing`` "debounced" waits only at session ends.
+
+    Through the executors, a debounced replay submits after every exchange with a short delay and
+    waits at each session end; without them it calls the manager once per session end (the one
+    run a debounce would let through). Either way the payload is the whole thread or, for the
+    latest-exchange feed, the exchanges since the last run.
+    """
     build, view = SYSTEMS[system]
     oracle = Oracle(exchanges, view)
     model = ScriptedChatModel(responder=oracle)
     store = _store()
     manager = build(model, store)
+    executor = _executor(system, manager, store) if through_executor else _Direct(manager)
+    delay = DEBOUNCE_SECONDS if pacing == "debounced" and through_executor else 0
     config = {"configurable": {"langgraph_user_id": USER, "thread_id": "locomo-thread"}}
     result = Replay(system, feed, pacing)
     thread: list[dict[str, str]] = []
     pending: list[dict[str, str]] = []
+    counted = 0
     start = time.perf_counter()
-    for exchange in exchanges:
-        thread += exchange.messages
-        pending += exchange.messages
-        flush = pacing == "immediate" or exchange.session_end or exchange is exchanges[-1]
-        if not flush:
-            continue
-        before = len(model.calls)
-        manager.invoke({"messages": list(thread) if feed == "whole" else pending}, config)
-        pending = []
-        result.invocations += 1
-        result.per_exchange[exchange.number] = sum(c.input_tokens for c in model.calls[before:])
-    result.wall_s = time.perf_counter() - start
+    try:
+        for exchange in exchanges:
+            thread += exchange.messages
+            pending += exchange.messages
+            flush = pacing == "immediate" or exchange.session_end or exchange is exchanges[-1]
+            if not flush and not delay:
+                continue
+            payload = {"messages": list(thread) if feed == "whole" else list(pending)}
+            future = executor.submit(payload, config, after_seconds=delay)
+            if not flush:
+                continue
+            future.result()
+            pending = []
+            result.invocations += 1
+            calls = model.calls
+            result.per_exchange[exchange.number] = sum(c.input_tokens for c in calls[counted:])
+            counted = len(calls)
+    finally:
+        executor.shutdown(wait=True)
+    result.wall_s = time.perf_counter() - start - delay * result.invocations
     calls = model.calls
     result.calls = len(calls)
     result.input_tokens = sum(c.input_tokens for c in calls)
     result.input_chars = sum(c.input_chars for c in calls)
+    result.message_chars = sum(c.input_chars - c.tool_schema_chars for c in calls)
     result.output_tokens = sum(c.output_tokens for c in calls)
     result.overhead_ms_per_invocation = (
         (result.wall_s - oracle.seconds) * 1000 / max(result.invocations, 1)
@@ -280,12 +339,14 @@ def run(quick: bool) -> None:
         _run_in_bench_env(quick)
         return
     sample_id, exchanges = load_exchanges(0, QUICK_EXCHANGES if quick else None)
+    through_executor = executors_available()
     last = exchanges[-1].number
     checkpoints = [n for n in CHECKPOINTS if n < last] + [last]
     results: dict[tuple[str, str], dict[str, Replay]] = {}
     for feed, pacing in MODES:
         results[(feed, pacing)] = {
-            name: replay(name, feed, pacing, exchanges) for name in ("reverie", "langmem")
+            name: replay(name, feed, pacing, exchanges, through_executor=through_executor)
+            for name in ("reverie", "langmem")
         }
         r = results[(feed, pacing)]
         print(
@@ -302,6 +363,7 @@ def run(quick: bool) -> None:
         *[f"in tok @ex {n}" for n in checkpoints],
         "input tokens",
         "input chars",
+        "chars w/o tool schemas",
         "output tokens",
         "overhead ms/invoke",
         "Reverie/LangMem input",
@@ -323,6 +385,7 @@ def run(quick: bool) -> None:
                     *[at_exchange(res, n) for n in checkpoints],
                     res.input_tokens,
                     res.input_chars,
+                    res.message_chars,
                     res.output_tokens,
                     round(res.overhead_ms_per_invocation, 2),
                     f"{ratio:.3f}" if res is rev else "",
@@ -353,9 +416,16 @@ def run(quick: bool) -> None:
         "both systems with default settings, InMemoryStore with the same 64-dim hashing embedder.",
         "Tokens: langchain-core `count_tokens_approximately` on the exact messages plus the tool "
         "schema JSON / 4, for every system (one offline tokenizer).",
-        "Debounced: the manager is called once per LoCoMo session end (the pause an executor's "
-        "debounce waits for), with the whole thread or with the exchanges since the last call; "
-        "emulated by the replay loop, identically for both systems.",
+        (
+            "Driven through each system's ReflectionExecutor: debounce off = submit after every "
+            f"exchange and wait; debounce on = submit after every exchange with after_seconds="
+            f"{DEBOUNCE_SECONDS}, wait at each LoCoMo session end (the conversation's pause)."
+            if through_executor
+            else "Driven by direct manager calls (Reverie has no ReflectionExecutor in this "
+            "build): debounce off = one call per exchange; debounce on = one call per LoCoMo "
+            "session end, the one run a debounce lets through; identical for both systems."
+        )
+        + " Debounced payload: the whole thread, or the exchanges since the last run.",
         "Targets (every exchange): whole thread <= 10% of LangMem's input, latest exchange <= 60%: "
         + ", ".join(
             f"{feed} {summary[f'{feed}/immediate']['ratio_input_tokens']:.3f} "
@@ -378,6 +448,7 @@ def run(quick: bool) -> None:
             "exchanges": len(exchanges),
             "quick": quick,
             "tokenizer": "langchain_core.messages.utils.count_tokens_approximately",
+            "driver": "ReflectionExecutor" if through_executor else "direct calls",
             "checkpoints": checkpoints,
             "flat_per_exchange_reverie": flat,
             "modes": summary,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from langchain_core.messages import AIMessage
+from langgraph.graph import START, StateGraph
 from langgraph.store.memory import InMemoryStore
+from typing_extensions import TypedDict
 
 from reverie import create_memory_store_manager
 from reverie.testing import ScriptedChatModel, hashing_index
@@ -91,3 +95,22 @@ def test_fixed_prompt_and_tool_schemas_are_small() -> None:
     (call,) = model.calls
     assert call.input_tokens <= FIXED_PROMPT_TOKENS
     assert call.tool_schema_chars <= 4 * 150
+
+
+def test_inside_a_graph_without_config_the_runs_thread_id_still_counts() -> None:
+    class State(TypedDict):
+        messages: list[Any]
+
+    model = silent_model()
+    manager = create_memory_store_manager(model, store=InMemoryStore())
+
+    def remember(state: State) -> dict[str, Any]:
+        manager.invoke({"messages": state["messages"]})  # no config: the graph's is used
+        return {}
+
+    graph = StateGraph(State).add_node(remember).add_edge(START, "remember").compile()
+    graph.invoke({"messages": exchange(1)}, config())
+    graph.invoke({"messages": exchange(1) + exchange(2)}, config())
+    second = new_conversation(model.calls[1].request)
+    assert "museum number 2" in second
+    assert "museum number 1" not in second

@@ -195,7 +195,9 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
     def _pipeline(
         self, input: Any, config: RunnableConfig | None
     ) -> Generator[_Request, Any, list[dict[str, Any]]]:
-        config = _checked_config(config)
+        # Called inside a LangGraph run without a config (as LangMem allows), use the run's config:
+        # its thread_id drives incremental processing, its user id the namespace.
+        config = _checked_config(config) if config is not None else _ambient_config()
         messages = _messages_of(input)
         namespace = self.namespace(config if config is not None else None)
         configurable = (config or {}).get("configurable") or {}
@@ -546,6 +548,15 @@ def _default_queries(lines: list[str]) -> list[str]:
     if not lines:
         return []
     return ["\n".join(lines)[-1500:]]
+
+
+def _ambient_config() -> RunnableConfig | None:
+    from langgraph.config import get_config
+
+    try:
+        return _checked_config(get_config())
+    except RuntimeError:
+        return None
 
 
 def _checked_config(config: Any) -> RunnableConfig | None:
