@@ -432,7 +432,7 @@ def run(quick: bool) -> None:
             f"({'met' if summary[f'{feed}/immediate']['meets_target'] else 'MISSED'})"
             for feed in ("whole", "latest")
         )
-        + ".",
+        + (" (quick mode: the targets are meant for the full replay)." if quick else "."),
         "Reverie tokens per call at exchanges "
         + ", ".join(map(str, checkpoints))
         + ": "
