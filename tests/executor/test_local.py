@@ -205,11 +205,13 @@ def test_failures_are_set_on_the_future_and_logged(caplog: pytest.LogCaptureFixt
     def reflect(payload: str) -> None:
         raise ValueError(f"cannot reflect on {payload}")
 
-    with caplog.at_level(logging.ERROR, logger="reverie.executor"):
-        with ReflectionExecutor(reflect) as executor:
-            future = executor.submit("this", thread("t"))
-            with pytest.raises(ValueError, match="cannot reflect on this"):
-                future.result(timeout=10)
+    with (
+        caplog.at_level(logging.ERROR, logger="reverie.executor"),
+        ReflectionExecutor(reflect) as executor,
+    ):
+        future = executor.submit("this", thread("t"))
+        with pytest.raises(ValueError, match="cannot reflect on this"):
+            future.result(timeout=10)
     assert "cannot reflect on this" in caplog.text
     assert any(r.name == "reverie.executor" and r.exc_info for r in caplog.records)
 
@@ -237,9 +239,11 @@ def test_a_cancelled_future_reports_cancellation() -> None:
 
 def test_a_manager_without_any_store_is_refused_at_submit() -> None:
     manager = create_memory_store_manager(ScriptedChatModel(), namespace=("memories",))
-    with ReflectionExecutor(manager) as executor:
-        with pytest.raises(ConfigurationError, match="no store"):
-            executor.submit(conversation("hello"), thread("t"))
+    with (
+        ReflectionExecutor(manager) as executor,
+        pytest.raises(ConfigurationError, match="no store"),
+    ):
+        executor.submit(conversation("hello"), thread("t"))
 
 
 def test_sync_reflectors_see_the_executor_store_through_get_store() -> None:

@@ -76,8 +76,8 @@ async def run_reflector(
     Async reflectors run on the current loop; sync ones in ``threads`` (default: the loop's pool).
     """
     context = context_with(config)
-    loop = asyncio.get_running_loop()
     if is_async(reflector):
-        task = loop.create_task(call_async(reflector, payload, config), context=context)
+        task = asyncio.create_task(call_async(reflector, payload, config), context=context)
         return await task
+    loop = asyncio.get_running_loop()
     return await loop.run_in_executor(threads, context.run, call_sync, reflector, payload, config)
