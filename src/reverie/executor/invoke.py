@@ -77,7 +77,8 @@ async def run_reflector(
     """
     context = context_with(config)
     if is_async(reflector):
-        task = asyncio.create_task(call_async(reflector, payload, config), context=context)
+        # The task copies the context it is created in (works on Python 3.10, unlike context=).
+        task = context.run(asyncio.create_task, call_async(reflector, payload, config))
         return await task
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(threads, context.run, call_sync, reflector, payload, config)
