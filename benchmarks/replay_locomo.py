@@ -365,7 +365,7 @@ def run(quick: bool) -> None:
         "input chars",
         "chars w/o tool schemas",
         "output tokens",
-        "overhead ms/invoke",
+        "overhead ms/run",
         "Reverie/LangMem input",
         "same memories",
     ]
@@ -438,8 +438,9 @@ def run(quick: bool) -> None:
         + ": "
         + "; ".join(f"{k} {v}" for k, v in flat.items())
         + ".",
-        "Overhead: wall time per manager call minus the scripted model's decision time "
-        "(store, retrieval, prompt building, parsing; LangMem's includes trustcall's graph).",
+        "Overhead: wall time per run minus the scripted model's decision time and the debounce "
+        "delay: store, retrieval, prompt building, parsing and executor scheduling (LangMem's "
+        "includes trustcall's graph and its executor's polling).",
     ]
     write_results(
         "replay_locomo",
