@@ -19,7 +19,9 @@ from reverie.embeddings.weights import Array, BertWeights, LayerWeights
 # Abramowitz & Stegun 7.1.26: erfc(z) ~= poly(t) * exp(-z^2), t = 1 / (1 + p z), z >= 0,
 # with absolute error below 1.5e-7 -- under float32 noise for the GELU below.
 _P = np.float32(0.3275911)
-_A = tuple(np.float32(a) for a in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429))
+_A = tuple(
+    np.float32(a) for a in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+)
 _INV_SQRT2 = np.float32(1.0 / np.sqrt(2.0))
 _HALF = np.float32(0.5)
 _ONE = np.float32(1.0)
@@ -124,14 +126,18 @@ def _attention(
     # (batch*length, 3*hidden) -> (3, batch, heads, length, head_dim), as strided views
     qkv5 = qkv.reshape(batch, length, 3, heads, head_dim).transpose(2, 0, 3, 1, 4)
     query, key, value = qkv5[0], qkv5[1], qkv5[2]
-    scores = np.matmul(query, key.transpose(0, 1, 3, 2), out=ws.scores((batch, heads, length, length)))
+    scores = np.matmul(
+        query, key.transpose(0, 1, 3, 2), out=ws.scores((batch, heads, length, length))
+    )
     scores += bias  # the query is pre-scaled by 1/sqrt(head_dim)
     scores -= scores.max(axis=-1, keepdims=True)
     np.exp(scores, out=scores)
     scores /= scores.sum(axis=-1, keepdims=True)
     context = ws.hidden(1, n, hidden)
     # Write (batch, heads, length, head_dim) results straight into (batch, length, hidden) order.
-    np.matmul(scores, value, out=context.reshape(batch, length, heads, head_dim).transpose(0, 2, 1, 3))
+    np.matmul(
+        scores, value, out=context.reshape(batch, length, heads, head_dim).transpose(0, 2, 1, 3)
+    )
     out = np.matmul(context, layer.attn_out_w, out=ws.hidden(2, n, hidden))
     out += layer.attn_out_b
     return out

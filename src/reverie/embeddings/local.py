@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 from langchain_core.embeddings import Embeddings
+from numpy.typing import NDArray
 
 from reverie.core.errors import EmbeddingError
 from reverie.embeddings.bert import Workspace, attention_scores_size, encode_batch
@@ -120,7 +120,9 @@ class LocalMiniLMEmbeddings(Embeddings):
             return []
         bad = [type(t).__name__ for t in texts if not isinstance(t, str)]
         if bad:
-            raise EmbeddingError(f"Texts to embed must be strings, got {', '.join(sorted(set(bad)))}.")
+            raise EmbeddingError(
+                f"Texts to embed must be strings, got {', '.join(sorted(set(bad)))}."
+            )
         model = self._loaded()
         weights = model.weights
         encodings = model.tokenizer.encode_batch(list(texts), add_special_tokens=True)

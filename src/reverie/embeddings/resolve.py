@@ -9,7 +9,9 @@ from langchain_core.embeddings import Embeddings
 from reverie.core.errors import EmbeddingError
 from reverie.embeddings.local import MINILM_DIMS, LocalMiniLMEmbeddings
 
-LOCAL_NAMES = frozenset({"local", "minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"})
+LOCAL_NAMES = frozenset(
+    {"local", "minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+)
 
 
 def resolve_embeddings(spec: str | Embeddings | None = None) -> Embeddings:

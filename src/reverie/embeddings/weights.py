@@ -41,7 +41,10 @@ def locate_model_dir() -> Path:
             + INSTALL_HINT
         ) from exc
     get_path = getattr(package, "get_model_path", None)
-    model_dir = Path(get_path()) if callable(get_path) else Path(package.__file__).parent / "model"
+    if callable(get_path):
+        model_dir = Path(get_path())
+    else:  # an unexpected version of the package: fall back to its documented layout
+        model_dir = Path(package.__file__ or ".").parent / "model"
     return check_model_dir(model_dir)
 
 
@@ -135,7 +138,11 @@ def load_weights(model_dir: Path) -> BertWeights:
         q_w = tensor(p + "attention.self.query.weight") * scale
         q_b = tensor(p + "attention.self.query.bias") * scale
         qkv_w = np.concatenate(
-            [q_w, tensor(p + "attention.self.key.weight"), tensor(p + "attention.self.value.weight")]
+            [
+                q_w,
+                tensor(p + "attention.self.key.weight"),
+                tensor(p + "attention.self.value.weight"),
+            ]
         ).T
         qkv_b = np.concatenate(
             [q_b, tensor(p + "attention.self.key.bias"), tensor(p + "attention.self.value.bias")]

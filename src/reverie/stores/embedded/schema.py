@@ -48,6 +48,8 @@ def _create_v1(conn: sqlite3.Connection) -> None:
             value TEXT NOT NULL,
             created_at REAL NOT NULL,
             updated_at REAL NOT NULL,
+            -- the embedded text, kept for keyword search (NULL when the item is not indexed)
+            body TEXT,
             ttl_minutes REAL,
             expires_at REAL,
             UNIQUE (ns_id, key)
@@ -64,9 +66,6 @@ def _create_v1(conn: sqlite3.Connection) -> None:
         );
         CREATE INDEX vectors_by_ns ON vectors(ns_id, item_id);
         CREATE INDEX vectors_by_item ON vectors(item_id);
-        -- Keyword index over the same text that is embedded. ``ns`` holds one token per
-        -- namespace ("n<id>") so a search can intersect with its namespace inside FTS5.
-        CREATE VIRTUAL TABLE items_fts USING fts5(body, ns, tokenize = 'porter unicode61');
         """,
     )
 

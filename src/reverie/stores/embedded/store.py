@@ -9,9 +9,10 @@ Design, briefly:
 - Reads and writes of one batch follow ``InMemoryStore``: gets, searches and listings see the
   state before the batch's puts; several puts to one key keep the last.
 - Embedding happens before the write lock is taken, so a slow model never blocks other writers.
-- Search: exact cosine over an in-memory matrix per namespace (see ``vectors``), BM25 through
-  FTS5 (see ``keyword``), fused by reciprocal rank (see ``ranking``). Filters are applied to the
-  ranked candidates, widening to the whole namespace when a selective filter needs it.
+- Search: exact cosine over an in-memory matrix per namespace (see ``vectors``), BM25 over an
+  in-memory inverted index (see ``keyword``), fused by reciprocal rank (see ``ranking``), both
+  cached per namespace (see ``cache``). Filters are applied to the ranked candidates, widening
+  to the whole namespace when a selective filter needs it.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ from reverie.core.errors import (
     NotAReverieStoreError,
     StoreError,
 )
-from reverie.stores.embedded import keyword, schema
+from reverie.stores.embedded import schema
+from reverie.stores.embedded.cache import Addition, NamespaceCache, NamespaceEntry
 from reverie.stores.embedded.filters import matches_filter, validate_filter
 from reverie.stores.embedded.ranking import (
     SEARCH_MODES,
@@ -65,7 +67,7 @@ from reverie.stores.embedded.ranking import (
     reciprocal_rank_fusion,
     top_positions,
 )
-from reverie.stores.embedded.vectors import FloatArray, NamespaceVectors, VectorCache
+from reverie.stores.embedded.vectors import FloatArray
 
 _CHUNK = 900  # stays under SQLite's bound-parameter limit on every build
 _ITEM_COLUMNS = "i.id, n.path, i.key, i.value, i.created_at, i.updated_at, i.ttl_minutes"
@@ -137,6 +139,11 @@ class _PutPlan:
     value_json: str | None
     texts: list[tuple[str, str]] = field(default_factory=list)  # (path label, text)
 
+    @property
+    def body(self) -> str | None:
+        """The text keyword search sees: every embedded text of the item."""
+        return "\n".join(t for _, t in self.texts) if self.texts else None
+
 
 @dataclass
 class _Plan:
@@ -152,7 +159,7 @@ class _NsWrite:
     before: int
     after: int
     removed: list[int]
-    added: list[tuple[int, FloatArray]]
+    added: list[Addition]
 
 
 class EmbeddedStore(BaseStore):
@@ -209,7 +216,7 @@ class EmbeddedStore(BaseStore):
                 (p, tokenize_path(p) if p != "$" else p) for p in (index.get("fields") or ["$"])
             ]
         self._conn = self._connect(busy_timeout)
-        self._vectors = VectorCache(self.dims, cache_bytes)
+        self._cache = NamespaceCache(self.dims, cache_bytes)
         if self.embeddings is not None:
             self._check_dims()
 
@@ -259,7 +266,7 @@ class EmbeddedStore(BaseStore):
         with self._lock:
             if not self._closed:
                 self._closed = True
-                self._vectors.clear()
+                self._cache.clear()
                 self._conn.close()
 
     def __enter__(self) -> EmbeddedStore:
@@ -415,7 +422,7 @@ class EmbeddedStore(BaseStore):
                 raise
             self._ns_ids.update(new_ns)
             for w in ns_writes:
-                self._vectors.apply_own_write(w.ns_id, w.before, w.after, w.removed, w.added)
+                self._cache.apply_own_write(w.ns_id, w.before, w.after, w.removed, w.added)
             if refresh and not writes:
                 self._refresh_after_read(refresh, now)
         return results
@@ -565,28 +572,29 @@ class EmbeddedStore(BaseStore):
                         return kept
         return kept
 
-    def _vector_ranking(
-        self, query_vector: FloatArray, namespaces: list[tuple[int, int]], pool: int | None
+    def _entries(self, namespaces: list[tuple[int, int]]) -> list[NamespaceEntry]:
+        return [self._cache.get(self._conn, ns_id, version) for ns_id, version in namespaces]
+
+    @staticmethod
+    def _ranking(
+        parts: list[tuple[Any, Any]], pool: int | None
     ) -> tuple[list[tuple[int, float]], bool]:
-        entries: list[NamespaceVectors] = [
-            self._vectors.get(self._conn, ns_id, version) for ns_id, version in namespaces
-        ]
-        parts = [e.scores(query_vector) for e in entries if e.size]
+        """Merge per-namespace (ids, scores) into one best-first list of at most ``pool``."""
+        parts = [p for p in parts if len(p[0])]
         if not parts:
             return [], True
         if len(parts) == 1:
-            ids, sims = parts[0]
+            ids, scores = parts[0]
             tiebreak = ids
         else:
             ids = np.concatenate([p[0] for p in parts])
-            sims = np.concatenate([p[1] for p in parts])
+            scores = np.concatenate([p[1] for p in parts])
             # Store order across namespaces: namespace position first, then item id.
-            tiebreak = np.argsort(
-                np.lexsort((ids, np.repeat(np.arange(len(parts)), [len(p[0]) for p in parts])))
-            )
-        positions = top_positions(sims, tiebreak, pool)
+            owner = np.repeat(np.arange(len(parts)), [len(p[0]) for p in parts])
+            tiebreak = np.argsort(np.lexsort((ids, owner)))
+        positions = top_positions(scores, tiebreak, pool)
         complete = pool is None or len(positions) >= len(ids)
-        return list(zip(ids[positions].tolist(), sims[positions].tolist(), strict=True)), complete
+        return list(zip(ids[positions].tolist(), scores[positions].tolist(), strict=True)), complete
 
     def _rank(
         self,
@@ -596,19 +604,18 @@ class EmbeddedStore(BaseStore):
         pool: int | None,
     ) -> tuple[list[tuple[int, float]], bool]:
         """Best-first (item id, score) and whether every scoreable item is in the list."""
+        entries = self._entries(namespaces)
         vector: list[tuple[int, float]] = []
         vector_complete = True
         if self.search_mode != "keyword" and query_vector is not None:
-            vector, vector_complete = self._vector_ranking(query_vector, namespaces, pool)
+            vector, vector_complete = self._ranking(
+                [e.vectors.scores(query_vector) for e in entries if e.vectors.size], pool
+            )
         if self.search_mode == "vector":
             return vector, vector_complete
-        scope = None if len(namespaces) > 512 else [n for n, _ in namespaces]
-        hits = keyword.keyword_hits(self._conn, query, scope, pool)
-        if scope is None and len(namespaces) < self._namespace_count():
-            allowed = {n for n, _ in namespaces}
-            owners = self._owners([i for i, _ in hits])
-            hits = [(i, s) for i, s in hits if owners.get(i) in allowed]
-        keyword_complete = pool is None or len(hits) < pool
+        hits, keyword_complete = self._ranking(
+            [e.keyword_index(self._conn).scores(query) for e in entries], pool
+        )
         if self.search_mode == "keyword":
             return hits, keyword_complete
         fused = reciprocal_rank_fusion(
@@ -617,18 +624,6 @@ class EmbeddedStore(BaseStore):
             vector_missing_rank=len(vector) + 1,
         )
         return fused, vector_complete and keyword_complete
-
-    def _namespace_count(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM namespaces").fetchone()[0])
-
-    def _owners(self, ids: list[int]) -> dict[int, int]:
-        owners: dict[int, int] = {}
-        for chunk in _chunks(ids):
-            for item_id, ns_id in self._conn.execute(
-                f"SELECT id, ns_id FROM items WHERE id IN ({_marks(len(chunk))})", chunk
-            ):
-                owners[item_id] = ns_id
-        return owners
 
     def _list_namespaces(self, op: ListNamespacesOp, now: float) -> list[tuple[str, ...]]:
         rows = self._conn.execute(
@@ -681,9 +676,7 @@ class EmbeddedStore(BaseStore):
                 )
             old_ids = list(existing.values())
             for chunk in _chunks(old_ids):
-                marks = _marks(len(chunk))
-                conn.execute(f"DELETE FROM vectors WHERE item_id IN ({marks})", chunk)
-                conn.execute(f"DELETE FROM items_fts WHERE rowid IN ({marks})", chunk)
+                conn.execute(f"DELETE FROM vectors WHERE item_id IN ({_marks(len(chunk))})", chunk)
             gone = [
                 existing[p.op.key] for p in puts if p.value_json is None and p.op.key in existing
             ]
@@ -691,10 +684,11 @@ class EmbeddedStore(BaseStore):
                 conn.execute(f"DELETE FROM items WHERE id IN ({_marks(len(chunk))})", chunk)
             stored = [p for p in puts if p.value_json is not None]
             conn.executemany(
-                "INSERT INTO items(ns_id, key, value, created_at, updated_at, ttl_minutes, "
-                "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ns_id, key) DO UPDATE SET "
-                "value = excluded.value, updated_at = excluded.updated_at, "
-                "ttl_minutes = excluded.ttl_minutes, expires_at = excluded.expires_at",
+                "INSERT INTO items(ns_id, key, value, created_at, updated_at, body, ttl_minutes, "
+                "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ns_id, key) DO UPDATE "
+                "SET value = excluded.value, updated_at = excluded.updated_at, "
+                "body = excluded.body, ttl_minutes = excluded.ttl_minutes, "
+                "expires_at = excluded.expires_at",
                 [
                     (
                         ns_id,
@@ -702,6 +696,7 @@ class EmbeddedStore(BaseStore):
                         p.value_json,
                         now,
                         now,
+                        p.body,
                         p.op.ttl,
                         None if p.op.ttl is None else now + 60.0 * p.op.ttl,
                     )
@@ -718,26 +713,22 @@ class EmbeddedStore(BaseStore):
                         (ns_id, *chunk),
                     ).fetchall()
                 )
-            added: list[tuple[int, FloatArray]] = []
+            added: list[Addition] = []
             vector_rows: list[tuple[int, int, str, bytes]] = []
-            fts_rows: list[tuple[int, str, str]] = []
-            token = keyword.namespace_token(ns_id)
             for p in stored:
                 if not p.texts:
                     continue
                 item_id = ids[p.op.key]
                 matrix = np.stack([vectors_by_text[text] for _, text in p.texts])
-                added.append((item_id, matrix))
+                added.append(Addition(item_id, matrix, p.body or ""))
                 vector_rows.extend(
                     (ns_id, item_id, label, matrix[i].tobytes())
                     for i, (label, _) in enumerate(p.texts)
                 )
-                fts_rows.append((item_id, "\n".join(t for _, t in p.texts), token))
             conn.executemany(
                 "INSERT INTO vectors(ns_id, item_id, path, embedding) VALUES (?, ?, ?, ?)",
                 vector_rows,
             )
-            conn.executemany("INSERT INTO items_fts(rowid, body, ns) VALUES (?, ?, ?)", fts_rows)
             if vector_rows:
                 self._record_dims()
             after = int(
@@ -797,10 +788,9 @@ class EmbeddedStore(BaseStore):
             for chunk in _chunks(ids):
                 marks = _marks(len(chunk))
                 conn.execute(f"DELETE FROM vectors WHERE item_id IN ({marks})", chunk)
-                conn.execute(f"DELETE FROM items_fts WHERE rowid IN ({marks})", chunk)
                 conn.execute(f"DELETE FROM items WHERE id IN ({marks})", chunk)
             conn.execute("UPDATE namespaces SET version = version + 1 WHERE id = ?", (ns_id,))
-            self._vectors.discard(ns_id)
+            self._cache.discard(ns_id)
         return len(expired)
 
     def sweep_ttl(self) -> int:
