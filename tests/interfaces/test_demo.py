@@ -72,6 +72,7 @@ def test_offline_demo_with_the_default_local_embeddings(tmp_path: Path) -> None:
     assert "border collie" in best_match(out, "Does she have any pets?")
     assert "vegetarian" in best_match(out, "Any dietary restrictions?")
     assert "getting married" in best_match(out, "Is there a family event coming up?")
+    assert "allergic to cats" in best_match(out, "Any allergies?")
 
 
 def best_match(output: str, query: str) -> str:

@@ -29,7 +29,7 @@ SHOWN_TURNS = 6
 OFFLINE_QUERIES = (
     "Any dietary restrictions?",
     "Does she have any pets?",
-    "What should the trip avoid?",
+    "Any allergies?",
     "Is there a family event coming up?",
 )
 QUICKSTART_CONVERSATION = [
