@@ -49,7 +49,9 @@ def memories(dsn: str, thread: int) -> list[str]:
     try:
         items = store.search(("memories", f"u{thread}"), limit=1000)
         return sorted(
-            i.value["content"]["content"] for i in items if i.namespace == ("memories", f"u{thread}")
+            i.value["content"]["content"]
+            for i in items
+            if i.namespace == ("memories", f"u{thread}")
         )
     finally:
         store.conn.close()
@@ -63,9 +65,7 @@ def job_counts(dsn: str) -> dict[str, int]:
 
 def test_submit_persists_and_a_newer_payload_replaces_the_waiting_job(dsn: str) -> None:
     with DurableReflectionExecutor(MANAGER, dsn) as executor:
-        ids = [
-            executor.submit(facts(1, i), config(1), after_seconds=60).result() for i in range(5)
-        ]
+        ids = [executor.submit(facts(1, i), config(1), after_seconds=60).result() for i in range(5)]
         other = executor.submit(facts(2, 0), config(2), after_seconds=60).result()
     assert len(set(ids)) == 5
     with psycopg.connect(dsn) as conn:
@@ -113,7 +113,9 @@ async def test_applying_a_job_twice_writes_the_same_memories(dsn: str) -> None:
     assert memories(dsn, 7) == ["fact t7 0", "fact t7 1", "fact t7 2"]
 
 
-def _start_worker(dsn: str, tmp_path: Path, name: str, hang_on_call: int | None) -> subprocess.Popen:
+def _start_worker(
+    dsn: str, tmp_path: Path, name: str, hang_on_call: int | None
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "PYTHONPATH": f"{REPO / 'src'}:{REPO}",
@@ -181,6 +183,7 @@ def test_two_workers_one_killed_mid_job_every_memory_written_exactly_once(
                 "SELECT count(*) FROM procrastinate_jobs WHERE attempts > 0 AND status = 'succeeded'"
             ).fetchone()
         assert row is not None and row[0] >= 1  # the killed worker's job ran again elsewhere
+        assert "Requeued reflection job" in (tmp_path / "survivor.log").read_text()
         for thread in range(threads):
             assert memories(dsn, thread) == sorted(
                 f"fact t{thread} {i}" for i in range(per_thread)
@@ -193,3 +196,26 @@ def test_two_workers_one_killed_mid_job_every_memory_written_exactly_once(
                     process.wait(10)
                 except subprocess.TimeoutExpired:
                     process.kill()
+
+
+def test_reverie_worker_command_processes_jobs_and_stops_on_sigterm(
+    dsn: str, tmp_path: Path
+) -> None:
+    with DurableReflectionExecutor(MANAGER, dsn) as executor:
+        executor.submit(facts(3, 1), config(3))
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}:{REPO}", durable_app.DSN_ENV: dsn}
+    command = [sys.executable, "-c", "from reverie.cli.app import main; main()"]
+    log = (tmp_path / "cli.log").open("w")
+    worker = subprocess.Popen(
+        [*command, "worker", "--app", MANAGER, "--dsn", dsn],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+    )
+    try:
+        _wait_for(lambda: memories(dsn, 3) == ["fact t3 0", "fact t3 1"], 30, "the job's memories")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(20)
+    assert code == 0, (tmp_path / "cli.log").read_text()

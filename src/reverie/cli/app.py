@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, NoReturn, ParamSpec
+from typing import Annotated, Any, NoReturn, ParamSpec
 
 import typer
 from pydantic import ValidationError
@@ -350,6 +350,21 @@ def stats(
 @_friendly_errors
 def worker(
     ctx: typer.Context,
+    app_path: Annotated[
+        str,
+        typer.Option(
+            "--app", help="Import path of the memory manager (or its factory): 'module:attribute'."
+        ),
+    ],
+    dsn: Annotated[
+        str | None,
+        typer.Option(
+            "--dsn",
+            envvar="REVERIE_QUEUE_URL",
+            help="postgresql:// URL of the job queue (default: the --store URL).",
+            show_envvar=True,
+        ),
+    ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs processed at once.")] = 1,
 ) -> None:
     """Run the background worker that processes deferred memory extraction."""
@@ -362,7 +377,12 @@ def worker(
         ) from exc
     import inspect
 
-    offered = {"store": _store_target(ctx), "concurrency": concurrency}
+    offered: dict[str, Any] = {
+        "factory_path": app_path,
+        "dsn": dsn,
+        "store": _store_target(ctx),
+        "concurrency": concurrency,
+    }
     accepted = inspect.signature(run_worker).parameters
     run_worker(**{name: value for name, value in offered.items() if name in accepted})
 

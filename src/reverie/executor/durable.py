@@ -31,7 +31,7 @@ from reverie.executor.queue import (
     DEFAULT_QUEUE,
     LOCK_THREAD,
     TASK_NAME,
-    _THREAD_LOCK_CLASS,
+    THREAD_LOCK_CLASS,
     ensure_schema,
     reflection_job,
     thread_lock,
@@ -131,7 +131,7 @@ class DurableReflectionExecutor(MemorySearch):
         )
         with self._pool.connection() as conn:
             if lock is not None:
-                conn.execute(LOCK_THREAD, (_THREAD_LOCK_CLASS, lock))
+                conn.execute(LOCK_THREAD, (THREAD_LOCK_CLASS, lock))
                 conn.execute(CANCEL_WAITING, (lock, TASK_NAME))
             deferred = self._jobs.defer_job(job, connection=conn)
         future: Future[int] = Future()

@@ -50,6 +50,5 @@ def _is_factory(function: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return not any(
-        p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        for p in parameters
+        p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters
     )

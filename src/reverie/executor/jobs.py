@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 from procrastinate import JobContext
 
@@ -55,7 +56,9 @@ async def reflect_job(
     configurable["idempotency_key"] = idempotency_key
     if thread_id is not None:
         configurable["thread_id"] = thread_id
-    run_config = background_config({**config, "configurable": configurable}, state.store)  # type: ignore[typeddict-item]
+    run_config = background_config(
+        cast(RunnableConfig, {**config, "configurable": configurable}), state.store
+    )
     try:
         await run_reflector(reflector, decode_payload(payload), run_config)
     except Exception as exc:

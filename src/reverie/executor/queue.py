@@ -23,7 +23,7 @@ from reverie.core.errors import ConfigurationError, InputError, NamespaceError
 TASK_NAME = "reverie.reflect"
 DEFAULT_QUEUE = "reverie"
 # Advisory lock class ids ("REVE", "REVF") keep Reverie's locks apart from the application's.
-_THREAD_LOCK_CLASS = 0x52455645
+THREAD_LOCK_CLASS = 0x52455645
 _SCHEMA_LOCK_CLASS = 0x52455646
 
 LOCK_THREAD = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
