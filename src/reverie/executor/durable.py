@@ -17,8 +17,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
-from procrastinate.manager import JobManager
-from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from reverie.core.errors import ConfigurationError
@@ -27,13 +26,11 @@ from reverie.executor.factory import load_reflector
 from reverie.executor.invoke import Reflector
 from reverie.executor.payload import encode_config, encode_payload
 from reverie.executor.queue import (
-    CANCEL_WAITING,
     DEFAULT_QUEUE,
-    LOCK_THREAD,
+    SUBMIT,
     TASK_NAME,
-    THREAD_LOCK_CLASS,
     ensure_schema,
-    reflection_job,
+    scheduled_at,
     thread_lock,
 )
 from reverie.executor.search import MemorySearch
@@ -87,9 +84,13 @@ class DurableReflectionExecutor(MemorySearch):
         self._reflector_obj = reflector
         ensure_schema(self.dsn)
         self._pool = ConnectionPool(
-            self.dsn, min_size=1, max_size=max_connections, open=True, name="reverie-queue"
+            self.dsn,
+            min_size=1,
+            max_size=max_connections,
+            open=True,
+            name="reverie-queue",
+            kwargs={"autocommit": True},
         )
-        self._jobs = JobManager(SyncPsycopgConnector(conninfo=self.dsn))
 
     @property
     def _reflector(self) -> Reflector:  # type: ignore[override]
@@ -117,26 +118,20 @@ class DurableReflectionExecutor(MemorySearch):
         encoded_config = encode_config(config)
         key = encoded_config["configurable"].pop("idempotency_key", None) or uuid.uuid4().hex
         lock = thread_lock(self.manager, thread)
-        job = reflection_job(
-            queue=self.queue,
-            lock=lock,
-            after_seconds=after_seconds,
-            kwargs={
-                "manager": self.manager,
-                "payload": encode_payload(payload),
-                "config": encoded_config,
-                "thread_id": thread,
-                "idempotency_key": str(key),
-            },
-        )
+        args = {
+            "manager": self.manager,
+            "payload": encode_payload(payload),
+            "config": encoded_config,
+            "thread_id": thread,
+            "idempotency_key": str(key),
+        }
         with self._pool.connection() as conn:
-            if lock is not None:
-                conn.execute(LOCK_THREAD, (THREAD_LOCK_CLASS, lock))
-                conn.execute(CANCEL_WAITING, (lock, TASK_NAME))
-            deferred = self._jobs.defer_job(job, connection=conn)
+            row = conn.execute(
+                SUBMIT, (self.queue, TASK_NAME, lock, Jsonb(args), scheduled_at(after_seconds))
+            ).fetchone()
+        assert row is not None
         future: Future[int] = Future()
-        assert deferred.id is not None
-        future.set_result(deferred.id)
+        future.set_result(int(row[0]))
         return future
 
     async def asubmit(

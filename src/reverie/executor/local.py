@@ -188,10 +188,13 @@ class ReflectionExecutor(MemorySearch):
             CancelledSubmission(s.thread_id, s.payload) for s in waiting if s.future.cancel()
         ]
         if cancelled:
+            shown = ", ".join(str(c.thread_id) for c in cancelled[:10])
+            more = f" and {len(cancelled) - 10} more" if len(cancelled) > 10 else ""
             logger.warning(
-                "Shutdown cancelled %d pending reflection(s); thread ids: %s",
+                "Shutdown cancelled %d pending reflection(s); thread ids: %s%s",
                 len(cancelled),
-                ", ".join(str(c.thread_id) for c in cancelled),
+                shown,
+                more,
             )
         if first:
             _unregister_exit_hook(self._exit_hook)

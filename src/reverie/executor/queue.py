@@ -10,7 +10,6 @@ used: a retried job would collide with a newer waiting one on its unique index a
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 import psycopg
 from procrastinate import App, PsycopgConnector, RetryStrategy
@@ -26,43 +25,41 @@ DEFAULT_QUEUE = "reverie"
 THREAD_LOCK_CLASS = 0x52455645
 _SCHEMA_LOCK_CLASS = 0x52455646
 
-LOCK_THREAD = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
-CANCEL_WAITING = (
-    "SELECT procrastinate_cancel_job_v1(id, false, false) FROM procrastinate_jobs "
-    "WHERE lock = %s AND status = 'todo' AND task_name = %s"
-)
 # procrastinate indexes its waiting jobs by queueing_lock, not lock; submits look up by lock.
 _WAITING_BY_LOCK_INDEX = (
     "CREATE INDEX IF NOT EXISTS reverie_jobs_waiting_lock_idx "
     "ON procrastinate_jobs (lock) WHERE status = 'todo'"
 )
+# One statement per submit (one round trip, atomic): lock the thread, cancel its waiting job,
+# defer the new one through procrastinate's own functions.
+_SUBMIT_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION reverie_defer_reflection_v1(
+    p_queue varchar, p_task varchar, p_lock text, p_args jsonb, p_scheduled_at timestamptz
+) RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_lock IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock({THREAD_LOCK_CLASS}, hashtext(p_lock));
+        PERFORM procrastinate_cancel_job_v1(id, false, false)
+           FROM procrastinate_jobs
+          WHERE lock = p_lock AND status = 'todo' AND task_name = p_task;
+    END IF;
+    RETURN (procrastinate_defer_jobs_v1(ARRAY[
+        ROW(p_queue, p_task, 0, p_lock, NULL, p_args, p_scheduled_at)::procrastinate_job_to_defer_v1
+    ]))[1];
+END;
+$$;
+"""
+SUBMIT = "SELECT reverie_defer_reflection_v1(%s, %s, %s, %s, %s)"
 
 
 def thread_lock(manager: str, thread_id: str | None) -> str | None:
     return f"reverie:{manager}:{thread_id}" if thread_id is not None else None
 
 
-def reflection_job(
-    *,
-    queue: str,
-    lock: str | None,
-    kwargs: dict[str, Any],
-    after_seconds: float,
-) -> Job:
-    scheduled_at = (
-        datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=after_seconds)
-        if after_seconds > 0
-        else None
-    )
-    return Job(
-        id=None,
-        queue=queue,
-        lock=lock,
-        queueing_lock=None,
-        task_name=TASK_NAME,
-        task_kwargs=kwargs,
-        scheduled_at=scheduled_at,
-    )
+def scheduled_at(after_seconds: float) -> datetime.datetime | None:
+    if after_seconds <= 0:
+        return None
+    return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=after_seconds)
 
 
 def ensure_schema(dsn: str) -> None:
@@ -75,6 +72,7 @@ def ensure_schema(dsn: str) -> None:
                 if row is None or row[0] is None:
                     conn.execute(SchemaManager.get_schema())
                 conn.execute(_WAITING_BY_LOCK_INDEX)
+                conn.execute(_SUBMIT_FUNCTION)
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s, 0)", (_SCHEMA_LOCK_CLASS,))
     except psycopg.OperationalError as exc:
