@@ -29,7 +29,7 @@ from reverie.extraction.messages import normalize_messages, render_messages
 from reverie.extraction.models import resolve_chat_model
 from reverie.extraction.prompts import DEFAULT_INSTRUCTIONS, QUERY_TOOL
 from reverie.extraction.schemas import Delete, Insert, Operation, SchemaToolkit, Update
-from reverie.extraction.thread_state import ThreadState, state_namespace
+from reverie.extraction.thread_state import ThreadState, context_line, state_namespace
 
 DEFAULT_KEY = "default"
 PHASE_INSTRUCTIONS = (
@@ -195,7 +195,9 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
     def _pipeline(
         self, input: Any, config: RunnableConfig | None
     ) -> Generator[_Request, Any, list[dict[str, Any]]]:
-        config = _checked_config(config)
+        # Called inside a LangGraph run without a config (as LangMem allows), use the run's config:
+        # its thread_id drives incremental processing, its user id the namespace.
+        config = _checked_config(config) if config is not None else _ambient_config()
         messages = _messages_of(input)
         namespace = self.namespace(config if config is not None else None)
         configurable = (config or {}).get("configurable") or {}
@@ -237,14 +239,18 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
                             "namespace through one ReflectionExecutor."
                         ) from None
             if track and thread_id is not None:
-                state.advance(chunk, self.context_messages, 500)
+                state.advance(chunk, self.context_messages)
                 ops.append(
                     PutOp(state_namespace(namespace), thread_id, state.to_value(), index=False)
                 )
             if ops:
                 yield _StoreBatch(ops)
             written.extend(puts)
-            context = (context + lines)[-self.context_messages :] if self.context_messages else []
+            context = (
+                (context + [context_line(line) for line in lines])[-self.context_messages :]
+                if self.context_messages
+                else []
+            )
         return written
 
     def _retrieve(
@@ -542,6 +548,15 @@ def _default_queries(lines: list[str]) -> list[str]:
     if not lines:
         return []
     return ["\n".join(lines)[-1500:]]
+
+
+def _ambient_config() -> RunnableConfig | None:
+    from langgraph.config import get_config
+
+    try:
+        return _checked_config(get_config())
+    except RuntimeError:
+        return None
 
 
 def _checked_config(config: Any) -> RunnableConfig | None:
