@@ -101,6 +101,8 @@ class ReflectionExecutor(MemorySearch):
         self._needs_store = store is None and getattr(reflector, "_store", False) is None
         self._lock = threading.Lock()
         self._waiting: dict[object, _Submission] = {}  # not started yet, by slot
+        self._inbox: list[_Submission] = []  # submitted, not yet seen by the loop
+        self._wake_pending = False
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -152,9 +154,13 @@ class ReflectionExecutor(MemorySearch):
             loop = self._loop or self._start_loop()
             previous = self._waiting.get(slot)
             self._waiting[slot] = submission
+            self._inbox.append(submission)
+            # One wake-up of the loop per burst of submissions, not one per submission.
+            wake, self._wake_pending = not self._wake_pending, True
         if previous is not None:
             previous.future.cancel()  # fails harmlessly if it has started meanwhile
-        loop.call_soon_threadsafe(self._arm, submission)
+        if wake:
+            loop.call_soon_threadsafe(self._take_inbox)
         return submission.future
 
     async def asubmit(
@@ -235,6 +241,12 @@ class ReflectionExecutor(MemorySearch):
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
+    def _take_inbox(self) -> None:
+        with self._lock:
+            inbox, self._inbox, self._wake_pending = self._inbox, [], False
+        for submission in inbox:
+            self._arm(submission)
+
     def _arm(self, submission: _Submission) -> None:
         if submission.future.cancelled():
             self._forget(submission)
@@ -295,6 +307,7 @@ class ReflectionExecutor(MemorySearch):
                 submission.future.set_result(result)
 
     def _begin_drain(self) -> None:
+        self._take_inbox()
         with self._lock:
             waiting = list(self._waiting.values())
         for submission in waiting:
