@@ -219,3 +219,24 @@ def test_reverie_worker_command_processes_jobs_and_stops_on_sigterm(
         worker.send_signal(signal.SIGTERM)
         code = worker.wait(20)
     assert code == 0, (tmp_path / "cli.log").read_text()
+
+
+def test_submit_inside_an_entrypoint_stores_the_runs_settings(dsn: str) -> None:
+    from langgraph.func import entrypoint
+    from langgraph.store.memory import InMemoryStore
+
+    executor = DurableReflectionExecutor(MANAGER, dsn)
+
+    @entrypoint(store=InMemoryStore())
+    def chat(message: str) -> int:
+        return executor.submit({"messages": [{"role": "user", "content": message}]}).result()
+
+    job_id = chat.invoke("hello", {"configurable": {"thread_id": "9", "langgraph_user_id": "u9"}})
+    executor.shutdown()
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT lock, args FROM procrastinate_jobs WHERE id = %s", (job_id,))
+        lock, args = row.fetchone()  # type: ignore[misc]
+    assert lock == f"reverie:{MANAGER}:9"
+    assert args["thread_id"] == "9"
+    assert args["config"]["configurable"]["langgraph_user_id"] == "u9"
+    assert not any(key.startswith("__") for key in args["config"]["configurable"])

@@ -322,3 +322,13 @@ async def test_submit_from_a_running_event_loop() -> None:
     results = await executor.asearch()
     executor.shutdown()
     assert [r["value"]["content"]["content"] for r in results] == ["user: async 2"]
+
+
+def test_a_stateless_memory_manager_returns_its_memories_on_the_future() -> None:
+    from reverie import create_memory_manager
+
+    model = ScriptedChatModel(responder=lambda r: tool_call("Memory", {"content": "likes tea"}))
+    with ReflectionExecutor(create_memory_manager(model)) as executor:
+        future = executor.submit(conversation("I like tea"), thread("t"))
+        (memory,) = future.result(timeout=10)
+    assert memory.content.content == "likes tea"
