@@ -176,6 +176,7 @@ def _langmem_in_venv(n_latency: int, n_jobs: int) -> dict[str, Any] | str:
 def _durable(n_latency: int, n_jobs: int) -> dict[str, Any] | str:
     try:
         import psycopg
+        from psycopg.types.json import Jsonb
 
         from reverie.executor.durable import DurableReflectionExecutor
         from reverie.executor.worker import run_worker_async
@@ -207,6 +208,15 @@ def _durable(n_latency: int, n_jobs: int) -> dict[str, Any] | str:
                 out["submit_delayed"] = _stats(samples)
                 with psycopg.connect(dsn, autocommit=True) as conn:
                     conn.execute("DELETE FROM procrastinate_jobs")
+                    # The floor set by this machine and server: committing one small row.
+                    conn.execute("CREATE TEMP TABLE floor (value jsonb)")
+                    samples, _ = _timed_submits(
+                        lambda i: conn.execute(
+                            "INSERT INTO floor VALUES (%s)", (Jsonb(_payload(i)),)
+                        ),
+                        n_latency,
+                    )
+                    out["commit_floor"] = _stats(samples)
                 samples, _ = _timed_submits(
                     lambda i: executor.submit(_payload(i), _config(10_000 + i)), n_jobs
                 )
@@ -260,6 +270,14 @@ def run(quick: bool) -> None:
                 figures["jobs_per_s_slow_model"] or "-",
                 figures["failed"],
             ]
+        )
+    durable = systems["Reverie DurableReflectionExecutor"]
+    if isinstance(durable, dict):
+        floor = durable["commit_floor"]
+        notes.append(
+            "- Durable submit is one statement and one commit. Floor on this machine: committing "
+            f"one small row into a plain table took p50 {floor['p50_ms']:.3f} / "
+            f"p95 {floor['p95_ms']:.3f} / p99 {floor['p99_ms']:.3f} ms."
         )
     reverie = systems["Reverie ReflectionExecutor"]
     langmem = systems["LangMem ReflectionExecutor"]
