@@ -294,7 +294,7 @@ class ReflectionExecutor(MemorySearch):
                 result = await run_reflector(
                     self._reflector, submission.payload, submission.config, threads=self._pool
                 )
-            except Exception as exc:
+            except BaseException as exc:
                 logger.error(
                     "Background reflection failed (thread %s): %s: %s",
                     submission.thread_id,
@@ -302,7 +302,9 @@ class ReflectionExecutor(MemorySearch):
                     exc,
                     exc_info=exc,
                 )
-                submission.future.set_exception(exc)
+                submission.future.set_exception(exc)  # a waiting caller must never hang
+                if not isinstance(exc, Exception):
+                    raise
             else:
                 submission.future.set_result(result)
 
