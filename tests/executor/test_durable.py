@@ -240,3 +240,13 @@ def test_submit_inside_an_entrypoint_stores_the_runs_settings(dsn: str) -> None:
     assert args["thread_id"] == "9"
     assert args["config"]["configurable"]["langgraph_user_id"] == "u9"
     assert not any(key.startswith("__") for key in args["config"]["configurable"])
+
+
+async def test_workers_wait_for_the_delay_of_a_job(dsn: str) -> None:
+    with DurableReflectionExecutor(MANAGER, dsn) as executor:
+        executor.submit(facts(4, 0), config(4), after_seconds=600)
+        executor.submit(facts(5, 0), config(5))
+    await run_worker_async(MANAGER, dsn, wait=False)
+    assert memories(dsn, 4) == []
+    assert memories(dsn, 5) == ["fact t5 0"]
+    assert job_counts(dsn) == {"todo": 1, "succeeded": 1}
