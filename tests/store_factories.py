@@ -23,6 +23,15 @@ def memory_store(tmp_path: Path, index: dict[str, Any] | None) -> Iterator[BaseS
     yield InMemoryStore(index=index) if index else InMemoryStore()
 
 
+@contextlib.contextmanager
+def embedded_store(tmp_path: Path, index: dict[str, Any] | None) -> Iterator[BaseStore]:
+    from reverie.stores.embedded import EmbeddedStore
+
+    with EmbeddedStore(tmp_path / "memories.db", index=index) as store:
+        yield store
+
+
 FACTORIES: dict[str, StoreFactory] = {
     "memory": memory_store,
+    "embedded": embedded_store,
 }

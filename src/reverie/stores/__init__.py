@@ -1,0 +1,69 @@
+"""Opening a memory store from a path or URL.
+
+``open_store()`` gives the zero-set-up default: an :class:`EmbeddedStore` at
+``$REVERIE_STORE`` or ``./.reverie/memories.db``, with the offline default embeddings.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from langgraph.store.base import BaseStore
+
+from reverie.core.errors import ConfigurationError
+from reverie.stores.embedded import EmbeddedStore
+
+DEFAULT_PATH = os.path.join(".reverie", "memories.db")
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def default_target() -> str:
+    """Where ``open_store()`` puts memories when given no target."""
+    return os.environ.get("REVERIE_STORE") or DEFAULT_PATH
+
+
+def _default_index() -> dict[str, Any]:
+    try:
+        embeddings = importlib.import_module("reverie.embeddings")
+    except ModuleNotFoundError as exc:
+        raise ConfigurationError(
+            "No default embedding model is available in this installation; pass an index "
+            "config, e.g. open_store(path, index={'dims': 384, 'embed': 'provider:model'})."
+        ) from exc
+    return dict(embeddings.default_index())
+
+
+def open_store(
+    target: str | os.PathLike[str] | None = None, *, index: dict[str, Any] | None = None
+) -> BaseStore:
+    """Open (creating if needed) the store at ``target``.
+
+    ``None`` uses ``$REVERIE_STORE`` or ``./.reverie/memories.db``; a file path opens an
+    :class:`EmbeddedStore`; a ``postgresql://`` URL opens the PostgreSQL store. ``index=None``
+    means Reverie's default offline embeddings. The result has ``.close()`` and is a context
+    manager.
+    """
+    where = os.fspath(target) if target is not None else default_target()
+    if not where:
+        raise ConfigurationError("open_store() needs a file path or a postgresql:// URL.")
+    resolved = index if index is not None else _default_index()
+    if where.startswith(_POSTGRES_SCHEMES):
+        try:
+            postgres = importlib.import_module("reverie.stores.postgres")
+        except ModuleNotFoundError as exc:
+            raise ConfigurationError(
+                "PostgreSQL support is not installed; install reverie with the 'postgres' "
+                "extra (pip install 'reverie[postgres]')."
+            ) from exc
+        store: BaseStore = postgres.open_postgres_store(where, index=resolved)
+        return store
+    if "://" in where:
+        raise ConfigurationError(
+            f"Unsupported store URL {where!r}; use a file path or a postgresql:// URL."
+        )
+    return EmbeddedStore(where, index=resolved)  # type: ignore[arg-type]
+
+
+__all__ = ["DEFAULT_PATH", "EmbeddedStore", "default_target", "open_store"]

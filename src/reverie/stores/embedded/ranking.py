@@ -1,0 +1,63 @@
+"""Choosing the best rows of a score vector, and fusing vector and keyword rankings.
+
+Hybrid search uses reciprocal rank fusion (RRF): an item's fused score is the sum over the two
+rankings of ``1 / (k + rank)``. It needs no calibration between cosine similarities and BM25
+values, whose scales differ per query. The fused score is divided by its maximum
+(``2 / (k + 1)``) so it lies in (0, 1], where 1 means "first in both rankings".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+SearchMode = Literal["hybrid", "vector", "keyword"]
+SEARCH_MODES: tuple[str, ...] = ("hybrid", "vector", "keyword")
+RRF_K = 60
+
+
+def top_positions(
+    scores: npt.NDArray[np.float32], tiebreak: npt.NDArray[np.int64], count: int | None
+) -> npt.NDArray[np.int64]:
+    """Positions of the ``count`` highest scores (all when None), best first.
+
+    Ties are ordered by ``tiebreak`` (insertion order), as a stable sort over the store's order
+    would, and every row tied with the last one kept is kept too.
+    """
+    n = len(scores)
+    if count is None or count >= n:
+        chosen = np.arange(n)
+    else:
+        part = np.argpartition(-scores, count - 1)[:count]
+        threshold = scores[part].min()
+        chosen = np.flatnonzero(scores >= threshold)
+    order = np.lexsort((tiebreak[chosen], -scores[chosen]))
+    return chosen[order].astype(np.int64)
+
+
+def reciprocal_rank_fusion(
+    vector_ranked: Sequence[int],
+    keyword_ranked: Sequence[int],
+    vector_missing_rank: int,
+) -> list[tuple[int, float]]:
+    """Fuse two best-first id lists; ids missing from the vector list get ``vector_missing_rank``.
+
+    Items absent from the keyword list only get their vector share: keyword absence means no
+    shared word, which is information, not a tie.
+    """
+    fused: dict[int, float] = {}
+    order: dict[int, int] = {}
+    for rank, item_id in enumerate(vector_ranked, start=1):
+        fused[item_id] = 1.0 / (RRF_K + rank)
+        order[item_id] = rank
+    for rank, item_id in enumerate(keyword_ranked, start=1):
+        if item_id not in fused:
+            fused[item_id] = 1.0 / (RRF_K + vector_missing_rank)
+            order[item_id] = vector_missing_rank
+        fused[item_id] += 1.0 / (RRF_K + rank)
+    best = 2.0 / (RRF_K + 1)
+    ranked = sorted(fused, key=lambda i: (-fused[i], order[i]))
+    return [(i, fused[i] / best) for i in ranked]

@@ -1,0 +1,822 @@
+"""``EmbeddedStore``: a LangGraph ``BaseStore`` on one local SQLite file with hybrid search.
+
+Design, briefly:
+
+- SQLite in WAL mode: readers never block the writer, and several processes may open the same
+  file. Every ``batch`` that writes runs in one ``BEGIN IMMEDIATE`` transaction, so a crash leaves
+  all of the batch or none of it, and two writers queue on the lock (``busy_timeout``) instead of
+  failing half-way. A writer that waits too long gets :class:`StoreLockedError`.
+- Reads and writes of one batch follow ``InMemoryStore``: gets, searches and listings see the
+  state before the batch's puts; several puts to one key keep the last.
+- Embedding happens before the write lock is taken, so a slow model never blocks other writers.
+- Search: exact cosine over an in-memory matrix per namespace (see ``vectors``), BM25 over an
+  in-memory inverted index (see ``keyword``), fused by reciprocal rank (see ``ranking``), both
+  cached per namespace (see ``cache``). Filters are applied to the ranked candidates, widening
+  to the whole namespace when a selective filter needs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+from langgraph.store.base import (
+    BaseStore,
+    GetOp,
+    IndexConfig,
+    Item,
+    ListNamespacesOp,
+    MatchCondition,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+    TTLConfig,
+    ensure_embeddings,
+    get_text_at_path,
+    tokenize_path,
+    validate_op_namespace,
+)
+
+from reverie.core.errors import (
+    ConfigurationError,
+    EmbeddingError,
+    InputError,
+    NotAReverieStoreError,
+    StoreError,
+)
+from reverie.stores.embedded import schema
+from reverie.stores.embedded.cache import Addition, NamespaceCache, NamespaceEntry
+from reverie.stores.embedded.filters import matches_filter, validate_filter
+from reverie.stores.embedded.ranking import (
+    SEARCH_MODES,
+    SearchMode,
+    reciprocal_rank_fusion,
+    top_positions,
+)
+from reverie.stores.embedded.vectors import FloatArray
+
+_CHUNK = 900  # stays under SQLite's bound-parameter limit on every build
+_ITEM_COLUMNS = "i.id, n.path, i.key, i.value, i.created_at, i.updated_at, i.ttl_minutes"
+_LIVE = "(i.expires_at IS NULL OR i.expires_at > ?)"
+
+
+def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _marks(count: int) -> str:
+    return ",".join("?" * count)
+
+
+def _ns_path(namespace: tuple[str, ...]) -> str:
+    return ".".join(namespace)
+
+
+def _timestamp(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+@dataclass
+class _Row:
+    id: int
+    namespace: tuple[str, ...]
+    key: str
+    value: dict[str, Any]
+    created_at: float
+    updated_at: float
+    ttl_minutes: float | None
+
+    @classmethod
+    def from_sql(cls, row: tuple[Any, ...]) -> _Row:
+        return cls(
+            id=row[0],
+            namespace=tuple(row[1].split(".")),
+            key=row[2],
+            value=json.loads(row[3]),
+            created_at=row[4],
+            updated_at=row[5],
+            ttl_minutes=row[6],
+        )
+
+    def item(self) -> Item:
+        return Item(
+            value=self.value,
+            key=self.key,
+            namespace=self.namespace,
+            created_at=_timestamp(self.created_at),
+            updated_at=_timestamp(self.updated_at),
+        )
+
+    def search_item(self, score: float | None) -> SearchItem:
+        return SearchItem(
+            namespace=self.namespace,
+            key=self.key,
+            value=self.value,
+            created_at=_timestamp(self.created_at),
+            updated_at=_timestamp(self.updated_at),
+            score=score,
+        )
+
+
+@dataclass
+class _PutPlan:
+    op: PutOp
+    value_json: str | None
+    texts: list[tuple[str, str]] = field(default_factory=list)  # (path label, text)
+
+    @property
+    def body(self) -> str | None:
+        """The text keyword search sees: every embedded text of the item."""
+        return "\n".join(t for _, t in self.texts) if self.texts else None
+
+
+@dataclass
+class _Plan:
+    ops: list[Op]
+    puts: dict[tuple[tuple[str, ...], str], _PutPlan]
+    texts: list[str]
+    queries: list[str]
+
+
+@dataclass
+class _NsWrite:
+    ns_id: int
+    before: int
+    after: int
+    removed: list[int]
+    added: list[Addition]
+
+
+class EmbeddedStore(BaseStore):
+    """A persistent LangGraph store in one SQLite file, with hybrid vector + keyword search.
+
+    Args:
+        path: The store file (created with its parent folders if missing).
+        index: LangGraph index config (``dims``, ``embed``, optional ``fields``). Without it the
+            store is a plain key-value store and ``query`` is ignored, as in ``InMemoryStore``.
+        ttl: LangGraph TTL config (``default_ttl`` minutes, ``refresh_on_read``,
+            ``sweep_interval_minutes``). Expired items are never returned.
+        search_mode: ``"hybrid"`` (default), ``"vector"`` or ``"keyword"``.
+        busy_timeout: Seconds a writer waits for another process's write lock.
+        cache_bytes: Upper bound for the in-process vector cache.
+    """
+
+    supports_ttl: bool = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        search_mode: SearchMode = "hybrid",
+        busy_timeout: float = 5.0,
+        cache_bytes: int = 1 << 30,
+    ) -> None:
+        if search_mode not in SEARCH_MODES:
+            raise ConfigurationError(
+                f"search_mode must be one of {', '.join(SEARCH_MODES)}; got {search_mode!r}."
+            )
+        self.path = Path(path).expanduser()
+        self.search_mode: SearchMode = search_mode
+        self.ttl_config = ttl
+        self._lock = threading.RLock()
+        self._closed = False
+        self._ns_ids: dict[str, int] = {}
+        self._last_sweep = 0.0
+        self.index_config: IndexConfig | None = None
+        self.embeddings: Embeddings | None = None
+        self._fields: list[tuple[str, Any]] = []
+        self.dims = 0
+        if index:
+            if not index.get("dims") or not index.get("embed"):
+                raise ConfigurationError(
+                    "An index config needs 'dims' (vector size) and 'embed' (an Embeddings "
+                    "object, a function, or a 'provider:model' string)."
+                )
+            self.index_config = cast(IndexConfig, dict(index))
+            self.embeddings = ensure_embeddings(index["embed"])
+            self.dims = int(index["dims"])
+            self._fields = [
+                (p, tokenize_path(p) if p != "$" else p) for p in (index.get("fields") or ["$"])
+            ]
+        self._conn = self._connect(busy_timeout)
+        self._cache = NamespaceCache(self.dims, cache_bytes)
+        if self.embeddings is not None:
+            self._check_dims()
+
+    # ----------------------------------------------------------------- opening
+
+    def _connect(self, busy_timeout: float) -> sqlite3.Connection:
+        schema.check_file_kind(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            schema.refuse_foreign(conn, str(self.path))
+            conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL under WAL: a process crash never loses a committed batch; only a power cut
+            # may drop the last few, and the file stays consistent either way.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            schema.ensure_schema(conn, str(self.path))
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.OperationalError) and schema.is_lock_error(exc):
+                raise schema.locked_error(str(self.path), exc) from exc
+            raise NotAReverieStoreError(
+                f"{self.path} cannot be read as a Reverie store ({exc}). Choose another path; "
+                "the file was left untouched."
+            ) from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _check_dims(self) -> None:
+        row = self._conn.execute("SELECT value FROM reverie_meta WHERE key = 'dims'").fetchone()
+        if row is not None and int(row[0]) != self.dims:
+            stored = int(row[0])
+            self._conn.close()
+            raise ConfigurationError(
+                f"{self.path} holds {stored}-dimensional vectors but the index config says "
+                f"dims={self.dims}. Open it with the embedding model it was written with, or "
+                "use a new file for the new model."
+            )
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        """Close the file. Further use raises :class:`StoreError`."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._cache.clear()
+                self._conn.close()
+
+    def __enter__(self) -> EmbeddedStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> EmbeddedStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"EmbeddedStore({str(self.path)!r}, search_mode={self.search_mode!r})"
+
+    # ----------------------------------------------------------------- batch API
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        plan = self._plan(ops)
+        embeddings = self.embeddings
+        doc_vectors: list[list[float]] = []
+        query_vectors: dict[str, list[float]] = {}
+        if embeddings is not None:
+            try:
+                if plan.texts:
+                    doc_vectors = embeddings.embed_documents(plan.texts)
+                query_vectors = {q: embeddings.embed_query(q) for q in plan.queries}
+            except Exception as exc:
+                raise EmbeddingError(
+                    f"The embedding model failed ({type(exc).__name__}: {exc}); nothing was "
+                    "written. Check the model or the index config."
+                ) from exc
+        return self._execute(plan, doc_vectors, query_vectors)
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        plan = self._plan(ops)
+        embeddings = self.embeddings
+        doc_vectors: list[list[float]] = []
+        query_vectors: dict[str, list[float]] = {}
+        if embeddings is not None:
+            try:
+                if plan.texts:
+                    doc_vectors = await embeddings.aembed_documents(plan.texts)
+                if plan.queries:
+                    found = await asyncio.gather(
+                        *(embeddings.aembed_query(q) for q in plan.queries)
+                    )
+                    query_vectors = dict(zip(plan.queries, found, strict=True))
+            except Exception as exc:
+                raise EmbeddingError(
+                    f"The embedding model failed ({type(exc).__name__}: {exc}); nothing was "
+                    "written. Check the model or the index config."
+                ) from exc
+        return await asyncio.to_thread(self._execute, plan, doc_vectors, query_vectors)
+
+    # ----------------------------------------------------------------- planning
+
+    def _plan(self, ops: Iterable[Op]) -> _Plan:
+        op_list = list(ops)
+        puts: dict[tuple[tuple[str, ...], str], _PutPlan] = {}
+        queries: dict[str, None] = {}
+        for op in op_list:
+            if not isinstance(op, (GetOp, PutOp, SearchOp, ListNamespacesOp)):
+                raise InputError(f"Unknown store operation {type(op).__name__}.")
+            validate_op_namespace(op)
+            if isinstance(op, PutOp):
+                puts[(op.namespace, op.key)] = self._plan_put(op)
+            elif isinstance(op, SearchOp):
+                validate_filter(op.filter)
+                if op.query and self.embeddings is not None and self.search_mode != "keyword":
+                    queries.setdefault(op.query, None)
+        unique: dict[str, None] = {}
+        for put in puts.values():
+            for _, text in put.texts:
+                unique.setdefault(text, None)
+        return _Plan(op_list, puts, list(unique), list(queries))
+
+    def _plan_put(self, op: PutOp) -> _PutPlan:
+        if op.value is None:
+            return _PutPlan(op, None)
+        if not op.namespace:
+            raise InputError("A namespace needs at least one label, e.g. ('memories', 'user-1').")
+        try:
+            value_json = json.dumps(op.value, ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise InputError(
+                f"The value for key {op.key!r} cannot be stored as JSON ({exc}); store plain "
+                "dicts, lists, strings, numbers, booleans and None."
+            ) from exc
+        plan = _PutPlan(op, value_json)
+        if self.embeddings is None or op.index is False:
+            return plan
+        fields = self._fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
+        for label, tokens in fields:
+            texts = get_text_at_path(op.value, tokens)
+            if len(texts) == 1:
+                plan.texts.append((label, texts[0]))
+            else:
+                plan.texts.extend((f"{label}.{i}", t) for i, t in enumerate(texts))
+        return plan
+
+    # ----------------------------------------------------------------- execution
+
+    def _execute(
+        self,
+        plan: _Plan,
+        doc_vectors: list[list[float]],
+        query_vectors: dict[str, list[float]],
+    ) -> list[Result]:
+        vectors_by_text = self._vectors_by_text(plan.texts, doc_vectors)
+        queries = {
+            q: np.asarray(v, dtype=np.float32) / (float(np.linalg.norm(v)) or 1.0)
+            for q, v in query_vectors.items()
+        }
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"{self.path} is closed; open a new EmbeddedStore to use it.")
+            conn = self._conn
+            writes = bool(plan.puts)
+            try:
+                conn.execute("BEGIN IMMEDIATE" if writes else "BEGIN")
+            except sqlite3.OperationalError as exc:
+                if schema.is_lock_error(exc):
+                    raise schema.locked_error(str(self.path), exc) from exc
+                raise
+            now = time.time()
+            refresh: set[int] = set()
+            new_ns: dict[str, int] = {}
+            ns_writes: list[_NsWrite] = []
+            try:
+                results: list[Result] = []
+                for op in plan.ops:
+                    if isinstance(op, GetOp):
+                        results.append(self._get(op, now, refresh))
+                    elif isinstance(op, SearchOp):
+                        results.append(self._search(op, queries.get(op.query or ""), now, refresh))
+                    elif isinstance(op, ListNamespacesOp):
+                        results.append(self._list_namespaces(op, now))
+                    else:
+                        results.append(None)
+                if writes:
+                    ns_writes = self._apply_puts(plan, vectors_by_text, now, new_ns)
+                    self._refresh_ttl(refresh, now)
+                    self._maybe_sweep(now)
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and schema.is_lock_error(exc):
+                    raise schema.locked_error(str(self.path), exc) from exc
+                raise
+            self._ns_ids.update(new_ns)
+            for w in ns_writes:
+                self._cache.apply_own_write(w.ns_id, w.before, w.after, w.removed, w.added)
+            if refresh and not writes:
+                self._refresh_after_read(refresh, now)
+        return results
+
+    def _vectors_by_text(
+        self, texts: list[str], vectors: list[list[float]]
+    ) -> dict[str, FloatArray]:
+        if len(vectors) != len(texts):
+            raise EmbeddingError(
+                f"The embedding model returned {len(vectors)} vectors for {len(texts)} texts; "
+                "nothing was written."
+            )
+        if not texts:
+            return {}
+        matrix = np.asarray(vectors, dtype=np.float32)
+        if matrix.ndim != 2 or matrix.shape[1] != self.dims:
+            raise EmbeddingError(
+                f"The embedding model returned vectors of shape {matrix.shape}, but the index "
+                f"config says dims={self.dims}; nothing was written. Fix 'dims' in the index."
+            )
+        return dict(zip(texts, matrix, strict=True))
+
+    # ----------------------------------------------------------------- reads
+
+    def _ns_id(self, path: str) -> int | None:
+        ns_id = self._ns_ids.get(path)
+        if ns_id is None:
+            row = self._conn.execute("SELECT id FROM namespaces WHERE path = ?", (path,)).fetchone()
+            if row is not None:
+                ns_id = self._ns_ids[path] = int(row[0])
+        return ns_id
+
+    def _get(self, op: GetOp, now: float, refresh: set[int]) -> Item | None:
+        ns_id = self._ns_id(_ns_path(op.namespace))
+        if ns_id is None:
+            return None
+        row = self._conn.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM items i JOIN namespaces n ON n.id = i.ns_id "
+            f"WHERE i.ns_id = ? AND i.key = ? AND {_LIVE}",
+            (ns_id, op.key, now),
+        ).fetchone()
+        if row is None:
+            return None
+        found = _Row.from_sql(row)
+        if op.refresh_ttl and found.ttl_minutes is not None:
+            refresh.add(found.id)
+        return found.item()
+
+    def _namespaces_under(self, prefix: tuple[str, ...]) -> list[tuple[int, int]]:
+        """(id, version) of every namespace equal to or below ``prefix``, in creation order."""
+        if not prefix:
+            rows = self._conn.execute("SELECT id, version FROM namespaces ORDER BY id")
+        else:
+            path = _ns_path(prefix)
+            # "/" sorts right after ".", so [path + ".", path + "/") is exactly the children.
+            rows = self._conn.execute(
+                "SELECT id, version FROM namespaces WHERE path = ? OR (path >= ? AND path < ?) "
+                "ORDER BY id",
+                (path, path + ".", path + "/"),
+            )
+        return [(int(a), int(b)) for a, b in rows]
+
+    def _rows(self, ids: Sequence[int], now: float) -> dict[int, _Row]:
+        found: dict[int, _Row] = {}
+        for chunk in _chunks(list(ids)):
+            for row in self._conn.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM items i JOIN namespaces n ON n.id = i.ns_id "
+                f"WHERE i.id IN ({_marks(len(chunk))}) AND {_LIVE}",
+                (*chunk, now),
+            ):
+                found[row[0]] = _Row.from_sql(row)
+        return found
+
+    def _scan(
+        self, ns_ids: list[int], now: float, exclude: set[int] | None = None
+    ) -> Iterator[_Row]:
+        """Live items of the namespaces in store order (namespace creation, then insertion)."""
+        for ns_id in ns_ids:
+            cursor = self._conn.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM items i JOIN namespaces n ON n.id = i.ns_id "
+                f"WHERE i.ns_id = ? AND {_LIVE} ORDER BY i.id",
+                (ns_id, now),
+            )
+            for row in cursor:
+                if exclude is None or row[0] not in exclude:
+                    yield _Row.from_sql(row)
+
+    def _search(
+        self,
+        op: SearchOp,
+        query_vector: FloatArray | None,
+        now: float,
+        refresh: set[int],
+    ) -> list[SearchItem]:
+        if op.limit <= 0:
+            return []
+        namespaces = self._namespaces_under(op.namespace_prefix)
+        if not namespaces:
+            return []
+        wanted = op.offset + op.limit
+        kept: list[tuple[_Row, float | None]] = []
+        if op.query and self.embeddings is not None:
+            pool: int | None = max(4 * wanted, 100)
+            while True:
+                ranked, complete = self._rank(op.query, query_vector, namespaces, pool)
+                kept = self._take(ranked, op.filter, wanted, now)
+                if len(kept) >= wanted or complete:
+                    break
+                pool = None  # a selective filter ate the pool: rank everything
+            if len(kept) < wanted:
+                # Items with nothing to rank by (e.g. stored with index=False) come last, in
+                # store order, as in InMemoryStore.
+                seen = {item_id for item_id, _ in ranked}
+                for row in self._scan([n for n, _ in namespaces], now, exclude=seen):
+                    if matches_filter(row.value, op.filter):
+                        kept.append((row, None))
+                        if len(kept) >= wanted:
+                            break
+        else:
+            for row in self._scan([n for n, _ in namespaces], now):
+                if matches_filter(row.value, op.filter):
+                    kept.append((row, None))
+                    if len(kept) >= wanted:
+                        break
+        page = kept[op.offset : wanted]
+        if op.refresh_ttl:
+            refresh.update(row.id for row, _ in page if row.ttl_minutes is not None)
+        return [row.search_item(score) for row, score in page]
+
+    def _take(
+        self,
+        ranked: list[tuple[int, float]],
+        filter: dict[str, Any] | None,
+        wanted: int,
+        now: float,
+    ) -> list[tuple[_Row, float | None]]:
+        kept: list[tuple[_Row, float | None]] = []
+        step = max(wanted, 32)
+        for start in range(0, len(ranked), step):
+            chunk = ranked[start : start + step]
+            rows = self._rows([i for i, _ in chunk], now)
+            for item_id, score in chunk:
+                row = rows.get(item_id)
+                if row is not None and matches_filter(row.value, filter):
+                    kept.append((row, score))
+                    if len(kept) >= wanted:
+                        return kept
+        return kept
+
+    def _entries(self, namespaces: list[tuple[int, int]]) -> list[NamespaceEntry]:
+        return [self._cache.get(self._conn, ns_id, version) for ns_id, version in namespaces]
+
+    @staticmethod
+    def _ranking(
+        parts: list[tuple[Any, Any]], pool: int | None
+    ) -> tuple[list[tuple[int, float]], bool]:
+        """Merge per-namespace (ids, scores) into one best-first list of at most ``pool``."""
+        parts = [p for p in parts if len(p[0])]
+        if not parts:
+            return [], True
+        if len(parts) == 1:
+            ids, scores = parts[0]
+            tiebreak = ids
+        else:
+            ids = np.concatenate([p[0] for p in parts])
+            scores = np.concatenate([p[1] for p in parts])
+            # Store order across namespaces: namespace position first, then item id.
+            owner = np.repeat(np.arange(len(parts)), [len(p[0]) for p in parts])
+            tiebreak = np.argsort(np.lexsort((ids, owner)))
+        positions = top_positions(scores, tiebreak, pool)
+        complete = pool is None or len(positions) >= len(ids)
+        return list(zip(ids[positions].tolist(), scores[positions].tolist(), strict=True)), complete
+
+    def _rank(
+        self,
+        query: str,
+        query_vector: FloatArray | None,
+        namespaces: list[tuple[int, int]],
+        pool: int | None,
+    ) -> tuple[list[tuple[int, float]], bool]:
+        """Best-first (item id, score) and whether every scoreable item is in the list."""
+        entries = self._entries(namespaces)
+        vector: list[tuple[int, float]] = []
+        vector_complete = True
+        if self.search_mode != "keyword" and query_vector is not None:
+            vector, vector_complete = self._ranking(
+                [e.vectors.scores(query_vector) for e in entries if e.vectors.size], pool
+            )
+        if self.search_mode == "vector":
+            return vector, vector_complete
+        hits, keyword_complete = self._ranking(
+            [e.keyword_index(self._conn).scores(query) for e in entries], pool
+        )
+        if self.search_mode == "keyword":
+            return hits, keyword_complete
+        fused = reciprocal_rank_fusion(
+            [i for i, _ in vector],
+            [i for i, _ in hits],
+            vector_missing_rank=len(vector) + 1,
+        )
+        return fused, vector_complete and keyword_complete
+
+    def _list_namespaces(self, op: ListNamespacesOp, now: float) -> list[tuple[str, ...]]:
+        rows = self._conn.execute(
+            "SELECT n.path FROM namespaces n WHERE EXISTS (SELECT 1 FROM items i "
+            f"WHERE i.ns_id = n.id AND {_LIVE})",
+            (now,),
+        ).fetchall()
+        found = [tuple(r[0].split(".")) for r in rows]
+        conditions = op.match_conditions or ()
+        found = [ns for ns in found if all(_namespace_matches(c, ns) for c in conditions)]
+        if op.max_depth is not None:
+            found = list({ns[: op.max_depth] for ns in found})
+        found.sort()
+        return found[op.offset : op.offset + op.limit]
+
+    # ----------------------------------------------------------------- writes
+
+    def _namespace_for_write(self, path: str, new_ns: dict[str, int]) -> int:
+        ns_id = new_ns.get(path) or self._ns_id(path)
+        if ns_id is None:
+            row = self._conn.execute(
+                "INSERT INTO namespaces(path) VALUES (?) RETURNING id", (path,)
+            ).fetchone()
+            ns_id = new_ns[path] = int(row[0])
+        return ns_id
+
+    def _apply_puts(
+        self,
+        plan: _Plan,
+        vectors_by_text: dict[str, FloatArray],
+        now: float,
+        new_ns: dict[str, int],
+    ) -> list[_NsWrite]:
+        conn = self._conn
+        grouped: dict[str, list[_PutPlan]] = defaultdict(list)
+        for (namespace, _), put in plan.puts.items():
+            grouped[_ns_path(namespace)].append(put)
+        writes: list[_NsWrite] = []
+        for path, puts in grouped.items():
+            ns_id = self._namespace_for_write(path, new_ns)
+            keys = [p.op.key for p in puts]
+            existing: dict[str, int] = {}
+            for chunk in _chunks(keys):
+                existing.update(
+                    conn.execute(
+                        f"SELECT key, id FROM items WHERE ns_id = ? AND key IN "
+                        f"({_marks(len(chunk))})",
+                        (ns_id, *chunk),
+                    ).fetchall()
+                )
+            old_ids = list(existing.values())
+            for chunk in _chunks(old_ids):
+                conn.execute(f"DELETE FROM vectors WHERE item_id IN ({_marks(len(chunk))})", chunk)
+            gone = [
+                existing[p.op.key] for p in puts if p.value_json is None and p.op.key in existing
+            ]
+            for chunk in _chunks(gone):
+                conn.execute(f"DELETE FROM items WHERE id IN ({_marks(len(chunk))})", chunk)
+            stored = [p for p in puts if p.value_json is not None]
+            conn.executemany(
+                "INSERT INTO items(ns_id, key, value, created_at, updated_at, body, ttl_minutes, "
+                "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ns_id, key) DO UPDATE "
+                "SET value = excluded.value, updated_at = excluded.updated_at, "
+                "body = excluded.body, ttl_minutes = excluded.ttl_minutes, "
+                "expires_at = excluded.expires_at",
+                [
+                    (
+                        ns_id,
+                        p.op.key,
+                        p.value_json,
+                        now,
+                        now,
+                        p.body,
+                        p.op.ttl,
+                        None if p.op.ttl is None else now + 60.0 * p.op.ttl,
+                    )
+                    for p in stored
+                ],
+            )
+            ids = dict(existing)
+            new_keys = [p.op.key for p in stored if p.op.key not in existing]
+            for chunk in _chunks(new_keys):
+                ids.update(
+                    conn.execute(
+                        f"SELECT key, id FROM items WHERE ns_id = ? AND key IN "
+                        f"({_marks(len(chunk))})",
+                        (ns_id, *chunk),
+                    ).fetchall()
+                )
+            added: list[Addition] = []
+            vector_rows: list[tuple[int, int, str, bytes]] = []
+            for p in stored:
+                if not p.texts:
+                    continue
+                item_id = ids[p.op.key]
+                matrix = np.stack([vectors_by_text[text] for _, text in p.texts])
+                added.append(Addition(item_id, matrix, p.body or ""))
+                vector_rows.extend(
+                    (ns_id, item_id, label, matrix[i].tobytes())
+                    for i, (label, _) in enumerate(p.texts)
+                )
+            conn.executemany(
+                "INSERT INTO vectors(ns_id, item_id, path, embedding) VALUES (?, ?, ?, ?)",
+                vector_rows,
+            )
+            if vector_rows:
+                self._record_dims()
+            after = int(
+                conn.execute(
+                    "UPDATE namespaces SET version = version + 1 WHERE id = ? RETURNING version",
+                    (ns_id,),
+                ).fetchone()[0]
+            )
+            writes.append(_NsWrite(ns_id, after - 1, after, old_ids, added))
+        return writes
+
+    def _record_dims(self) -> None:
+        self._conn.execute(
+            "INSERT INTO reverie_meta(key, value) VALUES ('dims', ?) ON CONFLICT(key) DO NOTHING",
+            (str(self.dims),),
+        )
+
+    # ----------------------------------------------------------------- TTL
+
+    def _refresh_ttl(self, ids: set[int], now: float) -> None:
+        for chunk in _chunks(sorted(ids)):
+            self._conn.execute(
+                "UPDATE items SET expires_at = ? + 60.0 * ttl_minutes WHERE ttl_minutes IS NOT "
+                f"NULL AND id IN ({_marks(len(chunk))})",
+                (now, *chunk),
+            )
+
+    def _refresh_after_read(self, ids: set[int], now: float) -> None:
+        """Extend read items' lifetimes; best effort, a busy writer just makes us skip it."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return
+        try:
+            self._refresh_ttl(ids, now)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    def _maybe_sweep(self, now: float) -> None:
+        interval = (self.ttl_config or {}).get("sweep_interval_minutes") or 5
+        if now - self._last_sweep < 60.0 * interval:
+            return
+        self._last_sweep = now
+        self._sweep(now)
+
+    def _sweep(self, now: float) -> int:
+        conn = self._conn
+        expired = conn.execute(
+            "SELECT id, ns_id FROM items WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
+        ).fetchall()
+        by_ns: dict[int, list[int]] = defaultdict(list)
+        for item_id, ns_id in expired:
+            by_ns[ns_id].append(item_id)
+        for ns_id, ids in by_ns.items():
+            for chunk in _chunks(ids):
+                marks = _marks(len(chunk))
+                conn.execute(f"DELETE FROM vectors WHERE item_id IN ({marks})", chunk)
+                conn.execute(f"DELETE FROM items WHERE id IN ({marks})", chunk)
+            conn.execute("UPDATE namespaces SET version = version + 1 WHERE id = ?", (ns_id,))
+            self._cache.discard(ns_id)
+        return len(expired)
+
+    def sweep_ttl(self) -> int:
+        """Delete every expired item now; returns how many were removed."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise schema.locked_error(str(self.path), exc) from exc
+            try:
+                removed = self._sweep(time.time())
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return removed
+
+
+def _namespace_matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
+    pattern = tuple(condition.path)
+    if len(namespace) < len(pattern):
+        return False
+    if condition.match_type == "prefix":
+        window = namespace[: len(pattern)]
+    elif condition.match_type == "suffix":
+        window = namespace[len(namespace) - len(pattern) :]
+    else:
+        raise InputError(f"Unsupported namespace match type {condition.match_type!r}.")
+    return all(p == "*" or p == label for p, label in zip(pattern, window, strict=True))
