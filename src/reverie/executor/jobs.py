@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -59,6 +60,7 @@ async def reflect_job(
     run_config = background_config(
         cast(RunnableConfig, {**config, "configurable": configurable}), state.store
     )
+    started = time.perf_counter()
     try:
         await run_reflector(reflector, decode_payload(payload), run_config)
     except Exception as exc:
@@ -72,3 +74,9 @@ async def reflect_job(
             exc_info=exc,
         )
         raise
+    logger.info(
+        "Reflection job %s (thread %s) done in %.2f s",
+        context.job.id,
+        thread_id,
+        time.perf_counter() - started,
+    )

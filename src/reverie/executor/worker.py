@@ -40,6 +40,7 @@ def run_worker(
     ``store`` is where memories go when the manager was built without one. With ``wait=False`` the
     worker returns once the queue has nothing left to run now.
     """
+    _show_logs()
     asyncio.run(
         run_worker_async(
             factory_path,
@@ -78,6 +79,9 @@ async def run_worker_async(
         state.store = _open_store(store)
     ensure_schema(url)
     app = build_app(url, max_connections=concurrency + 4)
+    logger.info(
+        "Worker for %s on queue %r (concurrency %d) started", factory_path, queue, concurrency
+    )
     async with app.open_async():
         recovery = asyncio.create_task(
             _recover_stalled_jobs(app, queue, stalled_after_seconds, heartbeat_seconds)
@@ -133,6 +137,16 @@ async def _recover_stalled_jobs(
         except Exception as exc:
             logger.error("Stalled-job recovery failed: %s: %s", type(exc).__name__, exc)
         await asyncio.sleep(every_seconds)
+
+
+def _show_logs() -> None:
+    """A worker run from a shell reports what it does, unless the application set up logging."""
+    if logging.getLogger().handlers:
+        return
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("procrastinate").setLevel(logging.WARNING)
 
 
 def _open_store(target: str) -> BaseStore:
