@@ -440,6 +440,7 @@ def worker(
         ),
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs processed at once.")] = 1,
+    queue: Annotated[str, typer.Option(help="Queue to take jobs from.")] = "reverie",
 ) -> None:
     """Run the background worker that processes deferred memory extraction."""
     try:
@@ -456,6 +457,7 @@ def worker(
         "dsn": dsn,
         "store": _store_target(ctx),
         "concurrency": concurrency,
+        "queue": queue,
     }
     accepted = inspect.signature(run_worker).parameters
     run_worker(**{name: value for name, value in offered.items() if name in accepted})
