@@ -213,8 +213,14 @@ def test_reverie_worker_command_processes_jobs_and_stops_on_sigterm(
         stderr=subprocess.STDOUT,
         cwd=REPO,
     )
+
+    def processed() -> bool:
+        if worker.poll() is not None:
+            raise AssertionError("worker exited:\n" + (tmp_path / "cli.log").read_text())
+        return memories(dsn, 3) == ["fact t3 0", "fact t3 1"]
+
     try:
-        _wait_for(lambda: memories(dsn, 3) == ["fact t3 0", "fact t3 1"], 30, "the job's memories")
+        _wait_for(processed, 30, "the job's memories")
     finally:
         worker.send_signal(signal.SIGTERM)
         code = worker.wait(20)
