@@ -12,6 +12,7 @@ from concurrent.futures import CancelledError
 from pathlib import Path
 
 import pytest
+from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_store
 from langgraph.func import entrypoint
 from langgraph.store.memory import InMemoryStore
@@ -297,8 +298,9 @@ async def test_async_entrypoint_submits_without_blocking_the_loop() -> None:
     executor = ReflectionExecutor(memory_manager)
 
     @entrypoint(store=store)
-    async def chat(message: str) -> object:
-        return executor.submit({"messages": [{"role": "user", "content": message}]})
+    async def chat(message: str, config: RunnableConfig) -> object:
+        # Explicit config: LangGraph hands async code its config implicitly only on Python 3.11+.
+        return executor.submit({"messages": [{"role": "user", "content": message}]}, config)
 
     future = await chat.ainvoke("my cat is Tom", {"configurable": {"thread_id": "1"}})
     assert not future.done()  # the reply came back before the reflection finished
@@ -322,3 +324,13 @@ async def test_submit_from_a_running_event_loop() -> None:
     results = await executor.asearch()
     executor.shutdown()
     assert [r["value"]["content"]["content"] for r in results] == ["user: async 2"]
+
+
+def test_a_stateless_memory_manager_returns_its_memories_on_the_future() -> None:
+    from reverie import create_memory_manager
+
+    model = ScriptedChatModel(responder=lambda r: tool_call("Memory", {"content": "likes tea"}))
+    with ReflectionExecutor(create_memory_manager(model)) as executor:
+        future = executor.submit(conversation("I like tea"), thread("t"))
+        (memory,) = future.result(timeout=10)
+    assert memory.content.content == "likes tea"

@@ -424,7 +424,23 @@ def stats(
 @_friendly_errors
 def worker(
     ctx: typer.Context,
+    app_path: Annotated[
+        str,
+        typer.Option(
+            "--app", help="Import path of the memory manager (or its factory): 'module:attribute'."
+        ),
+    ],
+    dsn: Annotated[
+        str | None,
+        typer.Option(
+            "--dsn",
+            envvar="REVERIE_QUEUE_URL",
+            help="postgresql:// URL of the job queue (default: the --store URL).",
+            show_envvar=True,
+        ),
+    ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs processed at once.")] = 1,
+    queue: Annotated[str, typer.Option(help="Queue to take jobs from.")] = "reverie",
 ) -> None:
     """Run the background worker that processes deferred memory extraction."""
     try:
@@ -436,7 +452,13 @@ def worker(
         ) from exc
     import inspect
 
-    offered = {"store": _store_target(ctx), "concurrency": concurrency}
+    offered: dict[str, Any] = {
+        "factory_path": app_path,
+        "dsn": dsn,
+        "store": _store_target(ctx),
+        "concurrency": concurrency,
+        "queue": queue,
+    }
     accepted = inspect.signature(run_worker).parameters
     run_worker(**{name: value for name, value in offered.items() if name in accepted})
 

@@ -101,6 +101,8 @@ class ReflectionExecutor(MemorySearch):
         self._needs_store = store is None and getattr(reflector, "_store", False) is None
         self._lock = threading.Lock()
         self._waiting: dict[object, _Submission] = {}  # not started yet, by slot
+        self._inbox: list[_Submission] = []  # submitted, not yet seen by the loop
+        self._wake_pending = False
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -152,9 +154,13 @@ class ReflectionExecutor(MemorySearch):
             loop = self._loop or self._start_loop()
             previous = self._waiting.get(slot)
             self._waiting[slot] = submission
+            self._inbox.append(submission)
+            # One wake-up of the loop per burst of submissions, not one per submission.
+            wake, self._wake_pending = not self._wake_pending, True
         if previous is not None:
             previous.future.cancel()  # fails harmlessly if it has started meanwhile
-        loop.call_soon_threadsafe(self._arm, submission)
+        if wake:
+            loop.call_soon_threadsafe(self._take_inbox)
         return submission.future
 
     async def asubmit(
@@ -188,10 +194,13 @@ class ReflectionExecutor(MemorySearch):
             CancelledSubmission(s.thread_id, s.payload) for s in waiting if s.future.cancel()
         ]
         if cancelled:
+            shown = ", ".join(str(c.thread_id) for c in cancelled[:10])
+            more = f" and {len(cancelled) - 10} more" if len(cancelled) > 10 else ""
             logger.warning(
-                "Shutdown cancelled %d pending reflection(s); thread ids: %s",
+                "Shutdown cancelled %d pending reflection(s); thread ids: %s%s",
                 len(cancelled),
-                ", ".join(str(c.thread_id) for c in cancelled),
+                shown,
+                more,
             )
         if first:
             _unregister_exit_hook(self._exit_hook)
@@ -231,6 +240,12 @@ class ReflectionExecutor(MemorySearch):
                 self._pool.shutdown(wait=True)
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+
+    def _take_inbox(self) -> None:
+        with self._lock:
+            inbox, self._inbox, self._wake_pending = self._inbox, [], False
+        for submission in inbox:
+            self._arm(submission)
 
     def _arm(self, submission: _Submission) -> None:
         if submission.future.cancelled():
@@ -279,7 +294,7 @@ class ReflectionExecutor(MemorySearch):
                 result = await run_reflector(
                     self._reflector, submission.payload, submission.config, threads=self._pool
                 )
-            except Exception as exc:
+            except BaseException as exc:
                 logger.error(
                     "Background reflection failed (thread %s): %s: %s",
                     submission.thread_id,
@@ -287,11 +302,14 @@ class ReflectionExecutor(MemorySearch):
                     exc,
                     exc_info=exc,
                 )
-                submission.future.set_exception(exc)
+                submission.future.set_exception(exc)  # a waiting caller must never hang
+                if not isinstance(exc, Exception):
+                    raise
             else:
                 submission.future.set_result(result)
 
     def _begin_drain(self) -> None:
+        self._take_inbox()
         with self._lock:
             waiting = list(self._waiting.values())
         for submission in waiting:
