@@ -116,9 +116,9 @@ class SchemaToolkit:
                 properties = dict(parameters.get("properties", {}))
                 required = list(parameters.get("required", []))
                 if self.enable_updates:
-                    hint = "id of the stored memory this replaces"
+                    hint = "stored memory id to replace"
                     if self.enable_inserts:
-                        hint += "; omit to add a new one"
+                        hint += "; omit for a new memory"
                     properties[MEMORY_ID] = {"type": "string", "description": hint}
                     if not self.enable_inserts:
                         required.append(MEMORY_ID)

@@ -31,7 +31,7 @@ from reverie.extraction.messages import normalize_messages, render_messages
 from reverie.extraction.models import resolve_chat_model
 from reverie.extraction.prompts import DEFAULT_INSTRUCTIONS, QUERY_TOOL
 from reverie.extraction.schemas import Delete, Insert, Operation, SchemaToolkit, Update
-from reverie.extraction.thread_state import ThreadState, state_namespace
+from reverie.extraction.thread_state import ThreadState, context_line, state_namespace
 from reverie.extraction.write_guard import awrite_guard, write_guard
 
 DEFAULT_KEY = "default"
@@ -223,7 +223,9 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
     def _pipeline(
         self, input: Any, config: RunnableConfig | None
     ) -> Generator[_Request, Any, list[dict[str, Any]]]:
-        config = _checked_config(config)
+        # Called inside a LangGraph run without a config (as LangMem allows), use the run's config:
+        # its thread_id drives incremental processing, its user id the namespace.
+        config = _checked_config(config) if config is not None else _ambient_config()
         messages = _messages_of(input)
         namespace = self.namespace(config if config is not None else None)
         configurable = (config or {}).get("configurable") or {}
@@ -260,7 +262,7 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
                 # The thread's progress is written with the memories and checked like them, so two
                 # runs handed the same thread at once cannot both consolidate the same messages.
                 next_state = copy.deepcopy(state)
-                next_state.advance(chunk, self.context_messages, 500)
+                next_state.advance(chunk, self.context_messages)
                 ops.append(PutOp(state_ns, thread_id, next_state.to_value(), index=False))
                 expected.append(_Expect(state_ns, thread_id, state_value))
             committed = yield _Commit(expected, ops)
@@ -287,7 +289,11 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
             state = next_state
             if track:
                 state_value = state.to_value()
-            context = (context + lines)[-self.context_messages :] if self.context_messages else []
+            context = (
+                (context + [context_line(line) for line in lines])[-self.context_messages :]
+                if self.context_messages
+                else []
+            )
             index += 1
         return written
 
@@ -747,6 +753,15 @@ def _default_queries(lines: list[str]) -> list[str]:
     if not lines:
         return []
     return ["\n".join(lines)[-1500:]]
+
+
+def _ambient_config() -> RunnableConfig | None:
+    from langgraph.config import get_config
+
+    try:
+        return _checked_config(get_config())
+    except RuntimeError:
+        return None
 
 
 def _checked_config(config: Any) -> RunnableConfig | None:

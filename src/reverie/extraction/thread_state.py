@@ -13,6 +13,15 @@ from reverie.core.namespace import RESERVED_ROOT as STATE_ROOT
 from reverie.extraction.messages import RenderedMessage
 
 MAX_FINGERPRINTS = 5000
+# Context messages are only there to resolve references ("she", "that trip"); their first few
+# hundred characters do that, and the rest was consolidated already.
+CONTEXT_LINE_CHARS = 300
+CUT_MARK = " […]"
+
+
+def context_line(line: str, chars: int = CONTEXT_LINE_CHARS) -> str:
+    """Shorten an already-processed message for the context window, marking the cut."""
+    return line if len(line) <= chars else line[:chars].rstrip() + CUT_MARK
 
 
 def state_namespace(namespace: tuple[str, ...]) -> tuple[str, ...]:
@@ -66,18 +75,18 @@ class ThreadState:
         while start < len(rendered) and rendered[start].fingerprint in seen:
             start += 1
         new = rendered[start:]
-        context = [m.line for m in rendered[max(0, start - context_size) : start]]
+        context = [context_line(m.line) for m in rendered[max(0, start - context_size) : start]]
         if len(context) < context_size:
             missing = context_size - len(context)
             context = [line for line in self.recent[-missing:] if line not in context] + context
         return new, context[-context_size:] if context_size else []
 
-    def advance(self, processed: list[RenderedMessage], context_size: int, line_chars: int) -> None:
+    def advance(self, processed: list[RenderedMessage], context_size: int) -> None:
         self.seen.extend(m.fingerprint for m in processed)
         excess = len(self.seen) - MAX_FINGERPRINTS
         if excess > 0:
             self.seen = self.seen[excess:]
             self.dropped += excess
         if context_size:
-            lines = self.recent + [m.line[:line_chars] for m in processed]
+            lines = self.recent + [context_line(m.line) for m in processed]
             self.recent = lines[-context_size:]
