@@ -24,6 +24,7 @@ from reverie.core.errors import StoreError
 from reverie.stores.postgres.filters import filter_condition
 from reverie.stores.postgres.search import (
     SEQ_COLUMN,
+    NamespaceSizes,
     Plan,
     SearchTuning,
     ann_settings,
@@ -65,12 +66,14 @@ class _SearchPlanning:
     _tuning: SearchTuning
     _score: str | None
     _warned_shape: bool
+    _sizes: NamespaceSizes
     _prepare_batch_search_queries: Callable[..., Any]  # LangGraph's BasePostgresStore
 
     def _init_search(self, tuning: SearchTuning) -> None:
         self._tuning = tuning
         self._score = score_expression(self) if self.index_config else None
         self._warned_shape = False
+        self._sizes = NamespaceSizes()
 
     def _get_filter_condition(self, key: str, op: str, value: Any) -> tuple[str, list[Any]]:
         return filter_condition(key, op, value)
@@ -98,7 +101,10 @@ class _SearchPlanning:
                 logger.warning("Unrecognised LangGraph search SQL; searches use the HNSW index.")
             unindexed = widened(op)._replace(query=None)
             (more,), _ = self._prepare_batch_search_queries([(idx, unindexed)])
-            yield idx, vector_plan(self._score or "", op, (sql, params), more, self._tuning)
+            yield (
+                idx,
+                vector_plan(self._score or "", op, (sql, params), more, self._tuning, self._sizes),
+            )
 
 
 class ReveriePostgresStore(_SearchPlanning, PostgresStore):
