@@ -86,7 +86,11 @@ def test_listing_order_limit_offset(any_store: BaseStore, reference: BaseStore) 
         s.delete(("pets", "u1"), "a")
         s.put(("pets", "u1"), "a", {"text": "re-added goes last", "kind": "x", "age": 0})
     for limit, offset in [(10, 0), (2, 0), (2, 2), (3, 4), (100, 9), (5, 50)]:
-        both(any_store, reference, lambda s: s.search(("pets",), limit=limit, offset=offset))
+        both(
+            any_store,
+            reference,
+            lambda s, limit=limit, offset=offset: s.search(("pets",), limit=limit, offset=offset),
+        )
     both(any_store, reference, lambda s: s.search(("pets", "u2"), limit=3, offset=1))
 
 
@@ -105,6 +109,11 @@ def test_listing_order_limit_offset(any_store: BaseStore, reference: BaseStore) 
         {"meta": {"owner": {"$ne": "ann"}}},
         {"tags": ["a", "b"]},
         {"missing": "x"},
+        {"flag": True},
+        {"flag": 1},
+        {"flag": "1"},
+        {"flag": {"$eq": 1.0}},
+        {"flag": 0, "kind": "pet"},
     ],
 )
 def test_filters_match_in_memory_store(
@@ -112,8 +121,18 @@ def test_filters_match_in_memory_store(
 ) -> None:
     for s in (any_store, reference):
         fill(s)
-        s.put(("pets", "u1"), "f", {"text": "x", "meta": {"owner": "ann"}, "tags": ["a", "b"], "age": 2})
-        s.put(("pets", "u1"), "g", {"text": "y", "meta": {"owner": "bob"}, "tags": ["b", "a"], "age": 40})
+        s.put(
+            ("pets", "u1"),
+            "f",
+            {"text": "x", "meta": {"owner": "ann"}, "tags": ["a", "b"], "age": 2},
+        )
+        s.put(
+            ("pets", "u1"),
+            "g",
+            {"text": "y", "meta": {"owner": "bob"}, "tags": ["b", "a"], "age": 40},
+        )
+        for key, flag in [("h", True), ("i", 1), ("j", "1"), ("k", 1.0), ("l", False)]:
+            s.put(("pets", "u1"), key, {"text": "flagged", "flag": flag, "age": 5, "kind": "pet"})
     got = both(any_store, reference, lambda s: s.search(("pets",), filter=filter, limit=50))
     both(any_store, reference, lambda s: s.search(("pets",), filter=filter, limit=1, offset=1))
     if filter != {"missing": "x"}:
@@ -182,7 +201,7 @@ def test_list_namespaces(any_store: BaseStore, reference: BaseStore) -> None:
         {"limit": 2},
         {"limit": 2, "offset": 2},
     ]:
-        both(any_store, reference, lambda s: s.list_namespaces(**kwargs))
+        both(any_store, reference, lambda s, kw=kwargs: s.list_namespaces(**kw))
 
 
 @pytest.fixture

@@ -73,3 +73,25 @@ def validate_filter(filter: Mapping[str, Any] | None) -> None:
                 walk(v)
 
     walk(dict(filter or {}))
+
+
+def sql_prefilter(filter: Mapping[str, Any] | None, column: str) -> tuple[str, list[Any]]:
+    """SQL conditions that keep every row ``matches_filter`` would keep (usually exactly those).
+
+    Only scalar equalities on top-level keys are translated; JSON numbers and booleans compare as
+    numbers in SQLite as they do in Python (``True == 1``). Rows are still checked in Python, so
+    this only saves decoding rows that cannot match.
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+    for key, expected in (filter or {}).items():
+        if not isinstance(key, str) or '"' in key or "\\" in key:
+            continue
+        if isinstance(expected, dict) and set(expected) == {"$eq"}:
+            expected = expected["$eq"]
+        if isinstance(expected, (str, int, float)) and not (
+            isinstance(expected, float) and expected != expected
+        ):
+            clauses.append(f"json_extract({column}, ?) = ?")
+            params += [f'$."{key}"', expected]
+    return " AND ".join(clauses), params

@@ -4,6 +4,10 @@ Hybrid search uses reciprocal rank fusion (RRF): an item's fused score is the su
 rankings of ``1 / (k + rank)``. It needs no calibration between cosine similarities and BM25
 values, whose scales differ per query. The fused score is divided by its maximum
 (``2 / (k + 1)``) so it lies in (0, 1], where 1 means "first in both rankings".
+
+``k = 10`` rather than the customary 60: a smaller k trusts the top of each ranking more. On
+LoCoMo (all-MiniLM-L6-v2) recall@10 was 0.61 at k = 10 against 0.55 at k = 60 (k in 1..100
+tried; 5-10 were best and within 0.005 of each other).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy.typing as npt
 
 SearchMode = Literal["hybrid", "vector", "keyword"]
 SEARCH_MODES: tuple[str, ...] = ("hybrid", "vector", "keyword")
-RRF_K = 60
+RRF_K = 10
 
 
 def top_positions(

@@ -48,6 +48,8 @@ def _create_v1(conn: sqlite3.Connection) -> None:
             value TEXT NOT NULL,
             created_at REAL NOT NULL,
             updated_at REAL NOT NULL,
+            -- the embedded text, kept for keyword search (NULL when the item is not indexed)
+            body TEXT,
             ttl_minutes REAL,
             expires_at REAL,
             UNIQUE (ns_id, key)
@@ -64,10 +66,7 @@ def _create_v1(conn: sqlite3.Connection) -> None:
         );
         CREATE INDEX vectors_by_ns ON vectors(ns_id, item_id);
         CREATE INDEX vectors_by_item ON vectors(item_id);
-        -- Keyword index over the same text that is embedded. ``ns`` holds one token per
-        -- namespace ("n<id>") so a search can intersect with its namespace inside FTS5.
-        CREATE VIRTUAL TABLE items_fts USING fts5(body, ns, tokenize = 'porter unicode61');
-        """
+        """,
     )
 
 
@@ -131,6 +130,16 @@ def _user_tables(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in rows]
 
 
+def refuse_foreign(conn: sqlite3.Connection, where: str) -> None:
+    """Raise before touching a database that another program wrote (not even its journal mode)."""
+    if not _is_reverie(conn) and _user_tables(conn):
+        raise NotAReverieStoreError(
+            f"{where} is a SQLite database written by another program (tables: "
+            f"{', '.join(sorted(_user_tables(conn))[:5])}). Choose another path; "
+            "the file was left untouched."
+        )
+
+
 def ensure_schema(
     conn: sqlite3.Connection,
     where: str,
@@ -148,12 +157,7 @@ def ensure_schema(
         raise locked_error(where, exc) from exc
     try:
         if not _is_reverie(conn):
-            if _user_tables(conn):
-                raise NotAReverieStoreError(
-                    f"{where} is a SQLite database written by another program (tables: "
-                    f"{', '.join(sorted(_user_tables(conn))[:5])}). Choose another path; "
-                    "the file was left untouched."
-                )
+            refuse_foreign(conn, where)
             conn.execute("CREATE TABLE reverie_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             conn.execute(
                 "CREATE TABLE reverie_schema (version INTEGER PRIMARY KEY, description TEXT, "

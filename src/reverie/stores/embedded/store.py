@@ -9,9 +9,10 @@ Design, briefly:
 - Reads and writes of one batch follow ``InMemoryStore``: gets, searches and listings see the
   state before the batch's puts; several puts to one key keep the last.
 - Embedding happens before the write lock is taken, so a slow model never blocks other writers.
-- Search: exact cosine over an in-memory matrix per namespace (see ``vectors``), BM25 through
-  FTS5 (see ``keyword``), fused by reciprocal rank (see ``ranking``). Filters are applied to the
-  ranked candidates, widening to the whole namespace when a selective filter needs it.
+- Search: exact cosine over an in-memory matrix per namespace (see ``vectors``), BM25 over an
+  in-memory inverted index (see ``keyword``), fused by reciprocal rank (see ``ranking``), both
+  cached per namespace (see ``cache``). Filters are applied to the ranked candidates, widening
+  to the whole namespace when a selective filter needs it.
 """
 
 from __future__ import annotations
@@ -57,15 +58,16 @@ from reverie.core.errors import (
     NotAReverieStoreError,
     StoreError,
 )
-from reverie.stores.embedded import keyword, schema
-from reverie.stores.embedded.filters import matches_filter, validate_filter
+from reverie.stores.embedded import schema
+from reverie.stores.embedded.cache import Addition, NamespaceCache, NamespaceEntry
+from reverie.stores.embedded.filters import matches_filter, sql_prefilter, validate_filter
 from reverie.stores.embedded.ranking import (
     SEARCH_MODES,
     SearchMode,
     reciprocal_rank_fusion,
     top_positions,
 )
-from reverie.stores.embedded.vectors import FloatArray, NamespaceVectors, VectorCache
+from reverie.stores.embedded.vectors import FloatArray
 
 _CHUNK = 900  # stays under SQLite's bound-parameter limit on every build
 _ITEM_COLUMNS = "i.id, n.path, i.key, i.value, i.created_at, i.updated_at, i.ttl_minutes"
@@ -137,6 +139,11 @@ class _PutPlan:
     value_json: str | None
     texts: list[tuple[str, str]] = field(default_factory=list)  # (path label, text)
 
+    @property
+    def body(self) -> str | None:
+        """The text keyword search sees: every embedded text of the item."""
+        return "\n".join(t for _, t in self.texts) if self.texts else None
+
 
 @dataclass
 class _Plan:
@@ -152,7 +159,7 @@ class _NsWrite:
     before: int
     after: int
     removed: list[int]
-    added: list[tuple[int, FloatArray]]
+    added: list[Addition]
 
 
 class EmbeddedStore(BaseStore):
@@ -209,19 +216,26 @@ class EmbeddedStore(BaseStore):
                 (p, tokenize_path(p) if p != "$" else p) for p in (index.get("fields") or ["$"])
             ]
         self._conn = self._connect(busy_timeout)
-        self._vectors = VectorCache(self.dims, cache_bytes)
+        self._cache = NamespaceCache(self.dims, cache_bytes)
         if self.embeddings is not None:
             self._check_dims()
 
     # ----------------------------------------------------------------- opening
 
     def _connect(self, busy_timeout: float) -> sqlite3.Connection:
+        if sqlite3.sqlite_version_info < (3, 35, 0):
+            raise ConfigurationError(
+                f"The embedded store needs SQLite 3.35 or newer (for RETURNING); this Python "
+                f"links SQLite {sqlite3.sqlite_version}. Use a newer Python build, or a "
+                "postgresql:// store."
+            )
         schema.check_file_kind(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
             self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
         try:
+            schema.refuse_foreign(conn, str(self.path))
             conn.execute("PRAGMA journal_mode = WAL")
             # NORMAL under WAL: a process crash never loses a committed batch; only a power cut
             # may drop the last few, and the file stays consistent either way.
@@ -258,7 +272,7 @@ class EmbeddedStore(BaseStore):
         with self._lock:
             if not self._closed:
                 self._closed = True
-                self._vectors.clear()
+                self._cache.clear()
                 self._conn.close()
 
     def __enter__(self) -> EmbeddedStore:
@@ -305,7 +319,9 @@ class EmbeddedStore(BaseStore):
                 if plan.texts:
                     doc_vectors = await embeddings.aembed_documents(plan.texts)
                 if plan.queries:
-                    found = await asyncio.gather(*(embeddings.aembed_query(q) for q in plan.queries))
+                    found = await asyncio.gather(
+                        *(embeddings.aembed_query(q) for q in plan.queries)
+                    )
                     query_vectors = dict(zip(plan.queries, found, strict=True))
             except Exception as exc:
                 raise EmbeddingError(
@@ -351,9 +367,7 @@ class EmbeddedStore(BaseStore):
         plan = _PutPlan(op, value_json)
         if self.embeddings is None or op.index is False:
             return plan
-        fields = (
-            self._fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
-        )
+        fields = self._fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
         for label, tokens in fields:
             texts = get_text_at_path(op.value, tokens)
             if len(texts) == 1:
@@ -414,7 +428,7 @@ class EmbeddedStore(BaseStore):
                 raise
             self._ns_ids.update(new_ns)
             for w in ns_writes:
-                self._vectors.apply_own_write(w.ns_id, w.before, w.after, w.removed, w.added)
+                self._cache.apply_own_write(w.ns_id, w.before, w.after, w.removed, w.added)
             if refresh and not writes:
                 self._refresh_after_read(refresh, now)
         return results
@@ -489,18 +503,26 @@ class EmbeddedStore(BaseStore):
         return found
 
     def _scan(
-        self, ns_ids: list[int], now: float, exclude: set[int] | None = None
+        self,
+        ns_ids: list[int],
+        now: float,
+        filter: dict[str, Any] | None,
+        exclude: set[int] | None = None,
     ) -> Iterator[_Row]:
-        """Live items of the namespaces in store order (namespace creation, then insertion)."""
+        """Live items matching ``filter``, in store order (namespace creation, then insertion)."""
+        where, params = sql_prefilter(filter, "i.value")
+        where = f" AND {where}" if where else ""
         for ns_id in ns_ids:
             cursor = self._conn.execute(
                 f"SELECT {_ITEM_COLUMNS} FROM items i JOIN namespaces n ON n.id = i.ns_id "
-                f"WHERE i.ns_id = ? AND {_LIVE} ORDER BY i.id",
-                (ns_id, now),
+                f"WHERE i.ns_id = ? AND {_LIVE}{where} ORDER BY i.id",
+                (ns_id, now, *params),
             )
             for row in cursor:
                 if exclude is None or row[0] not in exclude:
-                    yield _Row.from_sql(row)
+                    found = _Row.from_sql(row)
+                    if matches_filter(found.value, filter):
+                        yield found
 
     def _search(
         self,
@@ -528,17 +550,15 @@ class EmbeddedStore(BaseStore):
                 # Items with nothing to rank by (e.g. stored with index=False) come last, in
                 # store order, as in InMemoryStore.
                 seen = {item_id for item_id, _ in ranked}
-                for row in self._scan([n for n, _ in namespaces], now, exclude=seen):
-                    if matches_filter(row.value, op.filter):
-                        kept.append((row, None))
-                        if len(kept) >= wanted:
-                            break
-        else:
-            for row in self._scan([n for n, _ in namespaces], now):
-                if matches_filter(row.value, op.filter):
+                for row in self._scan([n for n, _ in namespaces], now, op.filter, exclude=seen):
                     kept.append((row, None))
                     if len(kept) >= wanted:
                         break
+        else:
+            for row in self._scan([n for n, _ in namespaces], now, op.filter):
+                kept.append((row, None))
+                if len(kept) >= wanted:
+                    break
         page = kept[op.offset : wanted]
         if op.refresh_ttl:
             refresh.update(row.id for row, _ in page if row.ttl_minutes is not None)
@@ -564,28 +584,29 @@ class EmbeddedStore(BaseStore):
                         return kept
         return kept
 
-    def _vector_ranking(
-        self, query_vector: FloatArray, namespaces: list[tuple[int, int]], pool: int | None
+    def _entries(self, namespaces: list[tuple[int, int]]) -> list[NamespaceEntry]:
+        return [self._cache.get(self._conn, ns_id, version) for ns_id, version in namespaces]
+
+    @staticmethod
+    def _ranking(
+        parts: list[tuple[Any, Any]], pool: int | None
     ) -> tuple[list[tuple[int, float]], bool]:
-        entries: list[NamespaceVectors] = [
-            self._vectors.get(self._conn, ns_id, version) for ns_id, version in namespaces
-        ]
-        parts = [e.scores(query_vector) for e in entries if e.size]
+        """Merge per-namespace (ids, scores) into one best-first list of at most ``pool``."""
+        parts = [p for p in parts if len(p[0])]
         if not parts:
             return [], True
         if len(parts) == 1:
-            ids, sims = parts[0]
+            ids, scores = parts[0]
             tiebreak = ids
         else:
             ids = np.concatenate([p[0] for p in parts])
-            sims = np.concatenate([p[1] for p in parts])
+            scores = np.concatenate([p[1] for p in parts])
             # Store order across namespaces: namespace position first, then item id.
-            tiebreak = np.argsort(
-                np.lexsort((ids, np.repeat(np.arange(len(parts)), [len(p[0]) for p in parts])))
-            )
-        positions = top_positions(sims, tiebreak, pool)
+            owner = np.repeat(np.arange(len(parts)), [len(p[0]) for p in parts])
+            tiebreak = np.argsort(np.lexsort((ids, owner)))
+        positions = top_positions(scores, tiebreak, pool)
         complete = pool is None or len(positions) >= len(ids)
-        return list(zip(ids[positions].tolist(), sims[positions].tolist(), strict=True)), complete
+        return list(zip(ids[positions].tolist(), scores[positions].tolist(), strict=True)), complete
 
     def _rank(
         self,
@@ -595,19 +616,18 @@ class EmbeddedStore(BaseStore):
         pool: int | None,
     ) -> tuple[list[tuple[int, float]], bool]:
         """Best-first (item id, score) and whether every scoreable item is in the list."""
+        entries = self._entries(namespaces)
         vector: list[tuple[int, float]] = []
         vector_complete = True
         if self.search_mode != "keyword" and query_vector is not None:
-            vector, vector_complete = self._vector_ranking(query_vector, namespaces, pool)
+            vector, vector_complete = self._ranking(
+                [e.vectors.scores(query_vector) for e in entries if e.vectors.size], pool
+            )
         if self.search_mode == "vector":
             return vector, vector_complete
-        scope = None if len(namespaces) > 512 else [n for n, _ in namespaces]
-        hits = keyword.keyword_hits(self._conn, query, scope, pool)
-        if scope is None and len(namespaces) < self._namespace_count():
-            allowed = {n for n, _ in namespaces}
-            owners = self._owners([i for i, _ in hits])
-            hits = [(i, s) for i, s in hits if owners.get(i) in allowed]
-        keyword_complete = pool is None or len(hits) < pool
+        hits, keyword_complete = self._ranking(
+            [e.keyword_index(self._conn).scores(query) for e in entries], pool
+        )
         if self.search_mode == "keyword":
             return hits, keyword_complete
         fused = reciprocal_rank_fusion(
@@ -616,18 +636,6 @@ class EmbeddedStore(BaseStore):
             vector_missing_rank=len(vector) + 1,
         )
         return fused, vector_complete and keyword_complete
-
-    def _namespace_count(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM namespaces").fetchone()[0])
-
-    def _owners(self, ids: list[int]) -> dict[int, int]:
-        owners: dict[int, int] = {}
-        for chunk in _chunks(ids):
-            for item_id, ns_id in self._conn.execute(
-                f"SELECT id, ns_id FROM items WHERE id IN ({_marks(len(chunk))})", chunk
-            ):
-                owners[item_id] = ns_id
-        return owners
 
     def _list_namespaces(self, op: ListNamespacesOp, now: float) -> list[tuple[str, ...]]:
         rows = self._conn.execute(
@@ -661,90 +669,87 @@ class EmbeddedStore(BaseStore):
         now: float,
         new_ns: dict[str, int],
     ) -> list[_NsWrite]:
+        """Write every put of the batch: one upsert (or delete) per item, then set-wise
+        statements for the vectors and the namespaces' write counters."""
         conn = self._conn
-        grouped: dict[str, list[_PutPlan]] = defaultdict(list)
-        for (namespace, _), put in plan.puts.items():
-            grouped[_ns_path(namespace)].append(put)
-        writes: list[_NsWrite] = []
-        for path, puts in grouped.items():
-            ns_id = self._namespace_for_write(path, new_ns)
-            keys = [p.op.key for p in puts]
-            existing: dict[str, int] = {}
-            for chunk in _chunks(keys):
-                existing.update(
-                    conn.execute(
-                        f"SELECT key, id FROM items WHERE ns_id = ? AND key IN "
-                        f"({_marks(len(chunk))})",
-                        (ns_id, *chunk),
-                    ).fetchall()
-                )
-            old_ids = list(existing.values())
-            for chunk in _chunks(old_ids):
-                marks = _marks(len(chunk))
-                conn.execute(f"DELETE FROM vectors WHERE item_id IN ({marks})", chunk)
-                conn.execute(f"DELETE FROM items_fts WHERE rowid IN ({marks})", chunk)
-            gone = [existing[p.op.key] for p in puts if p.value_json is None and p.op.key in existing]
-            for chunk in _chunks(gone):
-                conn.execute(f"DELETE FROM items WHERE id IN ({_marks(len(chunk))})", chunk)
-            stored = [p for p in puts if p.value_json is not None]
-            conn.executemany(
-                "INSERT INTO items(ns_id, key, value, created_at, updated_at, ttl_minutes, "
-                "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ns_id, key) DO UPDATE SET "
-                "value = excluded.value, updated_at = excluded.updated_at, "
-                "ttl_minutes = excluded.ttl_minutes, expires_at = excluded.expires_at",
-                [
-                    (
-                        ns_id,
-                        p.op.key,
-                        p.value_json,
-                        now,
-                        now,
-                        p.op.ttl,
-                        None if p.op.ttl is None else now + 60.0 * p.op.ttl,
-                    )
-                    for p in stored
-                ],
+        ns_of: dict[str, int] = {}
+        ids: dict[tuple[int, str], int] = {}
+        removed: dict[int, list[int]] = defaultdict(list)
+        stored: list[tuple[int, _PutPlan]] = []
+        upsert = (
+            "INSERT INTO items(ns_id, key, value, created_at, updated_at, body, ttl_minutes, "
+            "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ns_id, key) DO UPDATE "
+            "SET value = excluded.value, updated_at = excluded.updated_at, "
+            "body = excluded.body, ttl_minutes = excluded.ttl_minutes, "
+            "expires_at = excluded.expires_at RETURNING id"
+        )
+        for (namespace, key), put in plan.puts.items():
+            path = _ns_path(namespace)
+            ns_id = ns_of.get(path)
+            if ns_id is None:
+                ns_id = ns_of[path] = self._namespace_for_write(path, new_ns)
+            if put.value_json is None:
+                row = conn.execute(
+                    "DELETE FROM items WHERE ns_id = ? AND key = ? RETURNING id", (ns_id, key)
+                ).fetchone()
+                if row is not None:
+                    removed[ns_id].append(int(row[0]))
+                continue
+            ttl = put.op.ttl
+            row = conn.execute(
+                upsert,
+                (
+                    ns_id,
+                    key,
+                    put.value_json,
+                    now,
+                    now,
+                    put.body,
+                    ttl,
+                    None if ttl is None else now + 60.0 * ttl,
+                ),
+            ).fetchone()
+            item_id = ids[(ns_id, key)] = int(row[0])
+            # An overwrite replaces the item's vectors; for a new item this removes nothing.
+            removed[ns_id].append(item_id)
+            stored.append((ns_id, put))
+        stale = [i for group in removed.values() for i in group]
+        for chunk in _chunks(stale):
+            conn.execute(f"DELETE FROM vectors WHERE item_id IN ({_marks(len(chunk))})", chunk)
+        added: dict[int, list[Addition]] = defaultdict(list)
+        vector_rows: list[tuple[int, int, str, bytes]] = []
+        for ns_id, p in stored:
+            if not p.texts:
+                continue
+            item_id = ids[(ns_id, p.op.key)]
+            vectors = [vectors_by_text[text] for _, text in p.texts]
+            matrix = vectors[0][None, :] if len(vectors) == 1 else np.stack(vectors)
+            added[ns_id].append(Addition(item_id, matrix, p.body or ""))
+            vector_rows.extend(
+                (ns_id, item_id, label, vectors[i].tobytes())
+                for i, (label, _) in enumerate(p.texts)
             )
-            ids = dict(existing)
-            new_keys = [p.op.key for p in stored if p.op.key not in existing]
-            for chunk in _chunks(new_keys):
-                ids.update(
-                    conn.execute(
-                        f"SELECT key, id FROM items WHERE ns_id = ? AND key IN "
-                        f"({_marks(len(chunk))})",
-                        (ns_id, *chunk),
-                    ).fetchall()
-                )
-            added: list[tuple[int, FloatArray]] = []
-            vector_rows: list[tuple[int, int, str, bytes]] = []
-            fts_rows: list[tuple[int, str, str]] = []
-            token = keyword.namespace_token(ns_id)
-            for p in stored:
-                if not p.texts:
-                    continue
-                item_id = ids[p.op.key]
-                matrix = np.stack([vectors_by_text[text] for _, text in p.texts])
-                added.append((item_id, matrix))
-                vector_rows.extend(
-                    (ns_id, item_id, label, matrix[i].tobytes())
-                    for i, (label, _) in enumerate(p.texts)
-                )
-                fts_rows.append((item_id, "\n".join(t for _, t in p.texts), token))
-            conn.executemany(
-                "INSERT INTO vectors(ns_id, item_id, path, embedding) VALUES (?, ?, ?, ?)",
-                vector_rows,
-            )
-            conn.executemany("INSERT INTO items_fts(rowid, body, ns) VALUES (?, ?, ?)", fts_rows)
-            if vector_rows:
-                self._record_dims()
-            after = int(
+        conn.executemany(
+            "INSERT INTO vectors(ns_id, item_id, path, embedding) VALUES (?, ?, ?, ?)",
+            vector_rows,
+        )
+        if vector_rows:
+            self._record_dims()
+        touched = sorted(set(ns_of.values()))
+        before: dict[int, int] = {}
+        for chunk in _chunks(touched):
+            before.update(
                 conn.execute(
-                    "UPDATE namespaces SET version = version + 1 WHERE id = ? RETURNING version",
-                    (ns_id,),
-                ).fetchone()[0]
+                    f"SELECT id, version FROM namespaces WHERE id IN ({_marks(len(chunk))})", chunk
+                ).fetchall()
             )
-            writes.append(_NsWrite(ns_id, after - 1, after, old_ids, added))
-        return writes
+        conn.executemany(
+            "UPDATE namespaces SET version = version + 1 WHERE id = ?", [(n,) for n in touched]
+        )
+        return [
+            _NsWrite(n, before[n], before[n] + 1, removed.get(n, []), added.get(n, []))
+            for n in touched
+        ]
 
     def _record_dims(self) -> None:
         self._conn.execute(
@@ -794,10 +799,9 @@ class EmbeddedStore(BaseStore):
             for chunk in _chunks(ids):
                 marks = _marks(len(chunk))
                 conn.execute(f"DELETE FROM vectors WHERE item_id IN ({marks})", chunk)
-                conn.execute(f"DELETE FROM items_fts WHERE rowid IN ({marks})", chunk)
                 conn.execute(f"DELETE FROM items WHERE id IN ({marks})", chunk)
             conn.execute("UPDATE namespaces SET version = version + 1 WHERE id = ?", (ns_id,))
-            self._vectors.discard(ns_id)
+            self._cache.discard(ns_id)
         return len(expired)
 
     def sweep_ttl(self) -> int:

@@ -1,17 +1,12 @@
-"""In-process cache of each namespace's vectors as one normalised float32 matrix.
+"""A namespace's vectors as one normalised float32 matrix, for exact cosine similarity.
 
-Exact cosine similarity is a single matrix-vector product over the namespace's rows, far cheaper
-than reading blobs from SQLite on every search. A namespace's entry remembers the namespace's
-write counter (``namespaces.version``); a search that finds a different counter in the file
-reloads the entry, which is how one process sees another's writes. This process's own writes
-patch the entry in place (append / tombstone) so put-then-search loops do not reload.
+Exact similarity is a single matrix-vector product over the namespace's rows, far cheaper than
+reading blobs from SQLite on every search. Rows are appended and tombstoned in place so this
+process's own writes never force a reload (see ``cache``).
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections import OrderedDict
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,7 +74,9 @@ class NamespaceVectors:
     def scores(self, query: FloatArray) -> tuple[IntArray, FloatArray]:
         """(item id, best cosine) for every live item; an item with several vectors keeps its max."""
         ids = self.ids[: self.size]
-        sims = self.matrix[: self.size] @ query
+        # einsum runs one SIMD loop on the calling thread. BLAS's threaded matvec is no faster
+        # here (it is memory-bound) and stalls badly when other processes hold the cores.
+        sims = np.einsum("ij,j->i", self.matrix[: self.size], query)
         if self.dead:
             live = ids >= 0
             ids, sims = ids[live], sims[live]
@@ -90,72 +87,3 @@ class NamespaceVectors:
         first = np.ones(len(ids), dtype=bool)
         first[1:] = ids[1:] != ids[:-1]
         return ids[first], sims[first]
-
-
-class VectorCache:
-    """Namespace id -> :class:`NamespaceVectors`, bounded by total bytes (least recently used out)."""
-
-    def __init__(self, dims: int, max_bytes: int) -> None:
-        self.dims = dims
-        self.max_bytes = max_bytes
-        self._entries: OrderedDict[int, NamespaceVectors] = OrderedDict()
-
-    def get(self, conn: sqlite3.Connection, ns_id: int, version: int) -> NamespaceVectors:
-        entry = self._entries.get(ns_id)
-        if entry is None or entry.version != version:
-            entry = self._load(conn, ns_id, version)
-            self._entries[ns_id] = entry
-            self._evict(keep=ns_id)
-        self._entries.move_to_end(ns_id)
-        return entry
-
-    def _load(self, conn: sqlite3.Connection, ns_id: int, version: int) -> NamespaceVectors:
-        rows = conn.execute(
-            "SELECT item_id, embedding FROM vectors WHERE ns_id = ? ORDER BY item_id, id", (ns_id,)
-        ).fetchall()
-        if not rows:
-            return NamespaceVectors(
-                version=version,
-                dims=self.dims,
-                matrix=np.empty((0, self.dims), dtype=np.float32),
-            )
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-        return NamespaceVectors.build(version, self.dims, ids, matrix.reshape(len(rows), self.dims))
-
-    def _evict(self, keep: int) -> None:
-        total = sum(e.nbytes for e in self._entries.values())
-        for ns_id in list(self._entries):
-            if total <= self.max_bytes:
-                break
-            if ns_id != keep:
-                total -= self._entries.pop(ns_id).nbytes
-
-    def apply_own_write(
-        self,
-        ns_id: int,
-        before: int,
-        after: int,
-        removed: Iterable[int],
-        added: Sequence[tuple[int, FloatArray]],
-    ) -> None:
-        """Patch an entry after this process's committed write, or drop it if it was stale."""
-        entry = self._entries.get(ns_id)
-        if entry is None:
-            return
-        if entry.version != before:
-            del self._entries[ns_id]
-            return
-        for item_id in removed:
-            entry.remove(item_id)
-        for item_id, vectors in added:
-            entry.add(item_id, vectors)
-        entry.version = after
-        if entry.dead > 1024 and entry.dead > entry.size // 2:
-            del self._entries[ns_id]  # reload compactly on next use
-
-    def discard(self, ns_id: int) -> None:
-        self._entries.pop(ns_id, None)
-
-    def clear(self) -> None:
-        self._entries.clear()

