@@ -21,7 +21,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from reverie.core.errors import StoreError
-from reverie.stores.postgres.filters import filter_condition
+from reverie.stores.postgres.filters import as_operator_filter, filter_condition
 from reverie.stores.postgres.search import (
     SEQ_COLUMN,
     NamespaceSizes,
@@ -85,7 +85,15 @@ class _SearchPlanning:
         self, search_ops: Sequence[tuple[int, SearchOp]]
     ) -> tuple[list[tuple[str, list[Any]]], list[tuple[int, str]]]:
         """LangGraph's SQL for each search, vector searches widened to start at the first hit."""
-        ops = [(i, widened(op) if self._is_vector_search(op) else op) for i, op in search_ops]
+        ops = [
+            (
+                i,
+                (widened(op) if self._is_vector_search(op) else op)._replace(
+                    filter=as_operator_filter(op.filter)
+                ),
+            )
+            for i, op in search_ops
+        ]
         queries, requests = self._prepare_batch_search_queries(ops)
         return list(queries), list(requests)
 
@@ -99,7 +107,7 @@ class _SearchPlanning:
             if exact_variant(sql, self._score or "") is None and not self._warned_shape:
                 self._warned_shape = True
                 logger.warning("Unrecognised LangGraph search SQL; searches use the HNSW index.")
-            unindexed = widened(op)._replace(query=None)
+            unindexed = widened(op)._replace(query=None, filter=as_operator_filter(op.filter))
             (more,), _ = self._prepare_batch_search_queries([(idx, unindexed)])
             yield (
                 idx,
