@@ -11,6 +11,7 @@ import contextlib
 import functools
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -89,7 +90,14 @@ def fresh_database() -> Iterator[str]:
     admin = require_postgres()
     name = f"reverie_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+        for attempt in range(20):
+            try:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+                break
+            except psycopg.errors.ObjectInUse:  # another test process is copying the template
+                if attempt == 19:
+                    raise
+                time.sleep(0.1)
     try:
         yield database_url(name)
     finally:

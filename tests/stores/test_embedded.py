@@ -306,3 +306,35 @@ def test_open_store_targets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert (tmp_path / ".reverie" / "memories.db").exists()
     with pytest.raises(ConfigurationError, match="Unsupported store URL"):
         open_store("mysql://x", index=hashing_index())
+
+
+@pytest.mark.parametrize("mode", ["keyword", "vector", "hybrid"])
+def test_own_writes_after_caching_match_a_fresh_reader(tmp_path: Path, mode: str) -> None:
+    """Searches patch the cached index in place after writes; results equal a cold reopen."""
+    path = tmp_path / "m.db"
+    queries = ["zebra crossing", "dog walks", "piano thursday", "quokka"]
+    with EmbeddedStore(path, index=hashing_index(), search_mode=mode) as store:  # type: ignore[arg-type]
+        for i, text in enumerate(DOGS):
+            store.put(("pets",), str(i), {"text": text})
+        store.search(("pets",), query="dog")  # builds the cached vectors and keyword index
+        store.put(("pets",), "new", {"text": "a zebra crossing near the dog park"})
+        store.put(("pets",), "1", {"text": "piano lessons on thursday, no dog any more"})
+        store.delete(("pets",), "2")
+        store.put(("pets",), "quiet", {"text": "quokka"}, index=False)
+        warm = {q: [(i.key, i.score) for i in store.search(("pets",), query=q)] for q in queries}
+    with EmbeddedStore(path, index=hashing_index(), search_mode=mode) as store:  # type: ignore[arg-type]
+        cold = {q: [(i.key, i.score) for i in store.search(("pets",), query=q)] for q in queries}
+    assert warm.keys() == cold.keys()
+    for q in queries:
+        assert [k for k, _ in warm[q]] == [k for k, _ in cold[q]], q
+        warm_scores = [s if s is not None else -1.0 for _, s in warm[q]]
+        cold_scores = [s if s is not None else -1.0 for _, s in cold[q]]
+        assert warm_scores == pytest.approx(cold_scores, abs=1e-5), q
+    assert warm["zebra crossing"][0][0] == "new"
+    assert "2" not in [k for k, _ in warm["dog walks"]]
+
+
+def test_open_store_defaults_to_offline_embeddings(tmp_path: Path) -> None:
+    with open_store(tmp_path / "m.db") as store:
+        assert isinstance(store, EmbeddedStore)
+        assert store.index_config is not None and store.index_config["dims"] == 384

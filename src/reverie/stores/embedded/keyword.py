@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -38,37 +37,28 @@ def tokens(text: str) -> list[str]:
     return [t for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS]
 
 
-@dataclass
-class _Postings:
-    docs: npt.NDArray[np.int64]
-    freqs: npt.NDArray[np.float32]
-    pending_docs: list[int] = field(default_factory=list)
-    pending_freqs: list[float] = field(default_factory=list)
-
-    def arrays(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        if self.pending_docs:
-            self.docs = np.concatenate([self.docs, np.asarray(self.pending_docs, dtype=np.int64)])
-            self.freqs = np.concatenate(
-                [self.freqs, np.asarray(self.pending_freqs, dtype=np.float32)]
-            )
-            self.pending_docs, self.pending_freqs = [], []
-        return self.docs, self.freqs
-
-
 class NamespaceKeywords:
-    """BM25 inverted index of one namespace; ``ids[d]`` is the item id of document ``d``."""
+    """BM25 inverted index of one namespace; ``ids[d]`` is the item id of document ``d``.
+
+    Postings built at load time live in two flat arrays sorted by term (``spans`` gives each
+    term's slice), which is far cheaper to build than one small array per term; postings added
+    later by this process's writes sit in small per-term lists.
+    """
 
     def __init__(self) -> None:
         self.ids: list[int] = []
         self.lengths: list[float] = []
         self.alive: list[bool] = []
         self.doc_of: dict[int, int] = {}
-        self.postings: dict[str, _Postings] = {}
+        self.flat_docs = np.empty(0, dtype=np.int64)
+        self.flat_freqs = np.empty(0, dtype=np.float32)
+        self.spans: dict[str, tuple[int, int]] = {}
+        self.extra: dict[str, tuple[list[int], list[float]]] = {}
         self.live_docs = 0
         self.live_length = 0.0
+        self.postings_count = 0
         self._arrays: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.bool_]]
         self._dirty = True
-        self.postings_count = 0
 
     @property
     def nbytes(self) -> int:
@@ -78,23 +68,38 @@ class NamespaceKeywords:
     @classmethod
     def build(cls, rows: list[tuple[int, str]]) -> NamespaceKeywords:
         index = cls()
-        grouped: dict[str, tuple[list[int], list[float]]] = {}
+        term_ids: dict[str, int] = {}
+        t_list: list[int] = []
+        d_list: list[int] = []
+        f_list: list[float] = []
         for item_id, text in rows:
-            doc = index._new_doc(item_id, text)
-            for term, count in Counter(tokens(text)).items():
-                entry = grouped.setdefault(term, ([], []))
-                entry[0].append(doc)
-                entry[1].append(float(count))
-                index.postings_count += 1
-        index.postings = {
-            term: _Postings(np.asarray(d, dtype=np.int64), np.asarray(f, dtype=np.float32))
-            for term, (d, f) in grouped.items()
-        }
+            words = tokens(text)
+            doc = index._new_doc(item_id, words)
+            for term, count in Counter(words).items():
+                t_list.append(term_ids.setdefault(term, len(term_ids)))
+                d_list.append(doc)
+                f_list.append(float(count))
+        if t_list:
+            terms = np.asarray(t_list, dtype=np.int64)
+            order = np.argsort(terms, kind="stable")
+            index.flat_docs = np.asarray(d_list, dtype=np.int64)[order]
+            index.flat_freqs = np.asarray(f_list, dtype=np.float32)[order]
+            sorted_terms = terms[order]
+            starts = np.flatnonzero(np.r_[True, sorted_terms[1:] != sorted_terms[:-1]])
+            ends = np.r_[starts[1:], len(sorted_terms)]
+            names = list(term_ids)
+            index.spans = {
+                names[t]: (s, e)
+                for t, s, e in zip(
+                    sorted_terms[starts].tolist(), starts.tolist(), ends.tolist(), strict=True
+                )
+            }
+            index.postings_count = len(t_list)
         return index
 
-    def _new_doc(self, item_id: int, text: str) -> int:
+    def _new_doc(self, item_id: int, words: list[str]) -> int:
         doc = len(self.ids)
-        length = float(len(tokens(text)))
+        length = float(len(words))
         self.ids.append(item_id)
         self.lengths.append(length)
         self.alive.append(True)
@@ -105,16 +110,25 @@ class NamespaceKeywords:
         return doc
 
     def add(self, item_id: int, text: str) -> None:
-        doc = self._new_doc(item_id, text)
-        for term, count in Counter(tokens(text)).items():
-            entry = self.postings.get(term)
-            if entry is None:
-                entry = self.postings[term] = _Postings(
-                    np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-                )
-            entry.pending_docs.append(doc)
-            entry.pending_freqs.append(float(count))
+        words = tokens(text)
+        doc = self._new_doc(item_id, words)
+        for term, count in Counter(words).items():
+            docs, freqs = self.extra.setdefault(term, ([], []))
+            docs.append(doc)
+            freqs.append(float(count))
             self.postings_count += 1
+
+    def postings(self, term: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]] | None:
+        span = self.spans.get(term)
+        extra = self.extra.get(term)
+        if span is None and extra is None:
+            return None
+        docs = self.flat_docs[span[0] : span[1]] if span else self.flat_docs[:0]
+        freqs = self.flat_freqs[span[0] : span[1]] if span else self.flat_freqs[:0]
+        if extra:
+            docs = np.concatenate([docs, np.asarray(extra[0], dtype=np.int64)])
+            freqs = np.concatenate([freqs, np.asarray(extra[1], dtype=np.float32)])
+        return docs, freqs
 
     def remove(self, item_id: int) -> None:
         doc = self.doc_of.pop(item_id, None)
@@ -139,14 +153,13 @@ class NamespaceKeywords:
     def scores(self, query: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         """(item id, BM25 > 0) of every live document sharing a word with ``query``."""
         terms = list(dict.fromkeys(tokens(query)))[:MAX_QUERY_TERMS]
-        found = [self.postings[t] for t in terms if t in self.postings]
+        found = [p for p in (self.postings(t) for t in terms) if p is not None]
         if not found or not self.live_docs:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         ids, lengths, alive = self._doc_arrays()
         norm = K1 * (1.0 - B + B * lengths / (self.live_length / self.live_docs or 1.0))
         total = np.zeros(len(ids), dtype=np.float32)
-        for entry in found:
-            docs, freqs = entry.arrays()
+        for docs, freqs in found:
             df = len(docs) if alive.all() else int(alive[docs].sum())
             idf = math.log(1.0 + (self.live_docs - df + 0.5) / (df + 0.5))
             total[docs] += idf * freqs * (K1 + 1.0) / (freqs + norm[docs])

@@ -226,6 +226,12 @@ class EmbeddedStore(BaseStore):
     # ----------------------------------------------------------------- opening
 
     def _connect(self, busy_timeout: float) -> sqlite3.Connection:
+        if sqlite3.sqlite_version_info < (3, 35, 0):
+            raise ConfigurationError(
+                f"The embedded store needs SQLite 3.35 or newer (for RETURNING); this Python "
+                f"links SQLite {sqlite3.sqlite_version}. Use a newer Python build, or a "
+                "postgresql:// store."
+            )
         schema.check_file_kind(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
@@ -670,20 +676,6 @@ class EmbeddedStore(BaseStore):
             ns_id = new_ns[path] = int(row[0])
         return ns_id
 
-    def _item_ids(self, pairs: Sequence[tuple[int, str]]) -> dict[tuple[int, str], int]:
-        """Row ids of the (namespace id, key) pairs that exist."""
-        found: dict[tuple[int, str], int] = {}
-        for chunk in _chunks(pairs, _CHUNK // 2):
-            rows = self._conn.execute(
-                "SELECT ns_id, key, id FROM items WHERE (ns_id, key) IN (VALUES "
-                + ",".join(["(?, ?)"] * len(chunk))
-                + ")",
-                [v for pair in chunk for v in pair],
-            )
-            for ns_id, key, item_id in rows:
-                found[(ns_id, key)] = item_id
-        return found
-
     def _apply_puts(
         self,
         plan: _Plan,
@@ -691,52 +683,53 @@ class EmbeddedStore(BaseStore):
         now: float,
         new_ns: dict[str, int],
     ) -> list[_NsWrite]:
-        """Write every put of the batch with a handful of set-wise statements."""
+        """Write every put of the batch: one upsert (or delete) per item, then set-wise
+        statements for the vectors and the namespaces' write counters."""
         conn = self._conn
         ns_of: dict[str, int] = {}
-        puts: list[tuple[int, _PutPlan]] = []
-        for (namespace, _), put in plan.puts.items():
-            path = _ns_path(namespace)
-            ns_id = ns_of.get(path)
-            if ns_id is None:
-                ns_id = ns_of[path] = self._namespace_for_write(path, new_ns)
-            puts.append((ns_id, put))
-        existing = self._item_ids([(ns_id, p.op.key) for ns_id, p in puts])
-        old_ids = list(existing.values())
-        for chunk in _chunks(old_ids):
-            conn.execute(f"DELETE FROM vectors WHERE item_id IN ({_marks(len(chunk))})", chunk)
-        gone = [
-            existing[(ns_id, p.op.key)]
-            for ns_id, p in puts
-            if p.value_json is None and (ns_id, p.op.key) in existing
-        ]
-        for chunk in _chunks(gone):
-            conn.execute(f"DELETE FROM items WHERE id IN ({_marks(len(chunk))})", chunk)
-        stored = [(ns_id, p) for ns_id, p in puts if p.value_json is not None]
-        conn.executemany(
+        ids: dict[tuple[int, str], int] = {}
+        removed: dict[int, list[int]] = defaultdict(list)
+        stored: list[tuple[int, _PutPlan]] = []
+        upsert = (
             "INSERT INTO items(ns_id, key, value, created_at, updated_at, body, ttl_minutes, "
             "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ns_id, key) DO UPDATE "
             "SET value = excluded.value, updated_at = excluded.updated_at, "
             "body = excluded.body, ttl_minutes = excluded.ttl_minutes, "
-            "expires_at = excluded.expires_at",
-            [
+            "expires_at = excluded.expires_at RETURNING id"
+        )
+        for (namespace, key), put in plan.puts.items():
+            path = _ns_path(namespace)
+            ns_id = ns_of.get(path)
+            if ns_id is None:
+                ns_id = ns_of[path] = self._namespace_for_write(path, new_ns)
+            if put.value_json is None:
+                row = conn.execute(
+                    "DELETE FROM items WHERE ns_id = ? AND key = ? RETURNING id", (ns_id, key)
+                ).fetchone()
+                if row is not None:
+                    removed[ns_id].append(int(row[0]))
+                continue
+            ttl = put.op.ttl
+            row = conn.execute(
+                upsert,
                 (
                     ns_id,
-                    p.op.key,
-                    p.value_json,
+                    key,
+                    put.value_json,
                     now,
                     now,
-                    p.body,
-                    p.op.ttl,
-                    None if p.op.ttl is None else now + 60.0 * p.op.ttl,
-                )
-                for ns_id, p in stored
-            ],
-        )
-        ids = dict(existing)
-        ids.update(
-            self._item_ids([(n, p.op.key) for n, p in stored if (n, p.op.key) not in existing])
-        )
+                    put.body,
+                    ttl,
+                    None if ttl is None else now + 60.0 * ttl,
+                ),
+            ).fetchone()
+            item_id = ids[(ns_id, key)] = int(row[0])
+            # An overwrite replaces the item's vectors; for a new item this removes nothing.
+            removed[ns_id].append(item_id)
+            stored.append((ns_id, put))
+        stale = [i for group in removed.values() for i in group]
+        for chunk in _chunks(stale):
+            conn.execute(f"DELETE FROM vectors WHERE item_id IN ({_marks(len(chunk))})", chunk)
         added: dict[int, list[Addition]] = defaultdict(list)
         vector_rows: list[tuple[int, int, str, bytes]] = []
         for ns_id, p in stored:
@@ -756,9 +749,6 @@ class EmbeddedStore(BaseStore):
         )
         if vector_rows:
             self._record_dims()
-        removed: dict[int, list[int]] = defaultdict(list)
-        for (ns_id, _), item_id in existing.items():
-            removed[ns_id].append(item_id)
         touched = sorted(set(ns_of.values()))
         before: dict[int, int] = {}
         for chunk in _chunks(touched):

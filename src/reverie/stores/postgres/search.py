@@ -22,6 +22,7 @@ execute the steps.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,30 @@ def score_expression(store: Any) -> str:
     operator, _ = get_distance_operator(store)
     vector_type = store.index_config.get("ann_index_config", {}).get("vector_type", "vector")
     return str(operator % ("%s", vector_type))
+
+
+class NamespaceSizes:
+    """Remembers for a while whether a namespace is small enough for exact search.
+
+    Saves one round trip per search. A stale answer is harmless: a namespace that grew past the
+    limit is still searched exactly (correct, a little slower) until the entry expires.
+    """
+
+    def __init__(self, ttl_s: float = 30.0, max_entries: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._small: dict[tuple[str, ...], tuple[bool, float]] = {}
+
+    def get(self, namespace: tuple[str, ...]) -> bool | None:
+        entry = self._small.get(namespace)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, namespace: tuple[str, ...], small: bool) -> None:
+        if len(self._small) >= self.max_entries:
+            self._small.clear()  # rare; cheaper than tracking recency
+        self._small[namespace] = (small, time.monotonic() + self.ttl_s)
 
 
 def namespace_count_query(op: SearchOp, cap: int) -> tuple[str, list[Any]] | None:
@@ -159,18 +184,23 @@ def vector_plan(
     vector_query: tuple[str, Sequence[Any]],
     unindexed_query: tuple[str, Sequence[Any]],
     tuning: SearchTuning,
+    sizes: NamespaceSizes,
 ) -> Plan:
     """Search ``op`` (already widened by the caller to start at 0) and page the result."""
     wanted = op.offset + op.limit
     sql, params = vector_query
     scored: list[Any] | None = None
-    counting = namespace_count_query(op, tuning.exact_below)
-    if counting is not None:
-        counted = yield Step(*counting)
-        if counted and counted[0]["n"] <= tuning.exact_below:
-            exact = exact_variant(sql, score)
-            if exact is not None:
-                scored = yield Step(exact, params)
+    small = sizes.get(op.namespace_prefix) if op.namespace_prefix else False
+    if small is None:
+        counting = namespace_count_query(op, tuning.exact_below)
+        if counting is not None:
+            counted = yield Step(*counting)
+            small = bool(counted) and counted[0]["n"] <= tuning.exact_below
+            sizes.put(op.namespace_prefix, small)
+    if small:
+        exact = exact_variant(sql, score)
+        if exact is not None:
+            scored = yield Step(exact, params)
     if scored is None:
         scored = yield Step(sql, params, ann_op=op if tuning.iterative_scan else None)
     rows = list(scored)

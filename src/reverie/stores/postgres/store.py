@@ -21,9 +21,10 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from reverie.core.errors import StoreError
-from reverie.stores.postgres.filters import filter_condition
+from reverie.stores.postgres.filters import as_operator_filter, filter_condition
 from reverie.stores.postgres.search import (
     SEQ_COLUMN,
+    NamespaceSizes,
     Plan,
     SearchTuning,
     ann_settings,
@@ -66,12 +67,14 @@ class _SearchPlanning:
     _tuning: SearchTuning
     _score: str | None
     _warned_shape: bool
+    _sizes: NamespaceSizes
     _prepare_batch_search_queries: Callable[..., Any]  # LangGraph's BasePostgresStore
 
     def _init_search(self, tuning: SearchTuning) -> None:
         self._tuning = tuning
         self._score = score_expression(self) if self.index_config else None
         self._warned_shape = False
+        self._sizes = NamespaceSizes()
 
     def _get_filter_condition(self, key: str, op: str, value: Any) -> tuple[str, list[Any]]:
         return filter_condition(key, op, value)
@@ -83,7 +86,15 @@ class _SearchPlanning:
         self, search_ops: Sequence[tuple[int, SearchOp]]
     ) -> tuple[list[tuple[str, list[Any]]], list[tuple[int, str]]]:
         """LangGraph's SQL for each search, vector searches widened to start at the first hit."""
-        ops = [(i, widened(op) if self._is_vector_search(op) else op) for i, op in search_ops]
+        ops = [
+            (
+                i,
+                (widened(op) if self._is_vector_search(op) else op)._replace(
+                    filter=as_operator_filter(op.filter)
+                ),
+            )
+            for i, op in search_ops
+        ]
         queries, requests = self._prepare_batch_search_queries(ops)
         return list(queries), list(requests)
 
@@ -97,9 +108,12 @@ class _SearchPlanning:
             if exact_variant(sql, self._score or "") is None and not self._warned_shape:
                 self._warned_shape = True
                 logger.warning("Unrecognised LangGraph search SQL; searches use the HNSW index.")
-            unindexed = widened(op)._replace(query=None)
+            unindexed = widened(op)._replace(query=None, filter=as_operator_filter(op.filter))
             (more,), _ = self._prepare_batch_search_queries([(idx, unindexed)])
-            yield idx, vector_plan(self._score or "", op, (sql, params), more, self._tuning)
+            yield (
+                idx,
+                vector_plan(self._score or "", op, (sql, params), more, self._tuning, self._sizes),
+            )
 
 
 class ReveriePostgresStore(_SearchPlanning, PostgresStore):
