@@ -109,3 +109,29 @@ def test_two_runs_handed_the_same_thread_at_once_consolidate_it_once(any_store: 
         t.join(timeout=30)
     assert sorted(len(r) for r in results) == [0, 1]
     assert [i.value["content"]["content"] for i in any_store.search(NS)] == ["User plays the oboe"]
+
+
+def test_the_default_memory_is_only_created_if_still_absent(any_store: BaseStore) -> None:
+    """Another run may create and update the default memory between this run's look and its
+    write; this run must then use that memory, not overwrite it with a fresh default."""
+
+    def default_made_meanwhile(config) -> str:
+        any_store.put(
+            NS, "default", {"kind": "Memory", "content": {"content": "Profile: likes tea"}}
+        )
+        return "Profile: (empty)"
+
+    model = ScriptedChatModel(
+        responder=lambda r: tool_call(
+            "Memory", {"content": "Profile: likes tea, lives in Lyon", "memory_id": "1"}
+        )
+    )
+    manager = create_memory_store_manager(
+        model, store=any_store, default_factory=default_made_meanwhile
+    )
+    manager.invoke(_payload("I live in Lyon."), _config())
+    assert "[1] Profile: likes tea" in model.calls[0].request.text
+    assert any_store.get(NS, "default").value["content"]["content"] == (
+        "Profile: likes tea, lives in Lyon"
+    )
+    assert [r.action for r in manager.history(config=_config())] == ["update"]
