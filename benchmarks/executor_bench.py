@@ -6,7 +6,7 @@
 
 Reverie's in-process ``ReflectionExecutor`` is measured next to LangMem's when LangMem is importable
 here or in ``.bench/langmem-venv`` (see ``benchmarks/langmem_env.sh``); the durable executor when a
-PostgreSQL server is reachable at ``$REVERIE_TEST_PG_URL`` (default port 55432).
+PostgreSQL server is reachable at ``$REVERIE_TEST_POSTGRES_URL`` (default port 55432).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 def server_url() -> str:
-    return os.environ.get("REVERIE_TEST_PG_URL", DEFAULT_URL)
+    return os.environ.get("REVERIE_TEST_POSTGRES_URL", DEFAULT_URL)
 
 
 def with_database(url: str, name: str) -> str:
@@ -32,7 +32,7 @@ def fresh_database() -> Iterator[str]:
     try:
         admin = psycopg.connect(url, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
-        message = f"PostgreSQL not reachable at {url} (set REVERIE_TEST_PG_URL): {exc}"
+        message = f"PostgreSQL not reachable at {url} (set REVERIE_TEST_POSTGRES_URL): {exc}"
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
