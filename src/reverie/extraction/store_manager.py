@@ -8,6 +8,7 @@ share every decision and differ only in how they wait.
 from __future__ import annotations
 
 import copy
+import threading
 import json
 import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
@@ -177,6 +178,8 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
         self.query_limit = query_limit
         self.namespace = NamespaceTemplate(namespace)
         self._store = store
+        self._opened_default: BaseStore | None = None
+        self._default_store_lock = threading.Lock()
         self.incremental = incremental
         self.context_messages = max(0, context_messages)
         self.token_budget = token_budget
@@ -202,18 +205,35 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
 
     @property
     def store(self) -> BaseStore:
-        """The store given at creation, else the one of the LangGraph run this is called in."""
+        """The store given at creation, else the LangGraph run's, else the persistent default.
+
+        Inside a LangGraph graph or ``@entrypoint(store=...)`` the run's store is used, as
+        LangMem does. Called directly, outside any run, the manager opens Reverie's embedded
+        default store once (``$REVERIE_STORE`` or ``./.reverie/memories.db``), so memories
+        persist with no set-up.
+        """
         if self._store is not None:
             return self._store
         from langgraph.config import get_store
 
         try:
-            return get_store()
-        except RuntimeError as exc:
+            store = get_store()
+        except RuntimeError:  # not inside a LangGraph run
+            return self._default_store()
+        if store is None:
             raise ConfigurationError(
-                "No store: pass store=... to create_memory_store_manager, or call the manager inside "
-                "a LangGraph graph or @entrypoint(store=...)."
-            ) from exc
+                "This LangGraph graph has no store: compile it with a store (graph.compile(store=...)"
+                " or @entrypoint(store=...)), or pass store=... to create_memory_store_manager."
+            )
+        return store
+
+    def _default_store(self) -> BaseStore:
+        with self._default_store_lock:
+            if self._opened_default is None:
+                from reverie.stores import open_store
+
+                self._opened_default = open_store()
+            return self._opened_default
 
     def get_namespace(self, config: RunnableConfig | None = None) -> tuple[str, ...]:
         return self.namespace(_checked_config(config) if config is not None else None)
