@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import asyncio
+from pathlib import Path
 
 import pytest
 from langchain_core.messages import AIMessage

@@ -8,8 +8,8 @@ share every decision and differ only in how they wait.
 from __future__ import annotations
 
 import copy
-import threading
 import json
+import threading
 import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
