@@ -20,8 +20,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/reverie demo
 
+# One BLAS thread per process: the embedder and the stores share 2 cores with parallel tests and
+# workers, and oversubscribed OpenBLAS threads are several times slower than one.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

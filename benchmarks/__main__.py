@@ -16,6 +16,7 @@ from benchmarks.common import RESULTS, quick_mode
 # Module name -> what it measures. Order: cheapest first.
 BENCHMARKS = {
     "overhead": "library overhead per ainvoke",
+    "embedding_bench": "offline MiniLM embedder: sentences/s and query latency",
     "executor_bench": "submit latency and throughput of the executors",
     "store_bench": "embedded store vs InMemoryStore vs SqliteStore",
     "postgres_bench": "PostgreSQL + pgvector search latency",

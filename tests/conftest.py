@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from langgraph.store.base import BaseStore
@@ -11,6 +14,41 @@ from reverie.testing import hashing_index
 from tests.store_factories import FACTORIES
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+REPO = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get(
+    "REVERIE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:55432/postgres"
+)
+
+
+def _postgres_listening() -> bool:
+    parts = urlsplit(POSTGRES_URL)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), 1):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start the throwaway PostgreSQL server the Postgres-backed tests need, where we may.
+
+    As root (CI runs as root) the tests install and start it themselves with
+    ``scripts/postgres.sh``; elsewhere they skip with instructions, except in CI where a missing
+    server fails them. Only the default local URL is managed: a server named by
+    ``REVERIE_TEST_POSTGRES_URL`` is the user's own.
+    """
+    if _postgres_listening() or "REVERIE_TEST_POSTGRES_URL" in os.environ:
+        return
+    if os.geteuid() != 0 and not IN_CI:
+        return
+    result = subprocess.run(
+        ["bash", str(REPO / "scripts" / "postgres.sh"), "start"],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        # The tests themselves then fail in CI with the reason; show the script's own words too.
+        print(f"scripts/postgres.sh start failed:\n{result.stdout}{result.stderr}")
 
 
 @pytest.fixture(params=sorted(FACTORIES))

@@ -31,7 +31,27 @@ def embedded_store(tmp_path: Path, index: dict[str, Any] | None) -> Iterator[Bas
         yield store
 
 
+@contextlib.contextmanager
+def postgres_store(tmp_path: Path, index: dict[str, Any] | None) -> Iterator[BaseStore]:
+    """A store in a fresh PostgreSQL database (skips locally, fails in CI, without a server)."""
+    from tests.postgres.support import fresh_database, open_test_store
+
+    with fresh_database() as url, open_test_store(url, index) as store:
+        yield store
+
+
+@contextlib.contextmanager
+def postgres_async_store(tmp_path: Path, index: dict[str, Any] | None) -> Iterator[BaseStore]:
+    """The AsyncPostgresStore-based store in a fresh database, driven on its own event loop."""
+    from tests.postgres.support import async_store_on_loop, fresh_database
+
+    with fresh_database() as url, async_store_on_loop(url, index) as store:
+        yield store
+
+
 FACTORIES: dict[str, StoreFactory] = {
     "memory": memory_store,
     "embedded": embedded_store,
+    "postgres": postgres_store,
+    "postgres_async": postgres_async_store,
 }

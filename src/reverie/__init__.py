@@ -11,6 +11,7 @@ from reverie.core.errors import (
 )
 from reverie.core.namespace import NamespaceTemplate
 from reverie.core.types import ExtractedMemory, Memory, RemoveDoc
+from reverie.executor import CancelledSubmission, ReflectionExecutor
 from reverie.extraction.history import HistoryRecord
 from reverie.extraction.memory_manager import MemoryManager, create_memory_manager
 from reverie.extraction.store_manager import (
@@ -18,10 +19,12 @@ from reverie.extraction.store_manager import (
     MemoryStoreManager,
     create_memory_store_manager,
 )
+from reverie.tools import create_manage_memory_tool, create_search_memory_tool
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CancelledSubmission",
     "ConfigurationError",
     "ConflictError",
     "ExtractedMemory",
@@ -34,9 +37,12 @@ __all__ = [
     "ModelOutputError",
     "NamespaceError",
     "NamespaceTemplate",
+    "ReflectionExecutor",
     "RemoveDoc",
     "ReverieError",
     "StoreError",
+    "create_manage_memory_tool",
     "create_memory_manager",
     "create_memory_store_manager",
+    "create_search_memory_tool",
 ]

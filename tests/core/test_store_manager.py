@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from langchain_core.messages import AIMessage
@@ -357,10 +358,33 @@ def test_empty_or_system_only_conversations_cost_no_model_call() -> None:
     assert model.calls == []
 
 
-def test_store_comes_from_the_langgraph_context_or_a_clear_error() -> None:
+def test_without_a_store_memories_persist_in_the_embedded_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REVERIE_STORE", str(tmp_path / "memories.db"))
     manager = create_memory_store_manager(ScriptedChatModel(responder=remember_each_sentence))
-    with pytest.raises(ConfigurationError, match="No store"):
-        manager.invoke(conversation("I like tea."), CONFIG)
+    manager.invoke(conversation("I like tea."), CONFIG)
+    manager.store.close()  # type: ignore[attr-defined]
+
+    from reverie.stores import open_store
+
+    with open_store(tmp_path / "memories.db") as reopened:
+        stored = [i.value["content"]["content"] for i in reopened.search(("memories", "alice"))]
+    assert stored == ["User: I like tea"]
+
+
+def test_a_graph_without_a_store_is_a_clear_error() -> None:
+    from langgraph.func import entrypoint
+
+    manager = create_memory_store_manager(ScriptedChatModel(responder=remember_each_sentence))
+
+    @entrypoint()
+    def chat(message: str) -> str:
+        manager.invoke(conversation(message))
+        return "ok"
+
+    with pytest.raises(ConfigurationError, match="no store"):
+        chat.invoke("I like tea.", CONFIG)
 
 
 def test_direct_store_access_stays_in_the_namespace(any_store: BaseStore) -> None:

@@ -131,3 +131,19 @@ def test_incomplete_model_dir_is_reported(tmp_path: Path):
 def test_explicit_model_dir(minilm):
     explicit = LocalMiniLMEmbeddings(model_dir=locate_model_dir())
     assert np.allclose(explicit.embed_query("same model"), minilm.embed_query("same model"))
+
+
+def test_long_texts_are_split_into_smaller_batches(minilm):
+    lengths = np.array([256] * 40 + [10] * 5, dtype=np.int64)
+    order = np.argsort(lengths, kind="stable")
+    batches = minilm._batches(order, lengths, heads=12)
+    assert sorted(int(i) for chunk, _ in batches for i in chunk) == list(range(45))
+    assert all(width == max(lengths[chunk]) for chunk, width in batches)
+    assert max(len(chunk) for chunk, width in batches if width == 256) < 32
+
+
+def test_texts_of_different_lengths_batched_together_match_alone(minilm):
+    texts = ["short", " ".join(["a much longer text about many things"] * 10)]
+    together = minilm.embed_documents(texts)
+    for text, vector in zip(texts, together, strict=True):
+        assert np.allclose(minilm.embed_documents([text])[0], vector, atol=1e-5)

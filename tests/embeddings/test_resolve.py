@@ -11,7 +11,9 @@ from reverie.embeddings import LocalMiniLMEmbeddings, default_index, resolve_emb
 from reverie.testing import HashingEmbeddings
 
 
-@pytest.mark.parametrize("spec", [None, "local", "minilm", " MiniLM "])
+@pytest.mark.parametrize(
+    "spec", [None, "local", "minilm", " MiniLM ", "local:all-MiniLM-L6-v2", "local:minilm"]
+)
 def test_local_specs_give_the_bundled_model(spec):
     assert isinstance(resolve_embeddings(spec), LocalMiniLMEmbeddings)
 

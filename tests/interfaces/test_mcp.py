@@ -20,7 +20,8 @@ def _server(store: Path, namespace: str) -> StdioServerParameters:
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO), env.get("PYTHONPATH", "")])
     return StdioServerParameters(
         command=sys.executable,
-        args=["-m", "tests.interfaces.launch", "--store", str(store), "mcp", "-n", namespace],
+        args=["-m", "reverie.cli.app", "--store", str(store), "--embeddings", "hashing"]
+        + ["mcp", "-n", namespace],
         env=env,
         cwd=str(REPO),
     )

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, NoReturn, ParamSpec
+from typing import Annotated, Any, NoReturn, ParamSpec
 
 import typer
+from langgraph.store.base import BaseStore
 from pydantic import ValidationError
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -20,6 +23,7 @@ from rich.table import Table
 
 from reverie.cli import render
 from reverie.cli.conversation import load_conversation
+from reverie.cli.embedding_choice import EMBEDDINGS_ENV, index_for
 from reverie.cli.models import configured_model
 from reverie.cli.storage import (
     DEFAULT_NAMESPACE,
@@ -28,6 +32,7 @@ from reverie.cli.storage import (
     describe_target,
     find_item,
     format_namespace,
+    is_internal,
     iter_items,
     opened_store,
     parse_namespace,
@@ -36,6 +41,7 @@ from reverie.cli.storage import (
 from reverie.core.errors import ConfigurationError, InputError, ReverieError
 
 P = ParamSpec("P")
+DEBUG_ENV = "REVERIE_DEBUG"
 
 
 def _friendly_errors(command: Callable[P, None]) -> Callable[P, None]:
@@ -59,6 +65,14 @@ def _friendly_errors(command: Callable[P, None]) -> Callable[P, None]:
             _fail(f"Database error: {exc}")
         except OSError as exc:
             _fail(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}")
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            _fail(
+                f"Unexpected {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 to see the traceback)."
+            )
 
     return run
 
@@ -74,7 +88,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -82,11 +96,24 @@ app = typer.Typer(
 @dataclass(frozen=True)
 class _State:
     store: str | None
+    embeddings: str | None
+
+
+def _state(ctx: typer.Context) -> _State:
+    return ctx.find_object(_State) or _State(store=None, embeddings=None)
 
 
 def _store_target(ctx: typer.Context) -> str | None:
-    state = ctx.find_object(_State)
-    return state.store if state else None
+    return _state(ctx).store
+
+
+def _index(ctx: typer.Context) -> dict[str, Any] | None:
+    return index_for(_state(ctx).embeddings)
+
+
+def _open(ctx: typer.Context) -> contextlib.AbstractContextManager[BaseStore]:
+    """The store the command works on, with the embedder chosen by --embeddings."""
+    return opened_store(_store_target(ctx), index=_index(ctx))
 
 
 @app.callback()
@@ -98,12 +125,23 @@ def _root(
             "--store",
             envvar="REVERIE_STORE",
             help="Store to use: a file path (embedded store) or a postgresql:// URL. "
-            "Default: ~/.local/share/reverie/memories.db.",
+            "Default: ./.reverie/memories.db.",
+            show_envvar=True,
+        ),
+    ] = None,
+    embeddings: Annotated[
+        str | None,
+        typer.Option(
+            "--embeddings",
+            envvar=EMBEDDINGS_ENV,
+            help="Embedder for storing and searching: 'local' (all-MiniLM-L6-v2 on the CPU, "
+            "default), 'hashing' (deterministic, no model; for tests and scripts) or "
+            "'provider:model'.",
             show_envvar=True,
         ),
     ] = None,
 ) -> None:
-    ctx.obj = _State(store=store)
+    ctx.obj = _State(store=store, embeddings=embeddings)
 
 
 NamespaceFilter = Annotated[
@@ -122,6 +160,28 @@ UserOption = Annotated[
 
 def _prefix(namespace: str | None, user: str = DEFAULT_USER) -> tuple[str, ...]:
     return parse_namespace(namespace, user) if namespace else ()
+
+
+@app.command()
+@_friendly_errors
+def demo(
+    ctx: typer.Context,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", envvar="REVERIE_MODEL", help="'provider:model' for semantic extraction."
+        ),
+    ] = None,
+) -> None:
+    """Show Reverie at work on the store: offline episodic memory, or extraction with a model.
+
+    Without a model, a bundled sample conversation is stored turn by turn in namespace
+    'demo/sample' and searched by meaning. With REVERIE_MODEL set, a short conversation goes
+    through semantic extraction into 'demo/quickstart'. Running it again adds no duplicates.
+    """
+    from reverie.cli.demo import run_demo
+
+    run_demo(_store_target(ctx), _state(ctx).embeddings, configured_model(model))
 
 
 @app.command()
@@ -149,16 +209,16 @@ def ingest(
     messages = load_conversation(file)
     target = parse_namespace(namespace, user)
     spec = configured_model(model)
-    with opened_store(_store_target(ctx)) as store:
+    with _open(ctx) as store:
         if spec:
             from reverie.cli.extract import extract_memories
 
             with render.err.status(f"Extracting memories with {spec}..."):
                 stored, removed = extract_memories(store, target, messages, spec, user)
+            written = render.count(len(stored), "memory", "memories")
             render.out.print(
                 f"Extracted from {len(messages)} messages into "
-                f"[bold]{escape(format_namespace(target))}[/]: {len(stored)} memories "
-                f"written, {removed} removed."
+                f"[bold]{escape(format_namespace(target))}[/]: {written} written, {removed} removed."
             )
             if stored:
                 render.out.print(render.memory_table(stored))
@@ -169,10 +229,13 @@ def ingest(
             TextColumn("Storing turns"), BarColumn(), MofNCompleteColumn(), console=render.err
         ) as progress:
             task = progress.add_task("turns", total=len(messages))
-            report = store_episodes(store, target, messages, on_turn=lambda: progress.advance(task))
+            report = store_episodes(
+                store, target, messages, on_progress=lambda n: progress.advance(task, n)
+            )
+    added = render.count(len(report.added), "new episode")
     render.out.print(
         f"Stored {len(messages)} messages from {escape(str(file))} in "
-        f"[bold]{escape(format_namespace(target))}[/]: {len(report.added)} new episodes, "
+        f"[bold]{escape(format_namespace(target))}[/]: {added}, "
         f"{len(report.unchanged)} already stored, {report.skipped} skipped (system or empty)."
     )
     render.out.print(
@@ -191,8 +254,13 @@ def search(
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="Most results.")] = 10,
 ) -> None:
     """Find memories by meaning, best match first."""
-    with opened_store(_store_target(ctx)) as store:
-        items = store.search(_prefix(namespace, user), query=query, limit=limit)
+    with _open(ctx) as store:
+        prefix = _prefix(namespace, user)
+        items = [
+            item
+            for item in store.search(prefix, query=query, limit=limit)
+            if is_internal(prefix) or not is_internal(item.namespace)
+        ]
     if not items:
         render.out.print("No memories found.")
         return
@@ -208,7 +276,7 @@ def list_memories(
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="Most memories shown.")] = 50,
 ) -> None:
     """List stored memories, namespace by namespace."""
-    with opened_store(_store_target(ctx)) as store:
+    with _open(ctx) as store:
         items = []
         for item in iter_items(store, _prefix(namespace, user)):
             items.append(item)
@@ -229,7 +297,7 @@ def show(
     user: UserOption = DEFAULT_USER,
 ) -> None:
     """Show one memory in full, as JSON."""
-    with opened_store(_store_target(ctx)) as store:
+    with _open(ctx) as store:
         item = find_item(store, key, parse_namespace(namespace, user) if namespace else None)
     render.out.print_json(json.dumps(item.dict(), ensure_ascii=False))
 
@@ -243,7 +311,7 @@ def forget(
     user: UserOption = DEFAULT_USER,
 ) -> None:
     """Delete one memory."""
-    with opened_store(_store_target(ctx)) as store:
+    with _open(ctx) as store:
         item = find_item(store, key, parse_namespace(namespace, user) if namespace else None)
         store.delete(item.namespace, item.key)
     render.out.print(f"Forgot {key} from {escape(format_namespace(item.namespace))}.")
@@ -259,11 +327,15 @@ def export_memories(
     namespace: NamespaceFilter = None,
     user: UserOption = DEFAULT_USER,
 ) -> None:
-    """Write memories as JSONL: namespace, key, value and timestamps, one memory a line."""
-    with opened_store(_store_target(ctx)) as store:
+    """Write memories as JSONL: namespace, key, value and timestamps, one memory a line.
+
+    Reverie's bookkeeping (which messages were already processed, change history) is included,
+    so an export imported into an empty store gives back the same store.
+    """
+    with _open(ctx) as store:
         lines = [
             ExportRecord.of(item).model_dump_json()
-            for item in iter_items(store, _prefix(namespace, user))
+            for item in iter_items(store, _prefix(namespace, user), internal=True)
         ]
     text = "".join(line + "\n" for line in lines)
     if str(output) == "-":
@@ -271,7 +343,7 @@ def export_memories(
         sys.stdout.flush()
     else:
         output.write_text(text, encoding="utf-8")
-    render.err.print(f"Exported {len(lines)} memories.")
+    render.err.print(f"Exported {render.count(len(lines), 'memory', 'memories')}.")
 
 
 @app.command("import")
@@ -296,11 +368,12 @@ def import_memories(
                 "Nothing was imported."
             ) from exc
     items = [record.to_item() for record in records]
-    with opened_store(_store_target(ctx)) as store:
+    with _open(ctx) as store:
         replaced = sum(1 for item in items if store.get(item.namespace, item.key) is not None)
         kept_times = restore_items(store, items)
     render.out.print(
-        f"Imported {len(items)} memories ({len(items) - replaced} new, {replaced} replaced)."
+        f"Imported {render.count(len(items), 'memory', 'memories')} "
+        f"({len(items) - replaced} new, {replaced} replaced)."
     )
     if items and not kept_times:
         render.warn("This store cannot set timestamps; imported memories carry today's times.")
@@ -325,14 +398,15 @@ def stats(
     per_kind: Counter[str] = Counter()
     newest = None
     target = _store_target(ctx)
-    with opened_store(target) as store:
+    with _open(ctx) as store:
         for item in iter_items(store, _prefix(namespace, user)):
             per_namespace[format_namespace(item.namespace)] += 1
             per_kind[render.kind_of(item.value)] += 1
             newest = item.updated_at if newest is None else max(newest, item.updated_at)
     total = sum(per_namespace.values())
     render.out.print(
-        f"[bold]{total}[/] memories in {len(per_namespace)} namespaces "
+        f"[bold]{render.count(total, 'memory', 'memories')}[/] in "
+        f"{render.count(len(per_namespace), 'namespace')} "
         f"({escape(describe_target(target))})."
         + (f" Last change: {newest:%Y-%m-%d %H:%M:%S %Z}." if newest else "")
     )
@@ -350,7 +424,23 @@ def stats(
 @_friendly_errors
 def worker(
     ctx: typer.Context,
+    app_path: Annotated[
+        str,
+        typer.Option(
+            "--app", help="Import path of the memory manager (or its factory): 'module:attribute'."
+        ),
+    ],
+    dsn: Annotated[
+        str | None,
+        typer.Option(
+            "--dsn",
+            envvar="REVERIE_QUEUE_URL",
+            help="postgresql:// URL of the job queue (default: the --store URL).",
+            show_envvar=True,
+        ),
+    ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs processed at once.")] = 1,
+    queue: Annotated[str, typer.Option(help="Queue to take jobs from.")] = "reverie",
 ) -> None:
     """Run the background worker that processes deferred memory extraction."""
     try:
@@ -362,7 +452,13 @@ def worker(
         ) from exc
     import inspect
 
-    offered = {"store": _store_target(ctx), "concurrency": concurrency}
+    offered: dict[str, Any] = {
+        "factory_path": app_path,
+        "dsn": dsn,
+        "store": _store_target(ctx),
+        "concurrency": concurrency,
+        "queue": queue,
+    }
     accepted = inspect.signature(run_worker).parameters
     run_worker(**{name: value for name, value in offered.items() if name in accepted})
 
@@ -379,30 +475,12 @@ def mcp(
     """Serve the store over MCP (stdio) with tools remember, search, update and forget."""
     from reverie.cli.mcp_server import serve
 
-    serve(_store_target(ctx), parse_namespace(namespace, user))
-
-
-@app.command()
-@_friendly_errors
-def demo(
-    db: Annotated[
-        Path | None,
-        typer.Option("--db", help="Demo store file (default: demo.db next to the default store)."),
-    ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option("--model", envvar="REVERIE_MODEL", help="'provider:model' for extraction."),
-    ] = None,
-) -> None:
-    """Show Reverie at work: with a model, real extraction; without one, offline episodic memory."""
-    from reverie.cli.demo import run_demo
-
-    run_demo(db, configured_model(model))
+    serve(_store_target(ctx), parse_namespace(namespace, user), index=_index(ctx))
 
 
 def main() -> None:
-    """Entry point of the ``reverie`` script."""
-    app()
+    """Entry point of the ``reverie`` script (and of ``python -m reverie.cli.app``)."""
+    app(prog_name="reverie")
 
 
 if __name__ == "__main__":

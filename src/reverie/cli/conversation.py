@@ -25,7 +25,10 @@ class Message(BaseModel):
     @field_validator("content", mode="before")
     @classmethod
     def _join_parts(cls, content: Any) -> Any:
-        # OpenAI also allows a list of content parts; keep their text.
+        # OpenAI also allows a list of content parts (keep their text) and null content on an
+        # assistant message that only calls tools (nothing to remember).
+        if content is None:
+            return ""
         if isinstance(content, list):
             return "\n".join(
                 part.get("text", "") if isinstance(part, dict) else str(part) for part in content

@@ -1,115 +1,146 @@
 """``reverie demo``: real memory work, with a chat model if one is configured, offline if not.
 
 Offline, the bundled fictional conversation's turns are stored as episodic memories with local
-MiniLM embeddings and searched by meaning. With a model, LangMem's quickstart conversation goes
-through semantic extraction. The demo uses its own store file and is safe to re-run.
+embeddings and searched by meaning; nothing pretends to be a language model. With a model, a
+short quickstart conversation goes through semantic extraction by a memory store manager. Keys
+are derived from the conversation (and the manager tracks the thread), so re-running adds nothing.
 """
 
 from __future__ import annotations
 
 import json
 from importlib import resources
-from pathlib import Path
+from typing import Any
 
 from rich.markup import escape
 from rich.panel import Panel
+from rich.table import Table
 
 from reverie.cli import render
 from reverie.cli.conversation import Message
+from reverie.cli.embedding_choice import HASHING, LOCAL, configured_embeddings, index_for
 from reverie.cli.episodes import store_episodes
 from reverie.cli.models import HOW_TO_CONFIGURE
-from reverie.cli.storage import opened_store
+from reverie.cli.storage import describe_target, format_namespace, memory_text, opened_store
 
 SAMPLE_NAMESPACE = ("demo", "sample")
 QUICKSTART_NAMESPACE = ("demo", "quickstart")
+SHOWN_TURNS = 6
 OFFLINE_QUERIES = (
-    "What does Nadia like to eat?",
+    "Any dietary restrictions?",
     "Does she have any pets?",
-    "What should I avoid when booking things?",
+    "Any allergies?",
     "Is there a family event coming up?",
 )
 QUICKSTART_CONVERSATION = [
     {"role": "user", "content": "I prefer dark mode in all my apps"},
     {"role": "assistant", "content": "Got it, I'll keep that in mind."},
 ]
+QUICKSTART_QUERY = "app preferences"
 
 
-def default_demo_db() -> Path:
-    return Path.home() / ".local" / "share" / "reverie" / "demo.db"
-
-
-def sample_conversation() -> list[Message]:
-    data = (
+def sample_conversation() -> tuple[str, list[Message]]:
+    """The bundled sample conversation's title and messages."""
+    data = json.loads(
         resources.files("reverie.cli")
         .joinpath("data")
         .joinpath("sample_conversation.json")
         .read_text(encoding="utf-8")
     )
-    return [Message.model_validate(m) for m in json.loads(data)["messages"]]
+    return data["title"], [Message.model_validate(m) for m in data["messages"]]
 
 
-def _demo_index() -> dict:
-    from reverie.embeddings import default_index
+def describe_embeddings(spec: str | None) -> str:
+    choice = configured_embeddings(spec)
+    if choice == LOCAL:
+        return "all-MiniLM-L6-v2 (local)"
+    if choice == HASHING:
+        return "hashing (deterministic, matches words not meaning)"
+    return choice
 
-    return default_index(fields=["content.content"])
 
-
-def run_demo(db: Path | None, model_spec: str | None) -> None:
-    path = db or default_demo_db()
-    path.parent.mkdir(parents=True, exist_ok=True)
+def run_demo(target: str | None, embeddings: str | None, model_spec: str | None) -> None:
+    """Run the demo on the store ``target`` (None: the default store)."""
+    index = index_for(embeddings)
+    header = (
+        f"[dim]store:[/] {escape(describe_target(target))}\n"
+        f"[dim]embeddings:[/] {escape(describe_embeddings(embeddings))}"
+    )
     if model_spec:
-        _with_model(path, model_spec)
+        _with_model(target, index, model_spec, header)
     else:
-        _offline(path)
+        _offline(target, index, header)
 
 
-def _offline(path: Path) -> None:
-    messages = sample_conversation()
-    render.out.print(f"[bold]Reverie demo[/] (offline) - store: {escape(str(path))}\n")
-    with opened_store(path, index=_demo_index()) as store:
-        with render.err.status("Embedding the sample conversation with all-MiniLM-L6-v2..."):
+def _offline(target: str | None, index: dict[str, Any] | None, header: str) -> None:
+    title, messages = sample_conversation()
+    render.out.print(f"[bold]Reverie demo[/] (offline, no model)\n{header}\n")
+    with opened_store(target, index=index) as store:
+        with render.err.status("Embedding the sample conversation..."):
             report = store_episodes(store, SAMPLE_NAMESPACE, messages)
+        where = format_namespace(SAMPLE_NAMESPACE)
         render.out.print(
-            f"Stored a {len(messages)}-turn sample conversation as episodic memories in "
-            f"'{'/'.join(SAMPLE_NAMESPACE)}': {len(report.added)} new, "
+            f"Stored the {len(messages)}-turn fictional conversation {escape(repr(title))} as "
+            f"episodic memories in '{where}': {len(report.added)} new, "
             f"{len(report.unchanged)} already stored.\n"
         )
+        keys = report.added + report.unchanged
+        shown = [item for key in keys[:SHOWN_TURNS] if (item := store.get(SAMPLE_NAMESPACE, key))]
+        memories = Table(
+            title=f"Memories (first {len(shown)} of {len(keys)})", title_justify="left"
+        )
+        memories.add_column("turn", justify="right", no_wrap=True)
+        memories.add_column("speaker", no_wrap=True)
+        memories.add_column("memory")
+        for item in shown:
+            content = item.value["content"]
+            memories.add_row(str(content["turn"]), content["role"], escape(memory_text(item.value)))
+        render.out.print(memories)
+        render.out.print()
         for query in OFFLINE_QUERIES:
             results = store.search(SAMPLE_NAMESPACE, query=query, limit=3)
             render.out.print(render.episode_rows(results, title=f"search: {query}"))
             render.out.print()
     render.out.print(
         Panel(
-            "Episodic memory works offline: turns are stored and found by meaning.\n"
+            "Episodic memory works offline: each turn is stored and found by meaning.\n"
             "Semantic extraction (distilling facts such as 'Nadia is vegetarian' and keeping "
-            "them up to date) needs a chat model; none is configured.\n"
-            + HOW_TO_CONFIGURE
-            + "\nThen run 'reverie demo' again.",
+            "them up to date) needs a chat model, and none is configured.\n\n"
+            + escape(HOW_TO_CONFIGURE)
+            + "\n\nThen run 'reverie demo' again. Meanwhile, try:\n"
+            f'  reverie search "trains or planes?" -n {where}\n'
+            f"  reverie list -n {where}",
             title="No model configured",
+            title_align="left",
             expand=False,
         )
     )
 
 
-def _with_model(path: Path, model_spec: str) -> None:
+def _with_model(
+    target: str | None, index: dict[str, Any] | None, model_spec: str, header: str
+) -> None:
     from reverie.cli.extract import extract_memories
 
     messages = [Message.model_validate(m) for m in QUICKSTART_CONVERSATION]
-    render.out.print(
-        f"[bold]Reverie demo[/] with {escape(model_spec)} - store: {escape(str(path))}\n"
-    )
+    render.out.print(f"[bold]Reverie demo[/] with {escape(model_spec)}\n{header}\n")
     for message in messages:
         render.out.print(f"  [dim]{message.role}:[/] {escape(message.content)}")
     render.out.print()
-    with opened_store(path, index=_demo_index()) as store:
+    with opened_store(target, index=index) as store:
         with render.err.status(f"Extracting memories with {model_spec}..."):
             stored, removed = extract_memories(
                 store, QUICKSTART_NAMESPACE, messages, model_spec, user="demo"
             )
-        render.out.print(
-            render.memory_table(
-                stored, title=f"Memories written ({len(stored)} written, {removed} removed)"
+        if stored or removed:
+            render.out.print(
+                render.memory_table(
+                    stored, title=f"Memories written ({len(stored)} written, {removed} removed)"
+                )
             )
+        else:
+            render.out.print("Nothing new to extract: this conversation was processed before.")
+        results = store.search(QUICKSTART_NAMESPACE, query=QUICKSTART_QUERY, limit=5)
+        render.out.print(
+            render.memory_table(results, title=f"search: {QUICKSTART_QUERY}", scores=True)
         )
-        results = store.search(QUICKSTART_NAMESPACE, query="app preferences", limit=5)
-        render.out.print(render.memory_table(results, title="search: app preferences", scores=True))

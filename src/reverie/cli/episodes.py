@@ -13,10 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from langgraph.store.base import BaseStore
+from langgraph.store.base import BaseStore, GetOp, Item, PutOp
 
 from reverie.cli.conversation import Message, conversation_id
 
+# Only an episode's words are embedded, not the bookkeeping stored next to them.
+EPISODE_INDEX_FIELDS = ["content.content"]
+BATCH = 64
 _KEY_SPACE = uuid.UUID("5b2f1d0e-6c1a-4f4e-9a57-3f1c2b7d8e90")
 
 
@@ -44,22 +47,35 @@ def store_episodes(
     namespace: tuple[str, ...],
     messages: list[Message],
     *,
-    on_turn: Callable[[], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> EpisodeReport:
+    """Store each turn with text as an episode; ``on_progress(n)`` after every ``n`` turns.
+
+    Turns are written in batches: one read and one write per batch, so the embedder sees many
+    texts at once and each batch is one transaction.
+    """
     conversation = conversation_id(messages)
     report = EpisodeReport()
-    for turn, message in enumerate(messages):
-        if message.role == "system" or not message.content.strip():
-            report.skipped += 1
-        else:
-            key = str(uuid.uuid5(_KEY_SPACE, f"{conversation}:{turn}"))
-            value = episode_value(message, conversation, turn)
-            existing = store.get(namespace, key)
-            if existing is not None and existing.value == value:
+    for start in range(0, len(messages), BATCH):
+        chunk = list(enumerate(messages[start : start + BATCH], start=start))
+        wanted = {
+            str(uuid.uuid5(_KEY_SPACE, f"{conversation}:{turn}")): episode_value(
+                message, conversation, turn
+            )
+            for turn, message in chunk
+            if message.role != "system" and message.content.strip()
+        }
+        report.skipped += len(chunk) - len(wanted)
+        found = store.batch([GetOp(namespace, key) for key in wanted])
+        puts = []
+        for (key, value), existing in zip(wanted.items(), found, strict=True):
+            if isinstance(existing, Item) and existing.value == value:
                 report.unchanged.append(key)
             else:
-                store.put(namespace, key, value)
+                puts.append(PutOp(namespace, key, value, index=EPISODE_INDEX_FIELDS))
                 report.added.append(key)
-        if on_turn is not None:
-            on_turn()
+        if puts:
+            store.batch(puts)
+        if on_progress is not None:
+            on_progress(len(chunk))
     return report

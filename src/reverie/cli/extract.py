@@ -6,8 +6,8 @@ from typing import Any
 
 from langgraph.store.base import BaseStore, Item
 
-from reverie.cli.conversation import Message
-from reverie.cli.models import load_chat_model
+from reverie.cli import models
+from reverie.cli.conversation import Message, conversation_id
 from reverie.core.errors import ConfigurationError
 
 
@@ -20,7 +20,9 @@ def extract_memories(
 ) -> tuple[list[Item], int]:
     """Extract memories from ``messages`` into ``namespace``.
 
-    Returns the memories now stored that the run wrote, and how many it removed.
+    Returns the memories now stored that the run wrote, and how many it removed. The
+    conversation's content is its thread id, so a conversation seen before sends the model only
+    what is new (nothing, when it is unchanged).
     """
     try:
         from reverie import (  # type: ignore[attr-defined,unused-ignore]
@@ -30,11 +32,13 @@ def extract_memories(
         raise ConfigurationError(
             f"Reverie's memory manager is not available in this installation ({exc})."
         ) from exc
-    model = load_chat_model(model_spec)
+    model = models.load_chat_model(model_spec)
     manager = create_memory_store_manager(model, namespace=namespace, store=store)
     written = manager.invoke(
-        {"messages": [m.model_dump() for m in messages]},
-        config={"configurable": {"langgraph_user_id": user}},
+        {"messages": conversation_turns(messages)},
+        config={
+            "configurable": {"langgraph_user_id": user, "thread_id": conversation_id(messages)}
+        },
     )
     stored: list[Item] = []
     removed = 0
@@ -46,6 +50,17 @@ def extract_memories(
         else:
             stored.append(item)
     return stored, removed
+
+
+def conversation_turns(messages: list[Message]) -> list[dict[str, str]]:
+    """What the model reads: the spoken turns. Tool calls and tool results are left out; they are
+    the agent's machinery, and their ids do not survive a plain {"role", "content"} export."""
+    roles = {"developer": "system"}
+    return [
+        {"role": roles.get(m.role, m.role), "content": m.content}
+        for m in messages
+        if m.role != "tool" and m.content.strip()
+    ]
 
 
 def _locate(entry: Any, namespace: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:

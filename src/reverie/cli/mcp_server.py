@@ -72,7 +72,9 @@ def build_server(store: BaseStore, namespace: tuple[str, ...]) -> Any:
     return server
 
 
-def serve(target: str | None, namespace: tuple[str, ...]) -> None:
+def serve(
+    target: str | None, namespace: tuple[str, ...], *, index: dict[str, Any] | None = None
+) -> None:
     """Open the store and answer MCP requests on stdin/stdout until the client disconnects."""
-    with opened_store(target) as store:
+    with opened_store(target, index=index) as store:
         build_server(store, namespace).run("stdio")

@@ -24,7 +24,11 @@ def configured_model(explicit: str | None = None) -> str | None:
 
 
 def load_chat_model(spec: str) -> Any:
-    """A LangChain chat model for ``spec``; configuration problems become one clear error."""
+    """A LangChain chat model for ``spec``; configuration problems become one clear error.
+
+    Every command that needs a model gets it here, so replacing this function (e.g. with
+    pytest's ``monkeypatch``) runs the CLI against any chat model, such as a scripted one.
+    """
     from langchain.chat_models import init_chat_model
 
     try:

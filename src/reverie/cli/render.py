@@ -17,11 +17,17 @@ err = Console(stderr=True, highlight=False)
 
 
 def error(message: str) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    # One line, whatever the underlying library put in its message.
+    err.print(f"[bold red]error:[/] {escape(' '.join(message.split()))}", soft_wrap=True)
 
 
 def warn(message: str) -> None:
     err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+
+
+def count(number: int, singular: str, plural: str | None = None) -> str:
+    """``count(1, "memory", "memories")`` -> "1 memory"; other numbers take the plural."""
+    return f"{number} {singular if number == 1 else (plural or singular + 's')}"
 
 
 def kind_of(value: dict[str, Any]) -> str:

@@ -3,32 +3,34 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from langgraph.store.base import BaseStore, Item
+from langgraph.store.base import BaseStore, Item, PutOp
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from reverie.cli.episodes import EPISODE_INDEX_FIELDS
 from reverie.core.errors import ConfigurationError, InputError, NamespaceError
 from reverie.core.namespace import NamespaceTemplate
+from reverie.extraction.thread_state import STATE_ROOT
+from reverie.stores import default_target, open_store
 
 DEFAULT_NAMESPACE = "memories/{langgraph_user_id}"
 DEFAULT_USER = "default"
+INTERNAL_ROOT = STATE_ROOT
 _PAGE = 500
 
 
 def describe_target(target: str | None) -> str:
     """How the user would recognise the store: its path or URL (without a password)."""
-    if target:
-        if "://" in target and "@" in target:
-            scheme, rest = target.split("://", 1)
-            return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-        return target
-    return os.environ.get("REVERIE_STORE") or "the default store"
+    where = target or default_target()
+    if "://" in where and "@" in where:
+        scheme, rest = where.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return where
 
 
 @contextlib.contextmanager
@@ -37,16 +39,10 @@ def opened_store(
 ) -> Iterator[BaseStore]:
     """Open ``target`` (None: the default store) for one command and close it afterwards."""
     try:
-        from reverie.stores import open_store
-    except ImportError as exc:  # the storage backends are an installable part of Reverie
-        raise ConfigurationError(
-            f"Reverie's storage backends are not installed ({exc}). Reinstall reverie."
-        ) from exc
-    try:
         store = open_store(target, index=index)
     except sqlite3.DatabaseError as exc:
         raise ConfigurationError(
-            f"Cannot open {describe_target(str(target or ''))}: {exc}"
+            f"Cannot open {describe_target(str(target) if target else None)}: {exc}"
         ) from exc
     try:
         yield store
@@ -71,9 +67,21 @@ def format_namespace(namespace: tuple[str, ...] | list[str]) -> str:
     return "/".join(namespace)
 
 
-def iter_items(store: BaseStore, prefix: tuple[str, ...] = ()) -> Iterator[Item]:
-    """Every item whose namespace starts with ``prefix``, each exactly once."""
+def is_internal(namespace: tuple[str, ...] | list[str]) -> bool:
+    """Reverie's own bookkeeping (thread progress, history) lives under ``__reverie__``."""
+    return bool(namespace) and namespace[0] == INTERNAL_ROOT
+
+
+def iter_items(
+    store: BaseStore, prefix: tuple[str, ...] = (), *, internal: bool = False
+) -> Iterator[Item]:
+    """Every item whose namespace starts with ``prefix``, each exactly once.
+
+    Bookkeeping namespaces are left out unless ``internal`` is set or ``prefix`` points into them.
+    """
     for namespace in store.list_namespaces(prefix=prefix or None, limit=1_000_000):
+        if is_internal(namespace) and not (internal or is_internal(prefix)):
+            continue
         offset = 0
         while True:
             page = store.search(namespace, limit=_PAGE, offset=offset)
@@ -169,13 +177,28 @@ def restore_items(store: BaseStore, items: list[Item]) -> bool:
     if callable(own):
         own(items)
         return True
-    for item in items:
-        store.put(item.namespace, item.key, item.value)
+    # One batch: one transaction, and the embedder called with many texts at once.
+    store.batch([PutOp(i.namespace, i.key, i.value, index=_index_fields(i)) for i in items])
     return _stamp(store, items)
+
+
+def _index_fields(item: Item) -> Literal[False] | list[str] | None:
+    """Embed an item as its writer did: bookkeeping not at all, an episode by its text only."""
+    if is_internal(item.namespace):
+        return False
+    if item.value.get("kind") == "Episode":
+        return EPISODE_INDEX_FIELDS
+    return None
 
 
 def _stamp(store: BaseStore, items: list[Item]) -> bool:
     from langgraph.store.memory import InMemoryStore
+
+    from reverie.stores.embedded import EmbeddedStore
+
+    if isinstance(store, EmbeddedStore):
+        _stamp_embedded(store, items)
+        return True
 
     if isinstance(store, InMemoryStore):
         data = store._data  # no public API sets timestamps; the values were just written above
@@ -213,3 +236,24 @@ def _stamp(store: BaseStore, items: list[Item]) -> bool:
             )
         return True
     return False
+
+
+def _stamp_embedded(store: Any, items: list[Item]) -> None:
+    # The embedded store keeps times as epoch seconds in its items table; no public API sets them.
+    rows = [
+        (i.created_at.timestamp(), i.updated_at.timestamp(), ".".join(i.namespace), i.key)
+        for i in items
+    ]
+    with store._lock:
+        conn = store._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                "UPDATE items SET created_at = ?, updated_at = ? WHERE key = ? AND ns_id = "
+                "(SELECT id FROM namespaces WHERE path = ?)",
+                [(created, updated, key, path) for created, updated, path, key in rows],
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")

@@ -13,6 +13,10 @@ from reverie.core.errors import ConfigurationError, NamespaceError
 
 _FORMATTER = string.Formatter()
 
+# Reverie keeps its bookkeeping (thread progress, audit trail) under this first label, so a
+# namespace of user data may not start with it: searching it would reach every user's history.
+RESERVED_ROOT = "__reverie__"
+
 
 def _template_variables(label: str) -> list[str]:
     try:
@@ -41,6 +45,16 @@ def validate_label(label: object, *, where: str = "namespace") -> str:
             "Replace dots (for example with '_') before using it as a namespace label."
         )
     return label
+
+
+def _check_root(label: str, variables: list[str] | None) -> None:
+    if label == RESERVED_ROOT:
+        source = f" (from '{variables[0]}')" if variables else ""
+        raise NamespaceError(
+            f"A namespace may not start with {RESERVED_ROOT!r}{source}: Reverie keeps its own "
+            "records there. Put a fixed first label before user values, e.g. "
+            "('memories', '{langgraph_user_id}')."
+        )
 
 
 class NamespaceTemplate:
@@ -73,6 +87,7 @@ class NamespaceTemplate:
                 self.variables[index] = names
             else:
                 validate_label(label)
+        _check_root(labels[0], self.variables.get(0))
 
     @property
     def is_static(self) -> bool:
@@ -109,6 +124,7 @@ class NamespaceTemplate:
             labels[index] = validate_label(
                 self.template[index].format(**values), where=f"namespace (from '{names[0]}')"
             )
+        _check_root(labels[0], self.variables.get(0))
         return tuple(labels)
 
     def __repr__(self) -> str:

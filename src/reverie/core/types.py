@@ -6,6 +6,8 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
 
+from reverie.core.text import clean_json
+
 
 class Memory(BaseModel):
     """Record one durable fact, preference, or event about the user or their world.
@@ -34,4 +36,5 @@ class RemoveDoc(BaseModel):
 
 def stored_value(content: BaseModel) -> dict[str, Any]:
     """The value Reverie writes to a store for one memory: ``{"kind": ..., "content": {...}}``."""
-    return {"kind": type(content).__name__, "content": content.model_dump(mode="json")}
+    # Models sometimes emit lone surrogates; no backend that encodes UTF-8 could store them.
+    return {"kind": type(content).__name__, "content": clean_json(content.model_dump(mode="json"))}

@@ -125,7 +125,9 @@ class LocalMiniLMEmbeddings(Embeddings):
             )
         model = self._loaded()
         weights = model.weights
-        encodings = model.tokenizer.encode_batch(list(texts), add_special_tokens=True)
+        # One text at a time: tokenizing is ~1% of the work, and encode_batch would start a
+        # thread pool that competes with BLAS and warns when the process later forks.
+        encodings = [model.tokenizer.encode(text) for text in texts]
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
         # Similar lengths share a batch, so little work goes to padding.
         order = np.argsort(lengths, kind="stable")
@@ -140,12 +142,7 @@ class LocalMiniLMEmbeddings(Embeddings):
         )
         result = np.empty((len(texts), weights.hidden_size), dtype=np.float32)
         for chunk, width in batches:
-            ids = np.zeros((len(chunk), width), dtype=np.int64)
-            mask = np.zeros((len(chunk), width), dtype=bool)
-            for row, index in enumerate(chunk):
-                token_ids = encodings[index].ids
-                ids[row, : len(token_ids)] = token_ids
-                mask[row, : len(token_ids)] = True
+            ids, mask = _padded([encodings[i].ids for i in chunk], width)
             result[chunk] = encode_batch(weights, ids, mask, workspace)
         vectors: list[list[float]] = result.tolist()
         return vectors
@@ -182,3 +179,13 @@ class LocalMiniLMEmbeddings(Embeddings):
 
     async def aembed_query(self, text: str) -> list[float]:
         return await asyncio.to_thread(self.embed_query, text)
+
+
+def _padded(token_ids: list[list[int]], width: int) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Right-padded ids (pad id 0) and the mask of real tokens."""
+    ids = np.zeros((len(token_ids), width), dtype=np.int64)
+    mask = np.zeros((len(token_ids), width), dtype=bool)
+    for row, row_ids in enumerate(token_ids):
+        ids[row, : len(row_ids)] = row_ids
+        mask[row, : len(row_ids)] = True
+    return ids, mask

@@ -17,7 +17,8 @@ LOCAL_NAMES = frozenset(
 def resolve_embeddings(spec: str | Embeddings | None = None) -> Embeddings:
     """The embedder named by ``spec``.
 
-    - ``None``, ``"local"`` or ``"minilm"``: the bundled offline :class:`LocalMiniLMEmbeddings`;
+    - ``None``, ``"local"``, ``"minilm"`` or ``"local:all-MiniLM-L6-v2"``: the bundled offline
+      :class:`LocalMiniLMEmbeddings`;
     - an ``Embeddings`` instance: returned unchanged;
     - ``"provider:model"`` (e.g. ``"openai:text-embedding-3-small"``): LangChain's
       ``init_embeddings``, which needs the provider's integration package installed.
@@ -34,7 +35,10 @@ def resolve_embeddings(spec: str | Embeddings | None = None) -> Embeddings:
             f"Embeddings instance, got {type(spec).__name__}."
         )
     name = spec.strip()
-    if name.lower() in LOCAL_NAMES:
+    provider, _, model = name.partition(":")
+    if name.lower() in LOCAL_NAMES or (
+        provider.lower() == "local" and model.lower() in LOCAL_NAMES
+    ):
         return LocalMiniLMEmbeddings()
     if ":" not in name:
         raise EmbeddingError(

@@ -11,6 +11,7 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolM
 from langchain_core.messages.utils import convert_to_messages
 
 from reverie.core.errors import InputError
+from reverie.core.text import clean_text
 
 _ROLE_NAMES = {"human": "user", "ai": "assistant", "tool": "tool", "function": "tool"}
 
@@ -35,15 +36,6 @@ def normalize_messages(raw: Any) -> list[BaseMessage]:
             f"A message could not be read ({exc}). Each message must be a LangChain message, a "
             "{'role': 'user'|'assistant'|'system'|'tool', 'content': ...} dict or a (role, text) tuple."
         ) from exc
-
-
-def clean_text(text: str) -> str:
-    """Replace lone surrogates and other unencodable characters so every backend can store the text."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def message_text(message: BaseMessage) -> str:

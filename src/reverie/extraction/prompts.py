@@ -4,8 +4,8 @@ from __future__ import annotations
 
 DEFAULT_INSTRUCTIONS = (
     "You maintain long-term memory about the user. From the new conversation, record durable facts, "
-    "preferences, plans, relationships and events that will matter in future conversations. Skip "
-    "small talk and anything already stored. Write each memory as a short standalone statement."
+    "preferences, plans, relationships and events worth recalling later. Skip small talk and what "
+    "is already stored. One short standalone statement per memory."
 )
 
 
@@ -16,16 +16,14 @@ def protocol(*, inserts: bool, updates: bool, deletes: bool) -> str:
         lines.append("- New information: call a memory tool without memory_id.")
     if updates:
         lines.append(
-            "- Changed or more complete information: call the tool with the stored memory's memory_id "
-            "and the full new content."
+            "- Changed or more complete information: call it with the stored memory's memory_id and "
+            "the full new content."
         )
     if deletes:
         lines.append(
             "- Stored memories that are contradicted or obsolete: call forget with their ids."
         )
-    lines.append(
-        "Make all calls at once. If nothing is worth remembering, reply without tool calls."
-    )
+    lines.append("Make all calls at once; none if nothing is worth remembering.")
     return "\n".join(lines)
 
 

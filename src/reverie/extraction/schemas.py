@@ -116,9 +116,9 @@ class SchemaToolkit:
                 properties = dict(parameters.get("properties", {}))
                 required = list(parameters.get("required", []))
                 if self.enable_updates:
-                    hint = "id of the stored memory this replaces"
+                    hint = "stored memory id to replace"
                     if self.enable_inserts:
-                        hint += "; omit to add a new one"
+                        hint += "; omit for a new memory"
                     properties[MEMORY_ID] = {"type": "string", "description": hint}
                     if not self.enable_inserts:
                         required.append(MEMORY_ID)
@@ -188,7 +188,7 @@ class SchemaToolkit:
             reply.errors.append(
                 (
                     bad.get("id") or "",
-                    f"Arguments of {bad.get('name')!r} are not valid JSON ({bad.get('error') or 'parse error'}). "
+                    f"Arguments of {_short(bad.get('name'))} are not valid JSON ({bad.get('error') or 'parse error'}). "
                     "Send the call again with a JSON object as arguments.",
                 )
             )
@@ -205,7 +205,7 @@ class SchemaToolkit:
         name = call.get("name")
         args = call.get("args")
         if not isinstance(args, dict):
-            raise _Rejected(f"Arguments of {name!r} must be a JSON object.")
+            raise _Rejected(f"Arguments of {_short(name)} must be a JSON object.")
         if name == FORGET_TOOL and self.enable_deletes:
             ids = args.get("ids")
             if isinstance(ids, str):
@@ -214,14 +214,15 @@ class SchemaToolkit:
                 raise _Rejected("forget needs 'ids': a list of memory ids shown to you.")
             unknown = [str(i) for i in ids if str(i) not in shown]
             if unknown:
+                quoted = ", ".join(_short(u) for u in unknown[:10])
                 raise _Rejected(
-                    f"Unknown memory ids {unknown}; only these ids exist: {sorted(shown) or 'none'}."
+                    f"Unknown memory ids [{quoted}]; only these ids exist: {sorted(shown) or 'none'}."
                 )
             return [Delete(str(i)) for i in ids]
         schema = self.schemas.get(name or "")
         if schema is None or not (self.enable_inserts or self.enable_updates):
             allowed = [t["function"]["name"] for t in self.tools]
-            raise _Rejected(f"There is no tool {name!r}. Available tools: {allowed}.")
+            raise _Rejected(f"There is no tool {_short(name)}. Available tools: {allowed}.")
         args = dict(args)
         memory_id = args.pop(MEMORY_ID, None)
         if memory_id in ("", None):
@@ -245,7 +246,7 @@ class SchemaToolkit:
             raise _Rejected(f"Updating memories is disabled; call {name} without {MEMORY_ID}.")
         if memory_id not in shown:
             raise _Rejected(
-                f"Unknown {MEMORY_ID} {memory_id!r}; only these ids exist: {sorted(shown) or 'none'}. "
+                f"Unknown {MEMORY_ID} {_short(memory_id)}; only these ids exist: {sorted(shown) or 'none'}. "
                 f"Omit {MEMORY_ID} to add a new memory."
             )
         return [Update(memory_id, content)]
@@ -253,3 +254,10 @@ class SchemaToolkit:
 
 class _Rejected(Exception):
     pass
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A model-supplied name or id as quoted in a rejection: bounded, so a huge one cannot flood
+    the correction prompt or the logs."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + "...'"

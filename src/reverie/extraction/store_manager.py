@@ -7,6 +7,9 @@ share every decision and differ only in how they wait.
 
 from __future__ import annotations
 
+import copy
+import json
+import threading
 import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,13 +26,14 @@ from reverie.core.namespace import NamespaceTemplate
 from reverie.core.types import Memory, stored_value
 from reverie.extraction.budget import chunk_messages
 from reverie.extraction.engine import ExtractionEngine, RoundInput, queries_from, query_messages
-from reverie.extraction.history import HistoryRecord, history_namespace
+from reverie.extraction.history import Action, HistoryRecord, history_namespace
 from reverie.extraction.memory_manager import DEFAULT_TOKEN_BUDGET
 from reverie.extraction.messages import normalize_messages, render_messages
 from reverie.extraction.models import resolve_chat_model
 from reverie.extraction.prompts import DEFAULT_INSTRUCTIONS, QUERY_TOOL
 from reverie.extraction.schemas import Delete, Insert, Operation, SchemaToolkit, Update
-from reverie.extraction.thread_state import ThreadState, state_namespace
+from reverie.extraction.thread_state import ThreadState, context_line, state_namespace
+from reverie.extraction.write_guard import awrite_guard, write_guard
 
 DEFAULT_KEY = "default"
 PHASE_INSTRUCTIONS = (
@@ -53,6 +57,35 @@ class _StoreBatch:
 
 
 @dataclass(frozen=True)
+class _Expect:
+    """What a run read and relies on: the write goes ahead only if the item is still like this."""
+
+    namespace: tuple[str, ...]
+    key: str
+    value: dict[str, Any] | None  # None: the item must still be absent
+    stamp: str | None = None  # updated_at as read; None: compare the value only
+    may_vanish: bool = False  # a delete is satisfied if someone else deleted it first
+
+    def holds(self, now: object) -> bool:
+        if not isinstance(now, Item):
+            return self.value is None or self.may_vanish
+        if self.value is None:
+            return False
+        if self.stamp is not None and _stamp(now.updated_at) != self.stamp:
+            return False
+        # Also compare values: some backends keep timestamps too coarse to tell two writes apart.
+        return now.value == self.value
+
+
+@dataclass(frozen=True)
+class _Commit:
+    """Write ``ops`` atomically with checking ``expected``; the driver sends back whether it wrote."""
+
+    expected: list[_Expect]
+    ops: list[Op]
+
+
+@dataclass(frozen=True)
 class _ModelRound:
     engine: ExtractionEngine
     round_input: RoundInput
@@ -63,7 +96,7 @@ class _QueryRound:
     lines: list[str]
 
 
-_Request = _StoreBatch | _ModelRound | _QueryRound
+_Request = _StoreBatch | _Commit | _ModelRound | _QueryRound
 
 
 @dataclass
@@ -75,10 +108,6 @@ class _Entry:
     item: SearchItem | Item | None = None
     deleted: bool = False
     changed: bool = False
-
-
-class _Stale(Exception):
-    pass
 
 
 class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
@@ -149,6 +178,8 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
         self.query_limit = query_limit
         self.namespace = NamespaceTemplate(namespace)
         self._store = store
+        self._opened_default: BaseStore | None = None
+        self._default_store_lock = threading.Lock()
         self.incremental = incremental
         self.context_messages = max(0, context_messages)
         self.token_budget = token_budget
@@ -174,18 +205,35 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
 
     @property
     def store(self) -> BaseStore:
-        """The store given at creation, else the one of the LangGraph run this is called in."""
+        """The store given at creation, else the LangGraph run's, else the persistent default.
+
+        Inside a LangGraph graph or ``@entrypoint(store=...)`` the run's store is used, as
+        LangMem does. Called directly, outside any run, the manager opens Reverie's embedded
+        default store once (``$REVERIE_STORE`` or ``./.reverie/memories.db``), so memories
+        persist with no set-up.
+        """
         if self._store is not None:
             return self._store
         from langgraph.config import get_store
 
         try:
-            return get_store()
-        except RuntimeError as exc:
+            store = get_store()
+        except RuntimeError:  # not inside a LangGraph run
+            return self._default_store()
+        if store is None:
             raise ConfigurationError(
-                "No store: pass store=... to create_memory_store_manager, or call the manager inside "
-                "a LangGraph graph or @entrypoint(store=...)."
-            ) from exc
+                "This LangGraph graph has no store: compile it with a store (graph.compile(store=...)"
+                " or @entrypoint(store=...)), or pass store=... to create_memory_store_manager."
+            )
+        return store
+
+    def _default_store(self) -> BaseStore:
+        with self._default_store_lock:
+            if self._opened_default is None:
+                from reverie.stores import open_store
+
+                self._opened_default = open_store()
+            return self._opened_default
 
     def get_namespace(self, config: RunnableConfig | None = None) -> tuple[str, ...]:
         return self.namespace(_checked_config(config) if config is not None else None)
@@ -195,56 +243,78 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
     def _pipeline(
         self, input: Any, config: RunnableConfig | None
     ) -> Generator[_Request, Any, list[dict[str, Any]]]:
-        config = _checked_config(config)
+        # Called inside a LangGraph run without a config (as LangMem allows), use the run's config:
+        # its thread_id drives incremental processing, its user id the namespace.
+        config = _checked_config(config) if config is not None else _ambient_config()
         messages = _messages_of(input)
         namespace = self.namespace(config if config is not None else None)
         configurable = (config or {}).get("configurable") or {}
-        thread_id = configurable.get("thread_id")
-        thread_id = str(thread_id) if thread_id is not None else None
+        thread_id = _thread_id(config)
         idempotency = configurable.get("idempotency_key") or (config or {}).get("run_id")
 
         rendered = render_messages(messages)
-        state = ThreadState()
         track = self.incremental and thread_id is not None
+        state_ns = state_namespace(namespace)
+        state, state_value = ThreadState(), None
         if track and thread_id is not None:
-            (value,) = yield _StoreBatch([GetOp(state_namespace(namespace), thread_id)])
-            state = ThreadState.from_value(value.value if value is not None else None)
+            (item,) = yield _StoreBatch([GetOp(state_ns, thread_id)])
+            state_value = item.value if item is not None else None
+            state = ThreadState.from_value(state_value)
         new, context = state.split(rendered, self.context_messages) if track else (rendered, [])
         if not new and not self.phase_engines:
             return []
 
         written: list[dict[str, Any]] = []
         chunks = chunk_messages(new, self.conversation_budget) or [[]]
-        for index, chunk in enumerate(chunks):
+        conflicts = 0
+        index = 0
+        while index < len(chunks):
+            chunk = chunks[index]
             lines = [m.line for m in chunk]
-            for attempt in range(self.max_conflict_retries + 1):
-                try:
-                    entries = yield from self._retrieve(namespace, lines, config)
-                    yield from self._consolidate(entries, context, lines, messages)
-                    ops, puts = self._plan_writes(
-                        namespace,
-                        entries,
-                        thread_id,
-                        f"{idempotency}:{index}" if idempotency else None,
-                    )
-                    yield from self._check_fresh(namespace, entries)
-                    break
-                except _Stale:
-                    if attempt == self.max_conflict_retries:
-                        raise ConflictError(
-                            f"Memories in {namespace} kept changing while this run consolidated them "
-                            f"({attempt + 1} attempts). Run it again, or route writers for one "
-                            "namespace through one ReflectionExecutor."
-                        ) from None
+            entries = yield from self._retrieve(namespace, lines, config)
+            yield from self._consolidate(entries, context, lines, messages)
+            ops, puts = self._plan_writes(
+                namespace, entries, thread_id, f"{idempotency}:{index}" if idempotency else None
+            )
+            expected = _expectations(namespace, entries)
+            next_state = state
             if track and thread_id is not None:
-                state.advance(chunk, self.context_messages, 500)
-                ops.append(
-                    PutOp(state_namespace(namespace), thread_id, state.to_value(), index=False)
-                )
-            if ops:
-                yield _StoreBatch(ops)
+                # The thread's progress is written with the memories and checked like them, so two
+                # runs handed the same thread at once cannot both consolidate the same messages.
+                next_state = copy.deepcopy(state)
+                next_state.advance(chunk, self.context_messages)
+                ops.append(PutOp(state_ns, thread_id, next_state.to_value(), index=False))
+                expected.append(_Expect(state_ns, thread_id, state_value))
+            committed = yield _Commit(expected, ops)
+            if not committed:
+                conflicts += 1
+                if conflicts > self.max_conflict_retries:
+                    raise ConflictError(
+                        f"Memories in {namespace} kept changing while this run consolidated them "
+                        f"({conflicts} attempts). Run it again, or route writers for one "
+                        "namespace through one ReflectionExecutor."
+                    )
+                if track and thread_id is not None:
+                    # Re-read the thread's progress: another run may have done part of the work.
+                    (item,) = yield _StoreBatch([GetOp(state_ns, thread_id)])
+                    state_value = item.value if item is not None else None
+                    state = ThreadState.from_value(state_value)
+                    new, context = state.split(rendered, self.context_messages)
+                    if not new:
+                        return written
+                    chunks = chunk_messages(new, self.conversation_budget) or [[]]
+                    index = 0
+                continue  # re-read the memories and ask the model again
             written.extend(puts)
-            context = (context + lines)[-self.context_messages :] if self.context_messages else []
+            state = next_state
+            if track:
+                state_value = state.to_value()
+            context = (
+                (context + [context_line(line) for line in lines])[-self.context_messages :]
+                if self.context_messages
+                else []
+            )
+            index += 1
         return written
 
     def _retrieve(
@@ -281,9 +351,20 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
                 entries["1"] = _Entry(DEFAULT_KEY, self._content_of(existing), existing)  # type: ignore[arg-type]
             else:
                 content = self.toolkit.coerce(None, self.default_factory(config or {}))
-                yield _StoreBatch([PutOp(namespace, DEFAULT_KEY, stored_value(content))])
+                # Only create it if it is still absent: a concurrent run may have made and updated it.
+                value = stored_value(content)
+                ops: list[Op] = [PutOp(namespace, DEFAULT_KEY, value)]
+                if self.keep_history:
+                    ops.append(
+                        _history_op(
+                            namespace, DEFAULT_KEY, "insert", None, value, _thread_id(config), None
+                        )
+                    )
+                yield _Commit([_Expect(namespace, DEFAULT_KEY, None)], ops)
                 (created,) = yield _StoreBatch([GetOp(namespace, DEFAULT_KEY)])
-                entries["1"] = _Entry(DEFAULT_KEY, content, created)
+                stored = self._content_of(created) if created is not None else None
+                if created is not None and stored is not None:
+                    entries["1"] = _Entry(DEFAULT_KEY, stored, created)
         return entries
 
     def _content_of(self, item: SearchItem | Item) -> BaseModel | None:
@@ -331,10 +412,10 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
     ) -> tuple[list[Op], list[dict[str, Any]]]:
         ops: list[Op] = []
         puts: list[dict[str, Any]] = []
-        hist_ns = history_namespace(namespace)
         inserted = 0
         for entry in entries.values():
             before = entry.item.value if entry.item is not None else None
+            action: Action
             if entry.key is None:
                 if entry.deleted:
                     continue
@@ -359,53 +440,31 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
             if after is not None:
                 puts.append({"namespace": namespace, "key": entry.key, "value": after})
             if self.keep_history:
-                record = HistoryRecord.now(
-                    memory_key=entry.key,
-                    action=action,
-                    before=before,
-                    after=after,
-                    thread_id=thread_id,
-                )
                 record_key = (
                     str(uuid.uuid5(_KEY_NAMESPACE, f"{idempotency}:{entry.key}:history"))
                     if idempotency
-                    else str(uuid.uuid4())
+                    else None
                 )
-                ops.append(PutOp(hist_ns, record_key, record.model_dump(mode="json"), index=False))
+                ops.append(
+                    _history_op(namespace, entry.key, action, before, after, thread_id, record_key)
+                )
         return ops, puts
-
-    def _check_fresh(
-        self, namespace: tuple[str, ...], entries: dict[str, _Entry]
-    ) -> Generator[_Request, Any, None]:
-        """Optimistic concurrency: an update or delete only lands on the version the model saw."""
-        touched = [e for e in entries.values() if e.item is not None and (e.changed or e.deleted)]
-        if not touched:
-            return
-        current = yield _StoreBatch([GetOp(namespace, e.item.key) for e in touched])  # type: ignore[union-attr]
-        for entry, now in zip(touched, current, strict=True):
-            seen = entry.item
-            if now is None or seen is None or _stamp(now.updated_at) != _stamp(seen.updated_at):
-                if now is None and entry.deleted:
-                    continue  # someone else deleted it already: same outcome
-                for e in entries.values():
-                    e.changed = False
-                raise _Stale
 
     # ----------------------------------------------------------------- drivers
 
     def _query_messages(self, lines: list[str]) -> Any:
         return query_messages(lines)
 
-    def invoke(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> list[dict[str, Any]]:
+    def _drive(self, gen: Generator[_Request, Any, Any], config: RunnableConfig | None) -> Any:
+        """Execute a pipeline's requests synchronously."""
         store = self.store
-        gen = self._pipeline(input, config)
         try:
             request = next(gen)
             while True:
                 if isinstance(request, _StoreBatch):
                     result: Any = store.batch(request.ops)
+                elif isinstance(request, _Commit):
+                    result = _commit(store, request)
                 elif isinstance(request, _ModelRound):
                     result = request.engine.run(request.round_input, config)
                 else:
@@ -418,18 +477,20 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
                     )
                 request = gen.send(result)
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            return done.value
 
-    async def ainvoke(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> list[dict[str, Any]]:
+    async def _adrive(
+        self, gen: Generator[_Request, Any, Any], config: RunnableConfig | None
+    ) -> Any:
+        """Execute a pipeline's requests asynchronously."""
         store = self.store
-        gen = self._pipeline(input, config)
         try:
             request = next(gen)
             while True:
                 if isinstance(request, _StoreBatch):
                     result: Any = await store.abatch(request.ops)
+                elif isinstance(request, _Commit):
+                    result = await _acommit(store, request)
                 elif isinstance(request, _ModelRound):
                     result = await request.engine.arun(request.round_input, config)
                 else:
@@ -442,7 +503,17 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
                     )
                 request = gen.send(result)
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            return done.value
+
+    def invoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> list[dict[str, Any]]:
+        return self._drive(self._pipeline(input, config), config)  # type: ignore[no-any-return]
+
+    async def ainvoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> list[dict[str, Any]]:
+        return await self._adrive(self._pipeline(input, config), config)  # type: ignore[no-any-return]
 
     def process(self, messages: Any, config: RunnableConfig | None = None) -> list[dict[str, Any]]:
         """Consolidate ``messages`` into the store (same as ``invoke({"messages": messages})``)."""
@@ -496,41 +567,201 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
         )
         return [i for i in items if tuple(i.namespace) == namespace]
 
+    def _direct_write(
+        self, key: str, after: dict[str, Any] | None, config: RunnableConfig | None
+    ) -> Generator[_Request, Any, None]:
+        """A put or delete by the application, recorded in the audit trail like the model's."""
+        config = _checked_config(config)
+        namespace = self.namespace(config)
+        thread_id = _thread_id(config)
+        for _ in range(self.max_conflict_retries + 1):
+            (before,) = yield _StoreBatch([GetOp(namespace, key)])
+            was = before.value if before is not None else None
+            if was == after:
+                return  # nothing to change (or nothing to delete)
+            action: Action = "insert" if was is None else "delete" if after is None else "update"
+            ops: list[Op] = [PutOp(namespace, key, after)]
+            if self.keep_history:
+                ops.append(_history_op(namespace, key, action, was, after, thread_id, None))
+            stamp = _stamp(before.updated_at) if before is not None else None
+            if (yield _Commit([_Expect(namespace, key, was, stamp, may_vanish=True)], ops)):
+                return
+        raise ConflictError(
+            f"Memory {key!r} in {namespace} kept changing while it was being written; try again."
+        )
+
     def put(self, key: str, value: Any, *, config: RunnableConfig | None = None) -> None:
-        self.store.put(self.get_namespace(config), key, self._value(value))
+        self._drive(self._direct_write(key, self._value(value), config), config)
 
     async def aput(self, key: str, value: Any, *, config: RunnableConfig | None = None) -> None:
-        await self.store.aput(self.get_namespace(config), key, self._value(value))
+        await self._adrive(self._direct_write(key, self._value(value), config), config)
 
     def delete(self, key: str, *, config: RunnableConfig | None = None) -> None:
-        self.store.delete(self.get_namespace(config), key)
+        self._drive(self._direct_write(key, None, config), config)
 
     async def adelete(self, key: str, *, config: RunnableConfig | None = None) -> None:
-        await self.store.adelete(self.get_namespace(config), key)
+        await self._adrive(self._direct_write(key, None, config), config)
 
     def history(
-        self, key: str | None = None, *, limit: int = 100, config: RunnableConfig | None = None
+        self,
+        key: str | None = None,
+        *,
+        limit: int | None = 100,
+        config: RunnableConfig | None = None,
     ) -> list[HistoryRecord]:
-        """The audit trail of this namespace (or of one memory), oldest change first."""
+        """The audit trail of this namespace, or of the memory ``key``: its ``limit`` latest
+        changes (all with ``limit=None``), oldest first. Each record says what changed (insert,
+        update or delete, with the value before and after), when, and from which thread."""
         namespace = history_namespace(self.get_namespace(config))
-        items = self.store.search(
-            namespace, filter={"memory_key": key} if key else None, limit=limit
-        )
-        records = [
-            HistoryRecord.model_validate(i.value) for i in items if tuple(i.namespace) == namespace
-        ]
-        return sorted(records, key=lambda r: r.at)
+        records: list[HistoryRecord] = []
+        for offset in range(0, 1 << 62, _HISTORY_PAGE):
+            page = self.store.search(
+                namespace,
+                filter={"memory_key": key} if key else None,
+                limit=_HISTORY_PAGE,
+                offset=offset,
+            )
+            records.extend(_records(page, namespace))
+            if len(page) < _HISTORY_PAGE:
+                break
+        return _latest(records, limit)
+
+    async def ahistory(
+        self,
+        key: str | None = None,
+        *,
+        limit: int | None = 100,
+        config: RunnableConfig | None = None,
+    ) -> list[HistoryRecord]:
+        namespace = history_namespace(self.get_namespace(config))
+        records: list[HistoryRecord] = []
+        for offset in range(0, 1 << 62, _HISTORY_PAGE):
+            page = await self.store.asearch(
+                namespace,
+                filter={"memory_key": key} if key else None,
+                limit=_HISTORY_PAGE,
+                offset=offset,
+            )
+            records.extend(_records(page, namespace))
+            if len(page) < _HISTORY_PAGE:
+                break
+        return _latest(records, limit)
+
+
+_HISTORY_PAGE = 500
+
+
+def _records(items: list[SearchItem], namespace: tuple[str, ...]) -> list[HistoryRecord]:
+    records = []
+    for item in items:
+        if tuple(item.namespace) != namespace:
+            continue
+        try:
+            records.append(HistoryRecord.model_validate(item.value))
+        except ValueError:
+            continue  # not written by Reverie; an audit trail reader must not crash on it
+    return records
+
+
+def _latest(records: list[HistoryRecord], limit: int | None) -> list[HistoryRecord]:
+    records.sort(key=lambda r: r.at)
+    return records[-limit:] if limit else records
+
+
+def _thread_id(config: RunnableConfig | None) -> str | None:
+    thread_id = ((config or {}).get("configurable") or {}).get("thread_id")
+    return str(thread_id) if thread_id is not None else None
+
+
+def _history_op(
+    namespace: tuple[str, ...],
+    key: str,
+    action: Action,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    thread_id: str | None,
+    record_key: str | None,
+) -> PutOp:
+    record = HistoryRecord.now(
+        memory_key=key, action=action, before=before, after=after, thread_id=thread_id
+    )
+    return PutOp(
+        history_namespace(namespace),
+        record_key or str(uuid.uuid4()),
+        record.model_dump(mode="json"),
+        index=False,
+    )
 
 
 def _apply(entries: dict[str, _Entry], ops: list[Operation]) -> None:
     for op in ops:
         if isinstance(op, Insert):
+            if any(not e.deleted and e.content == op.content for e in entries.values()):
+                continue  # the same memory again (stored, or inserted twice in one reply)
             entries[str(len(entries) + 1)] = _Entry(None, op.content, changed=True)
         elif isinstance(op, Update):
             entry = entries[op.alias]
             entry.content, entry.changed, entry.deleted = op.content, True, False
         elif isinstance(op, Delete):
             entries[op.alias].deleted = True
+
+
+def _expectations(namespace: tuple[str, ...], entries: dict[str, _Entry]) -> list[_Expect]:
+    """An update or delete only lands on the version of the memory the model was shown."""
+    return [
+        _Expect(
+            namespace, e.item.key, e.item.value, _stamp(e.item.updated_at), may_vanish=e.deleted
+        )
+        for e in entries.values()
+        if e.item is not None and (e.changed or e.deleted)
+    ]
+
+
+def _commit(store: BaseStore, commit: _Commit) -> bool:
+    if not commit.expected:
+        for batch in _write_batches(commit.ops):
+            store.batch(batch)
+        return True
+    with write_guard(store):
+        current = store.batch([GetOp(e.namespace, e.key) for e in commit.expected])
+        if not all(e.holds(now) for e, now in zip(commit.expected, current, strict=True)):
+            return False
+        for batch in _write_batches(commit.ops):
+            store.batch(batch)
+        return True
+
+
+async def _acommit(store: BaseStore, commit: _Commit) -> bool:
+    if not commit.expected:
+        for batch in _write_batches(commit.ops):
+            await store.abatch(batch)
+        return True
+    async with awrite_guard(store):
+        current = await store.abatch([GetOp(e.namespace, e.key) for e in commit.expected])
+        if not all(e.holds(now) for e, now in zip(commit.expected, current, strict=True)):
+            return False
+        for batch in _write_batches(commit.ops):
+            await store.abatch(batch)
+        return True
+
+
+def _write_batches(ops: list[Op]) -> list[list[Op]]:
+    """Normally one batch (atomic on stores with transactions). Two memories with the same value
+    go in separate batches: LangGraph's InMemoryStore fails a batch that embeds one text twice."""
+    batches: list[list[Op]] = []
+    current: list[Op] = []
+    values: set[str] = set()
+    for op in ops:
+        if isinstance(op, PutOp) and op.value is not None and op.index is not False:
+            fingerprint = json.dumps(op.value, sort_keys=True, default=str)
+            if fingerprint in values:
+                batches.append(current)
+                current, values = [], set()
+            values.add(fingerprint)
+        current.append(op)
+    if current:
+        batches.append(current)
+    return batches
 
 
 def _stamp(value: datetime | None) -> str | None:
@@ -544,6 +775,15 @@ def _default_queries(lines: list[str]) -> list[str]:
     return ["\n".join(lines)[-1500:]]
 
 
+def _ambient_config() -> RunnableConfig | None:
+    from langgraph.config import get_config
+
+    try:
+        return _checked_config(get_config())
+    except RuntimeError:
+        return None
+
+
 def _checked_config(config: Any) -> RunnableConfig | None:
     if config is None:
         return None
@@ -555,7 +795,8 @@ def _checked_config(config: Any) -> RunnableConfig | None:
     configurable = config.get("configurable")
     if configurable is not None and not isinstance(configurable, Mapping):
         raise ConfigurationError(
-            f"config['configurable'] must be a dict, got {type(configurable).__name__}."
+            f"config['configurable'] must be a dict, got {type(configurable).__name__}. "
+            "Pass config={'configurable': {'langgraph_user_id': ..., 'thread_id': ...}}."
         )
     return config  # type: ignore[return-value]
 

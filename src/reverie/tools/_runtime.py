@@ -8,6 +8,7 @@ from typing import Any
 from langgraph.store.base import BaseStore
 
 from reverie.core.errors import ConfigurationError
+from reverie.core.text import clean_json
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +35,8 @@ def to_jsonable(content: Any) -> Any:
     """Pydantic models become plain JSON data; anything else is stored as given."""
     if hasattr(content, "model_dump"):
         try:
-            return content.model_dump(mode="json")
+            return clean_json(content.model_dump(mode="json"))
         except Exception:  # a model with non-JSON fields still gets stored, as text
             logger.exception("could not serialise %r; storing its text", content)
-            return str(content)
-    return content
+            return clean_json(str(content))
+    return clean_json(content)

@@ -18,6 +18,7 @@ Design, briefly:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -78,6 +79,7 @@ from reverie.stores.embedded.rows import (
     ns_path,
 )
 from reverie.stores.embedded.vectors import FloatArray
+from reverie.stores.embedded.write_lock import CrossProcessWriteLock
 
 
 class EmbeddedStore(BaseStore):
@@ -114,6 +116,7 @@ class EmbeddedStore(BaseStore):
         self.search_mode: SearchMode = search_mode
         self.ttl_config = ttl
         self._lock = threading.RLock()
+        self._write_lock: CrossProcessWriteLock | None = None
         self._closed = False
         self._ns_ids: dict[str, int] = {}
         self._last_sweep = 0.0
@@ -213,6 +216,17 @@ class EmbeddedStore(BaseStore):
 
     async def __aexit__(self, *exc_info: object) -> None:
         self.close()
+
+    def reverie_write_lock(self) -> contextlib.AbstractContextManager[None]:
+        """A lock across processes for read-check-write sequences (memory managers commit in it).
+
+        Batches are atomic on their own; this makes a check in one batch and the write that
+        depends on it in the next safe against other processes doing the same.
+        """
+        with self._lock:
+            if self._write_lock is None:
+                self._write_lock = CrossProcessWriteLock(self.path)
+        return self._write_lock.hold()
 
     def __repr__(self) -> str:
         return f"EmbeddedStore({str(self.path)!r}, search_mode={self.search_mode!r})"

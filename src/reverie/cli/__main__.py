@@ -1,0 +1,5 @@
+"""``python -m reverie.cli``: the ``reverie`` command."""
+
+from reverie.cli.app import main
+
+main()

@@ -1,0 +1,54 @@
+"""Which embedder a command's store uses: ``--embeddings`` or ``REVERIE_EMBEDDINGS``.
+
+``local`` (the default) is all-MiniLM-L6-v2 run on the CPU, the index every Reverie store gets
+when opened without one. ``hashing`` is a deterministic word-hashing embedder with no model at
+all: instant, offline, and good for tests and scripts, though it matches words rather than
+meaning. Anything else is a ``provider:model`` name handed to ``reverie.embeddings``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from reverie.core.errors import ConfigurationError, EmbeddingError
+
+EMBEDDINGS_ENV = "REVERIE_EMBEDDINGS"
+LOCAL = "local"
+HASHING = "hashing"
+
+
+def configured_embeddings(explicit: str | None = None) -> str:
+    """The embedder the user chose; ``local`` when nothing is set."""
+    spec = explicit if explicit is not None else os.environ.get(EMBEDDINGS_ENV)
+    return (spec or "").strip() or LOCAL
+
+
+def index_for(spec: str | None) -> dict[str, Any] | None:
+    """The LangGraph index config for ``spec``; None means the store's default (local MiniLM)."""
+    choice = configured_embeddings(spec)
+    if choice == LOCAL:
+        return None
+    if choice == HASHING:
+        from reverie.testing import hashing_index
+
+        return hashing_index()
+    if ":" not in choice:
+        raise ConfigurationError(
+            f"Unknown embeddings {choice!r}. Use 'local' (all-MiniLM-L6-v2, the default), "
+            "'hashing' (deterministic, no model) or 'provider:model', e.g. "
+            "'openai:text-embedding-3-small'."
+        )
+    try:
+        from reverie.embeddings import resolve_embeddings
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"Reverie's embeddings module is not installed ({exc}). Reinstall reverie."
+        ) from exc
+    embedder = resolve_embeddings(choice)
+    try:
+        # A provider model's width is not known in advance; one short probe tells it.
+        dims = len(embedder.embed_query("dimension probe"))
+    except Exception as exc:  # provider SDKs raise their own error types
+        raise EmbeddingError(f"Embeddings {choice!r} failed on a test input: {exc}") from exc
+    return {"dims": dims, "embed": embedder}

@@ -1,0 +1,160 @@
+"""``DurableReflectionExecutor``: submissions stored in PostgreSQL, processed by ``reverie worker``.
+
+``submit`` writes a procrastinate job in the same database as the memories and returns once it is
+committed; workers on any machine run it. A newer submission for the same thread replaces the one
+still waiting; a job whose worker dies is handed to another worker; a job applied twice writes the
+same memory keys (its idempotency key travels with it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import uuid
+from concurrent.futures import Future
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.store.base import BaseStore
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from reverie.core.errors import ConfigurationError
+from reverie.executor.context import FROM_CONFIG, check_config, current_config, thread_slot
+from reverie.executor.factory import load_reflector
+from reverie.executor.invoke import Reflector
+from reverie.executor.payload import encode_config, encode_payload
+from reverie.executor.queue import (
+    DEFAULT_QUEUE,
+    SUBMIT,
+    TASK_NAME,
+    ensure_schema,
+    scheduled_at,
+    thread_lock,
+)
+from reverie.executor.search import MemorySearch
+
+QUEUE_URL_ENV = "REVERIE_QUEUE_URL"
+
+
+def resolve_queue_url(dsn: str | None, store: str | None = None) -> str:
+    """The queue database: ``dsn``, else ``$REVERIE_QUEUE_URL``, else a postgresql:// store URL."""
+    for candidate in (dsn, os.environ.get(QUEUE_URL_ENV), store, os.environ.get("REVERIE_STORE")):
+        if candidate:
+            if not str(candidate).startswith(("postgresql://", "postgres://")):
+                if candidate is dsn:
+                    raise ConfigurationError(
+                        f"The queue needs a postgresql:// URL, got {str(candidate)[:40]!r}."
+                    )
+                continue
+            return str(candidate)
+    raise ConfigurationError(
+        "No queue database: pass a postgresql:// URL (dsn=... or --dsn), or set "
+        f"{QUEUE_URL_ENV} (or REVERIE_STORE to a postgresql:// store)."
+    )
+
+
+class DurableReflectionExecutor(MemorySearch):
+    """Submit reflections to a PostgreSQL-backed queue processed by ``reverie worker`` processes.
+
+    ``manager`` is the import path of the memory manager the workers run, e.g.
+    ``"myapp.memory:manager"`` (a manager, a reflector function, or a factory without arguments).
+    ``submit`` returns a future already holding the job id: the work is persisted, not done.
+    """
+
+    def __init__(
+        self,
+        manager: str,
+        dsn: str | None = None,
+        *,
+        queue: str = DEFAULT_QUEUE,
+        store: BaseStore | None = None,
+        reflector: Reflector | None = None,
+        max_connections: int = 4,
+    ) -> None:
+        if not isinstance(manager, str) or ":" not in manager:
+            raise ConfigurationError(
+                f"manager must be an import path like 'myapp.memory:manager', got {manager!r}."
+            )
+        self.manager = manager
+        self.queue = queue
+        self.dsn = resolve_queue_url(dsn)
+        self._store = store
+        self._reflector_obj = reflector
+        ensure_schema(self.dsn)
+        self._pool = ConnectionPool(
+            self.dsn,
+            min_size=1,
+            max_size=max_connections,
+            open=True,
+            name="reverie-queue",
+            kwargs={"autocommit": True},
+        )
+
+    @property
+    def _reflector(self) -> Reflector:  # type: ignore[override]
+        # Only search() needs the manager itself (for its namespace and store).
+        if self._reflector_obj is None:
+            self._reflector_obj = load_reflector(self.manager)
+        return self._reflector_obj
+
+    def submit(
+        self,
+        payload: Any,
+        /,
+        config: RunnableConfig | None = None,
+        *,
+        after_seconds: float = 0,
+        thread_id: Any = FROM_CONFIG,
+    ) -> Future[int]:
+        """Persist a reflection job; the returned future holds its id once it is committed."""
+        config = check_config(config) if config is not None else current_config()
+        if not isinstance(after_seconds, (int, float)) or not math.isfinite(after_seconds):
+            raise ConfigurationError(f"after_seconds must be a number, got {after_seconds!r}.")
+        if after_seconds < 0:
+            raise ConfigurationError(f"after_seconds must be >= 0, got {after_seconds}.")
+        thread, _ = thread_slot(config, thread_id)
+        encoded_config = encode_config(config)
+        key = encoded_config["configurable"].pop("idempotency_key", None) or uuid.uuid4().hex
+        lock = thread_lock(self.manager, thread)
+        args = {
+            "manager": self.manager,
+            "payload": encode_payload(payload),
+            "config": encoded_config,
+            "thread_id": thread,
+            "idempotency_key": str(key),
+        }
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                SUBMIT, (self.queue, TASK_NAME, lock, Jsonb(args), scheduled_at(after_seconds))
+            ).fetchone()
+        assert row is not None
+        future: Future[int] = Future()
+        future.set_result(int(row[0]))
+        return future
+
+    async def asubmit(
+        self,
+        payload: Any,
+        /,
+        config: RunnableConfig | None = None,
+        *,
+        after_seconds: float = 0,
+        thread_id: Any = FROM_CONFIG,
+    ) -> Future[int]:
+        config = check_config(config) if config is not None else current_config()
+        return await asyncio.to_thread(
+            self.submit, payload, config, after_seconds=after_seconds, thread_id=thread_id
+        )
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool | None = None) -> list[Any]:
+        """Close the connections. Submitted jobs are in the database already; nothing is pending."""
+        self._pool.close()
+        return []
+
+    def __enter__(self) -> DurableReflectionExecutor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()

@@ -1,0 +1,86 @@
+"""JSON form of reflection payloads and configs, for jobs stored in the database."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
+from langchain_core.runnables import RunnableConfig
+from pydantic import BaseModel
+
+from reverie.core.errors import InputError
+
+logger = logging.getLogger("reverie.executor")
+
+_MESSAGE = "__reverie_message__"
+_KEPT_CONFIG_KEYS = ("tags", "metadata", "recursion_limit")
+
+
+def encode_payload(payload: Any) -> Any:
+    """``payload`` as plain JSON; LangChain messages become tagged ``messages_to_dict`` entries."""
+    return _encode(payload, "payload")
+
+
+def decode_payload(data: Any) -> Any:
+    if isinstance(data, dict):
+        if set(data) == {_MESSAGE}:
+            return messages_from_dict([data[_MESSAGE]])[0]
+        return {key: decode_payload(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [decode_payload(item) for item in data]
+    return data
+
+
+def _encode(value: Any, where: str) -> Any:
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, BaseMessage):
+        return {_MESSAGE: message_to_dict(value)}
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InputError(f"{where} has a non-string key {key!r}; durable jobs are JSON.")
+            out[key] = _encode(item, f"{where}[{key!r}]")
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_encode(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise InputError(
+        f"{where} is a {type(value).__name__}, which a durable job cannot store. Submit messages "
+        "(LangChain messages or {'role', 'content'} dicts) and JSON values only."
+    )
+
+
+def encode_config(config: RunnableConfig | None) -> dict[str, Any]:
+    """The caller's settings that a worker elsewhere can use: JSON ``configurable`` values etc.
+
+    LangGraph's internal entries and values that are not JSON (connections, callbacks) describe
+    the caller's process and are left out.
+    """
+    source = config or {}
+    configurable: dict[str, Any] = {}
+    for key, value in (source.get("configurable") or {}).items():
+        if key.startswith("__"):
+            continue
+        if _is_json(value):
+            configurable[key] = value
+        else:
+            logger.debug("Not storing config['configurable'][%r]: not JSON", key)
+    out: dict[str, Any] = {"configurable": configurable}
+    for key in _KEPT_CONFIG_KEYS:
+        if key in source and _is_json(source[key]):  # type: ignore[literal-required]
+            out[key] = source[key]  # type: ignore[literal-required]
+    return out
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True

@@ -1,0 +1,21 @@
+"""Agreement with sentence-transformers itself, when a Python with it is available.
+
+Set ``REVERIE_ST_PYTHON`` to an interpreter that has ``sentence-transformers`` (and torch)
+installed; otherwise this test is skipped, since Reverie does not depend on torch.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.embedding_agreement import compare, reference_python
+from benchmarks.embedding_texts import agreement_texts
+
+
+def test_vectors_match_sentence_transformers():
+    python = reference_python()
+    if python is None:
+        pytest.skip("no sentence-transformers: set REVERIE_ST_PYTHON to compare with it")
+    stats = compare(agreement_texts(quick=True), python)
+    assert stats["min_cosine"] >= 0.999
+    assert stats["max_abs_diff"] < 1e-4
