@@ -25,7 +25,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q
 
+# LangMem 0.0.30 lives in its own environment (.bench/langmem-venv), used only for side-by-side
+# figures. PostgreSQL figures need the throwaway server (root installs it; otherwise they are
+# reported as skipped with how to enable them).
 bench: $(STAMP)
+	bash benchmarks/langmem_env.sh
+	-bash scripts/postgres.sh start
 	$(PY) -m benchmarks
 
 lint: $(STAMP)
