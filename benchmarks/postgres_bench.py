@@ -117,7 +117,7 @@ def _load(url: str, total: int, namespaces: int) -> float:
                       (SELECT array_agg(x + (random() - 0.5) * %s ORDER BY d)
                        FROM unnest(centres.v) WITH ORDINALITY AS t(x, d))::vector
                FROM generate_series(1, %s) AS g
-               JOIN centres ON centres.c = (g * 7919) %% %s""",
+               JOIN centres ON centres.c = (g::bigint * 7919) %% %s""",
             (namespaces, NOISE, total, CLUSTERS),
         )
         conn.execute("CREATE TABLE centres_saved AS SELECT * FROM centres")
