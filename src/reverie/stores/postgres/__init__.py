@@ -26,7 +26,9 @@ from reverie.stores.postgres.search import SearchTuning
 from reverie.stores.postgres.store import (
     ReverieAsyncPostgresStore,
     ReveriePostgresStore,
+    atune_connection,
     pool_kwargs,
+    tune_connection,
 )
 
 DEFAULT_POOL_SIZE = 10
@@ -64,7 +66,7 @@ def open_postgres_store(
     ``index`` is a LangGraph index config (``dims``, ``embed``, optional ``fields``,
     ``ann_index_config``, ``distance_type``); ``None`` means Reverie's default offline embeddings.
     ``pool_size`` caps the pool's connections. Namespaces with at most ``exact_search_below``
-    items (default 10,000) are searched exactly, larger ones through the HNSW index with
+    items (default 2,000) are searched exactly, larger ones through the HNSW index with
     ``hnsw_ef_search`` candidates (pgvector's default 40; raise it for better recall).
     ``pool_timeout`` is how long an operation waits for a connection, e.g. while the server
     restarts. Raises ConfigurationError or StoreError saying what to fix.
@@ -72,11 +74,13 @@ def open_postgres_store(
     config = _resolve_index(index)
     info = check_server(url, dims=config.get("dims"), connect_timeout=connect_timeout)
     where = redact(url)
+    tuning = _tuning(exact_search_below, hnsw_ef_search, info.iterative_scan)
     pool: ConnectionPool[Connection[DictRow]] = ConnectionPool(
         url,
         min_size=1,
         max_size=max(1, pool_size),
         kwargs=pool_kwargs(),
+        configure=tune_connection(tuning) if tuning.iterative_scan else None,
         check=ConnectionPool.check_connection,
         timeout=pool_timeout,
         name="reverie",
@@ -92,7 +96,8 @@ def open_postgres_store(
     store = ReveriePostgresStore(
         pool,
         index=config,  # type: ignore[arg-type]
-        tuning=_tuning(exact_search_below, hnsw_ef_search, info.iterative_scan),
+        tuning=tuning,
+        session_tuned=tuning.iterative_scan,
         where=where,
         owns_pool=True,
     )
@@ -120,11 +125,13 @@ async def open_async_postgres_store(
     config = _resolve_index(index)
     info = await acheck_server(url, dims=config.get("dims"), connect_timeout=connect_timeout)
     where = redact(url)
+    tuning = _tuning(exact_search_below, hnsw_ef_search, info.iterative_scan)
     pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
         url,
         min_size=1,
         max_size=max(1, pool_size),
         kwargs=pool_kwargs(),
+        configure=atune_connection(tuning) if tuning.iterative_scan else None,
         check=AsyncConnectionPool.check_connection,
         timeout=pool_timeout,
         name="reverie-async",
@@ -140,7 +147,8 @@ async def open_async_postgres_store(
     store = ReverieAsyncPostgresStore(
         pool,
         index=config,  # type: ignore[arg-type]
-        tuning=_tuning(exact_search_below, hnsw_ef_search, info.iterative_scan),
+        tuning=tuning,
+        session_tuned=tuning.iterative_scan,
         where=where,
         owns_pool=True,
     )

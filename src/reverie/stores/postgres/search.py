@@ -5,12 +5,13 @@ pgvector's HNSW index filters *after* walking the graph: with the default ``hnsw
 only those that belong to the namespace searched. For a small namespace in a big table that is
 usually nothing at all. Two remedies, chosen per search:
 
-- a namespace small enough (``exact_below`` items or fewer) is searched exactly: every vector in
+- a namespace small enough (``exact_below`` items or fewer, default 2,000) is searched exactly: every vector in
   it is compared with the query, found through the namespace's B-tree index. This is also the
   fastest plan for small namespaces.
 - larger namespaces (and searches over every namespace) use the HNSW index with pgvector's
   iterative scan (pgvector 0.8+), which keeps walking the graph until enough rows pass the filter,
-  in strict distance order.
+  in strict distance order. Connections opened by Reverie carry these settings for the session;
+  other connections get them per search, in a transaction.
 
 Results otherwise follow LangGraph's InMemoryStore: items without a vector come after the scored
 ones (score ``None``) instead of disappearing, and listings without a query keep insertion order
@@ -43,7 +44,7 @@ from langgraph.store.postgres.base import (
 class SearchTuning:
     """How vector searches are planned; see the module docstring."""
 
-    exact_below: int = 10_000
+    exact_below: int = 2_000
     """Namespaces holding at most this many items are searched exactly."""
     iterative_scan: bool = True
     """Use pgvector's iterative HNSW scan for larger namespaces (needs pgvector 0.8 or later)."""
@@ -104,6 +105,16 @@ def exact_variant(query: str, score: str) -> str | None:
     if needle not in query:
         return None
     return query.replace(needle, f"ORDER BY ({score}) + 0 ASC", 1)
+
+
+def session_settings(tuning: SearchTuning) -> str:
+    """pgvector settings applied once to every pooled connection, so that an approximate
+    search costs no extra statement."""
+    return (
+        "SELECT set_config('hnsw.iterative_scan', 'strict_order', false),"
+        f" set_config('hnsw.max_scan_tuples', '{int(tuning.max_scan_tuples)}', false),"
+        f" set_config('hnsw.ef_search', '{min(1000, max(1, int(tuning.ef_search)))}', false)"
+    )
 
 
 def ann_settings(tuning: SearchTuning, op: SearchOp) -> tuple[str, list[Any]]:

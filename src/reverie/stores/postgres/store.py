@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -32,6 +32,7 @@ from reverie.stores.postgres.search import (
     fill_query_vectors,
     listing_plan,
     score_expression,
+    session_settings,
     to_items,
     vector_plan,
     widened,
@@ -68,10 +69,12 @@ class _SearchPlanning:
     _score: str | None
     _warned_shape: bool
     _sizes: NamespaceSizes
+    _session_tuned: bool
     _prepare_batch_search_queries: Callable[..., Any]  # LangGraph's BasePostgresStore
 
-    def _init_search(self, tuning: SearchTuning) -> None:
+    def _init_search(self, tuning: SearchTuning, session_tuned: bool) -> None:
         self._tuning = tuning
+        self._session_tuned = session_tuned
         self._score = score_expression(self) if self.index_config else None
         self._warned_shape = False
         self._sizes = NamespaceSizes()
@@ -131,9 +134,10 @@ class ReveriePostgresStore(_SearchPlanning, PostgresStore):
         tuning: SearchTuning | None = None,
         where: str = "the configured server",
         owns_pool: bool = False,
+        session_tuned: bool = False,
     ) -> None:
         super().__init__(conn, index=index, ttl=ttl)
-        self._init_search(tuning or SearchTuning())
+        self._init_search(tuning or SearchTuning(), session_tuned)
         self._where = where
         self._owns_pool = owns_pool
 
@@ -198,7 +202,7 @@ class ReveriePostgresStore(_SearchPlanning, PostgresStore):
         try:
             step = next(plan)
             while True:
-                if step.ann_op is None:
+                if step.ann_op is None or self._session_tuned:
                     cur.execute(step.sql, step.params)
                     rows = cur.fetchall()
                 else:
@@ -231,9 +235,10 @@ class ReverieAsyncPostgresStore(_SearchPlanning, AsyncPostgresStore):
         tuning: SearchTuning | None = None,
         where: str = "the configured server",
         owns_pool: bool = False,
+        session_tuned: bool = False,
     ) -> None:
         super().__init__(conn, index=index, ttl=ttl)
-        self._init_search(tuning or SearchTuning())
+        self._init_search(tuning or SearchTuning(), session_tuned)
         self._where = where
         self._owns_pool = owns_pool
 
@@ -280,7 +285,7 @@ class ReverieAsyncPostgresStore(_SearchPlanning, AsyncPostgresStore):
         try:
             step = next(plan)
             while True:
-                if step.ann_op is None:
+                if step.ann_op is None or self._session_tuned:
                     await cur.execute(step.sql, step.params)
                     rows = await cur.fetchall()
                 else:
@@ -300,9 +305,33 @@ class ReverieAsyncPostgresStore(_SearchPlanning, AsyncPostgresStore):
                 await cur.execute(ADD_SEQ)
 
 
+def tune_connection(tuning: SearchTuning) -> Callable[[psycopg.Connection[Any]], None]:
+    """A pool ``configure`` callback applying the pgvector session settings."""
+
+    def configure(conn: psycopg.Connection[Any]) -> None:
+        conn.execute(session_settings(tuning))
+
+    return configure
+
+
+def atune_connection(
+    tuning: SearchTuning,
+) -> Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]:
+    async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
+        await conn.execute(session_settings(tuning))
+
+    return configure
+
+
 def pool_kwargs() -> dict[str, Any]:
     """Connection settings LangGraph's store expects on every pooled connection."""
     return {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
 
 
-__all__ = ["ReverieAsyncPostgresStore", "ReveriePostgresStore", "pool_kwargs"]
+__all__ = [
+    "ReverieAsyncPostgresStore",
+    "ReveriePostgresStore",
+    "atune_connection",
+    "pool_kwargs",
+    "tune_connection",
+]
