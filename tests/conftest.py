@@ -61,3 +61,22 @@ def any_store(store_kind: str, tmp_path: Path) -> Iterator[BaseStore]:
     """A fresh store of every backend, indexed with the deterministic hashing embedder."""
     with FACTORIES[store_kind](tmp_path, hashing_index()) as store:
         yield store
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many PostgreSQL-backed tests ran, so a CI log shows they were not skipped."""
+    counts: dict[str, int] = {}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        reports = terminalreporter.stats.get(outcome, [])
+        counts[outcome] = sum(
+            1
+            for report in reports
+            if getattr(report, "when", "call") in ("call", "setup")
+            and ("postgres" in report.nodeid or "durable" in report.nodeid)
+            and (outcome != "passed" or report.when == "call")
+        )
+    terminalreporter.write_line(
+        "PostgreSQL-backed tests: "
+        + ", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n or outcome == "passed")
+        + f" (server {POSTGRES_URL})"
+    )
