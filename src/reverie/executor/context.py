@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import math
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -43,6 +44,17 @@ def check_config(config: Any) -> RunnableConfig | None:
             f"config['configurable'] must be a dict, got {type(configurable).__name__}."
         )
     return config  # type: ignore[return-value]
+
+
+def submission_config(config: Any, after_seconds: Any) -> RunnableConfig | None:
+    """The config a submission runs with (default: the current LangGraph run's), after checking
+    it and the delay; shared by both executors so they accept and refuse the same input."""
+    checked = check_config(config) if config is not None else current_config()
+    if not isinstance(after_seconds, (int, float)) or not math.isfinite(after_seconds):
+        raise ConfigurationError(f"after_seconds must be a number, got {after_seconds!r}.")
+    if after_seconds < 0:
+        raise ConfigurationError(f"after_seconds must be >= 0, got {after_seconds}.")
+    return checked
 
 
 def thread_slot(config: RunnableConfig | None, thread_id: Any) -> tuple[str | None, object]:

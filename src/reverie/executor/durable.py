@@ -9,7 +9,6 @@ same memory keys (its idempotency key travels with it).
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import uuid
 from concurrent.futures import Future
@@ -21,7 +20,13 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from reverie.core.errors import ConfigurationError
-from reverie.executor.context import FROM_CONFIG, check_config, current_config, thread_slot
+from reverie.executor.context import (
+    FROM_CONFIG,
+    check_config,
+    current_config,
+    submission_config,
+    thread_slot,
+)
 from reverie.executor.factory import load_reflector
 from reverie.executor.invoke import Reflector
 from reverie.executor.payload import encode_config, encode_payload
@@ -109,11 +114,7 @@ class DurableReflectionExecutor(MemorySearch):
         thread_id: Any = FROM_CONFIG,
     ) -> Future[int]:
         """Persist a reflection job; the returned future holds its id once it is committed."""
-        config = check_config(config) if config is not None else current_config()
-        if not isinstance(after_seconds, (int, float)) or not math.isfinite(after_seconds):
-            raise ConfigurationError(f"after_seconds must be a number, got {after_seconds!r}.")
-        if after_seconds < 0:
-            raise ConfigurationError(f"after_seconds must be >= 0, got {after_seconds}.")
+        config = submission_config(config, after_seconds)
         thread, _ = thread_slot(config, thread_id)
         encoded_config = encode_config(config)
         key = encoded_config["configurable"].pop("idempotency_key", None) or uuid.uuid4().hex

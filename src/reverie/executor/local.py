@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
-import math
 import threading
 import time
 import weakref
@@ -25,9 +24,8 @@ from reverie.core.errors import ConfigurationError
 from reverie.executor.context import (
     FROM_CONFIG,
     background_config,
-    check_config,
-    current_config,
     store_of_config,
+    submission_config,
     thread_slot,
 )
 from reverie.executor.invoke import Reflector, check_reflector, run_reflector
@@ -129,11 +127,7 @@ class ReflectionExecutor(MemorySearch):
         ``thread_id`` defaults to ``config["configurable"]["thread_id"]`` (``config`` defaults to the
         current LangGraph run's); ``None`` means no debouncing for this submission.
         """
-        config = check_config(config) if config is not None else current_config()
-        if not isinstance(after_seconds, (int, float)) or not math.isfinite(after_seconds):
-            raise ConfigurationError(f"after_seconds must be a number, got {after_seconds!r}.")
-        if after_seconds < 0:
-            raise ConfigurationError(f"after_seconds must be >= 0, got {after_seconds}.")
+        config = submission_config(config, after_seconds)
         if self._needs_store and store_of_config(config) is None:
             raise ConfigurationError(
                 "The memory manager has no store to write to: pass store=... to "
