@@ -193,3 +193,25 @@ async def test_react_agent_async_reports_foreign_ids_as_tool_errors(store: InMem
     assert tool_message.status == "error"
     assert "No memory with id ivo-secret" in tool_message.text
     assert store.get(("memories", "ivo"), "ivo-secret") is not None
+
+
+async def test_tool_changes_are_in_the_audit_trail_with_their_thread(store: InMemoryStore) -> None:
+    from reverie import create_memory_store_manager
+
+    tool = create_manage_memory_tool(NAMESPACE, store=store)
+    config = {"configurable": {"langgraph_user_id": "ana", "thread_id": "t-7"}}
+    key = _key(tool.invoke({"content": "Prefers tea"}, config))
+    await tool.ainvoke({"action": "update", "id": key, "content": "Prefers green tea"}, config)
+    tool.invoke({"action": "delete", "id": key}, config)
+
+    manager = create_memory_store_manager(ScriptedChatModel(), namespace=NAMESPACE, store=store)
+    trail = manager.history(key, config=config)
+    assert [(r.action, r.thread_id) for r in trail] == [
+        ("insert", "t-7"),
+        ("update", "t-7"),
+        ("delete", "t-7"),
+    ]
+    assert trail[1].before == {"content": "Prefers tea"}
+    assert trail[1].after == {"content": "Prefers green tea"}
+    assert trail[2].after is None
+    assert store.get(("memories", "ana"), key) is None

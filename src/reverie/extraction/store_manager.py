@@ -26,7 +26,7 @@ from reverie.core.namespace import NamespaceTemplate
 from reverie.core.types import Memory, stored_value
 from reverie.extraction.budget import chunk_messages
 from reverie.extraction.engine import ExtractionEngine, RoundInput, queries_from, query_messages
-from reverie.extraction.history import Action, HistoryRecord, history_namespace
+from reverie.extraction.history import Action, HistoryRecord, history_namespace, history_put
 from reverie.extraction.memory_manager import DEFAULT_TOKEN_BUDGET
 from reverie.extraction.messages import normalize_messages, render_messages
 from reverie.extraction.models import resolve_chat_model
@@ -356,7 +356,7 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
                 ops: list[Op] = [PutOp(namespace, DEFAULT_KEY, value)]
                 if self.keep_history:
                     ops.append(
-                        _history_op(
+                        history_put(
                             namespace, DEFAULT_KEY, "insert", None, value, _thread_id(config), None
                         )
                     )
@@ -446,7 +446,7 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
                     else None
                 )
                 ops.append(
-                    _history_op(namespace, entry.key, action, before, after, thread_id, record_key)
+                    history_put(namespace, entry.key, action, before, after, thread_id, record_key)
                 )
         return ops, puts
 
@@ -582,7 +582,7 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
             action: Action = "insert" if was is None else "delete" if after is None else "update"
             ops: list[Op] = [PutOp(namespace, key, after)]
             if self.keep_history:
-                ops.append(_history_op(namespace, key, action, was, after, thread_id, None))
+                ops.append(history_put(namespace, key, action, was, after, thread_id, None))
             stamp = _stamp(before.updated_at) if before is not None else None
             if (yield _Commit([_Expect(namespace, key, was, stamp, may_vanish=True)], ops)):
                 return
@@ -671,26 +671,6 @@ def _latest(records: list[HistoryRecord], limit: int | None) -> list[HistoryReco
 def _thread_id(config: RunnableConfig | None) -> str | None:
     thread_id = ((config or {}).get("configurable") or {}).get("thread_id")
     return str(thread_id) if thread_id is not None else None
-
-
-def _history_op(
-    namespace: tuple[str, ...],
-    key: str,
-    action: Action,
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
-    thread_id: str | None,
-    record_key: str | None,
-) -> PutOp:
-    record = HistoryRecord.now(
-        memory_key=key, action=action, before=before, after=after, thread_id=thread_id
-    )
-    return PutOp(
-        history_namespace(namespace),
-        record_key or str(uuid.uuid4()),
-        record.model_dump(mode="json"),
-        index=False,
-    )
 
 
 def _apply(entries: dict[str, _Entry], ops: list[Operation]) -> None:

@@ -14,11 +14,14 @@ from typing import Any, Literal, Optional
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import StructuredTool, ToolException
-from langgraph.store.base import BaseStore, Item
+from langgraph.store.base import BaseStore, Item, Op, PutOp
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from reverie.core.errors import ConfigurationError
 from reverie.core.namespace import NamespaceTemplate
+from reverie.extraction.history import Action as HistoryAction
+from reverie.extraction.history import history_put
+from reverie.extraction.write_guard import awrite_guard, write_guard
 from reverie.tools._runtime import resolve_store, to_jsonable
 
 Action = Literal["create", "update", "delete"]
@@ -96,6 +99,29 @@ class _ManageMemory:
             "Search your memories to find the right id."
         )
 
+    def _change(
+        self,
+        namespace: tuple[str, ...],
+        action: str,
+        key: str,
+        existing: Item | None,
+        content: Any,
+        config: RunnableConfig,
+    ) -> tuple[list[Op], str]:
+        """The batch for one action: the memory's write and its audit record, applied together."""
+        before = existing.value if existing is not None else None
+        after = None if action == "delete" else _value_for(content, existing)
+        recorded: HistoryAction = (
+            "insert" if action == "create" else "delete" if action == "delete" else "update"
+        )
+        thread = (config.get("configurable") or {}).get("thread_id")
+        ops: list[Op] = [
+            PutOp(namespace, key, after),
+            history_put(namespace, key, recorded, before, after, str(thread) if thread else None),
+        ]
+        done = {"create": "created", "update": "updated", "delete": "Deleted"}[action]
+        return ops, f"{done} memory {key}"
+
     def run(
         self,
         content: Any = None,
@@ -107,19 +133,20 @@ class _ManageMemory:
         self.check(action, content, id)
         namespace = self.namespace(config)
         store = resolve_store(self.store)
-        if action == "create":
-            key = str(uuid.uuid4())
-            store.put(namespace, key, _value_for(content, None))
-            return f"created memory {key}"
-        assert id is not None
-        existing = store.get(namespace, id)
-        if existing is None:
-            raise self.missing(id)
-        if action == "delete":
-            store.delete(namespace, id)
-            return f"Deleted memory {id}"
-        store.put(namespace, id, _value_for(content, existing))
-        return f"updated memory {id}"
+        # Read and write under the store's write lock, like the memory managers, so a concurrent
+        # manager run never updates on top of a value this call is replacing (and vice versa).
+        with write_guard(store):
+            existing = None
+            if action != "create":
+                assert id is not None
+                existing = store.get(namespace, id)
+                if existing is None:
+                    raise self.missing(id)
+            ops, reply = self._change(
+                namespace, action, id or str(uuid.uuid4()), existing, content, config
+            )
+            store.batch(ops)
+        return reply
 
     async def arun(
         self,
@@ -132,19 +159,18 @@ class _ManageMemory:
         self.check(action, content, id)
         namespace = self.namespace(config)
         store = resolve_store(self.store)
-        if action == "create":
-            key = str(uuid.uuid4())
-            await store.aput(namespace, key, _value_for(content, None))
-            return f"created memory {key}"
-        assert id is not None
-        existing = await store.aget(namespace, id)
-        if existing is None:
-            raise self.missing(id)
-        if action == "delete":
-            await store.adelete(namespace, id)
-            return f"Deleted memory {id}"
-        await store.aput(namespace, id, _value_for(content, existing))
-        return f"updated memory {id}"
+        async with awrite_guard(store):
+            existing = None
+            if action != "create":
+                assert id is not None
+                existing = await store.aget(namespace, id)
+                if existing is None:
+                    raise self.missing(id)
+            ops, reply = self._change(
+                namespace, action, id or str(uuid.uuid4()), existing, content, config
+            )
+            await store.abatch(ops)
+        return reply
 
 
 def _args_schema(schema: Any, actions: tuple[Action, ...], default: Action) -> type[BaseModel]:
