@@ -17,6 +17,9 @@ import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+# One lock per live store object, the only module-level state: it must be shared by every manager
+# and tool that writes to the same store, whoever created them, and it vanishes with the store.
+# (A lock stored on the store object itself would break users who copy or pickle their store.)
 _LOCAL_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
 _LOCAL_LOCKS_GUARD = threading.Lock()
 _FALLBACK_LOCK = threading.Lock()  # for store objects that cannot be weakly referenced
