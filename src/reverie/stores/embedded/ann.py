@@ -1,0 +1,134 @@
+"""An approximate nearest-neighbour graph (HNSW, from ``usearch``) over a namespace's vectors.
+
+Exact cosine reads the whole matrix per query, so its cost grows with the namespace. For large
+namespaces the graph proposes a candidate set, and the candidates are then scored exactly from
+the float32 matrix, so every returned score is the exact cosine; only recall is approximate.
+
+Keys in the graph are matrix row numbers: rows are only ever appended or tombstoned (see
+``vectors``), so a row number never changes meaning within one cached entry. The graph stores
+half-precision copies of the rows (half the memory, and candidates are rescored anyway).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor, Future
+
+import numpy as np
+import numpy.typing as npt
+from usearch.index import Index
+
+from reverie.stores.embedded.vectors import FloatArray, IntArray, NamespaceVectors
+
+CONNECTIVITY = 16
+EXPANSION_ADD = 128
+EXPANSION_SEARCH = 128
+# Below this many rows a build is quick enough to run on the searching thread.
+SYNC_BUILD_ROWS = 5_000
+# Above this many wanted candidates (a deep offset) the graph saves little: rank exactly.
+MAX_CANDIDATES = 2_000
+
+HalfArray = npt.NDArray[np.float16]
+
+
+class NamespaceGraph:
+    """An HNSW graph over rows ``[0, rows)`` of a :class:`NamespaceVectors` matrix."""
+
+    def __init__(self, index: Index, rows: int) -> None:
+        self.index = index
+        self.rows = rows  # rows at or beyond this number have not been offered to the graph
+
+    @classmethod
+    def build(cls, dims: int, keys: IntArray, rows: HalfArray, total_rows: int) -> NamespaceGraph:
+        index = Index(
+            ndim=dims,
+            metric="ip",
+            dtype="f16",
+            connectivity=CONNECTIVITY,
+            expansion_add=EXPANSION_ADD,
+            expansion_search=EXPANSION_SEARCH,
+        )
+        if len(keys):
+            index.add(keys, rows, threads=0)
+        return cls(index, total_rows)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.index.memory_usage)
+
+    def catch_up(self, vectors: NamespaceVectors) -> None:
+        """Add rows appended since the graph was built and drop rows removed since then."""
+        ids = vectors.ids
+        dead = np.flatnonzero(ids[: self.rows] < 0)
+        if len(dead):
+            self.index.remove(dead)
+        self.add_rows(vectors, range(self.rows, vectors.size))
+
+    def add_rows(self, vectors: NamespaceVectors, rows: range) -> None:
+        keys = np.arange(rows.start, rows.stop, dtype=np.int64)
+        keys = keys[vectors.ids[keys] >= 0]
+        if len(keys):
+            self.index.add(keys, vectors.matrix[keys].astype(np.float16), threads=1)
+        self.rows = max(self.rows, rows.stop)
+
+    def remove_rows(self, rows: list[int]) -> None:
+        if rows:
+            self.index.remove(np.asarray(rows, dtype=np.int64))
+
+    def candidates(self, query: FloatArray, count: int) -> IntArray:
+        """Row numbers of about ``count`` rows nearest to ``query`` (unordered)."""
+        self.index.expansion_search = max(EXPANSION_SEARCH, 2 * count)  # type: ignore[misc]
+        found = self.index.search(query.astype(np.float16), count, threads=1)
+        return np.asarray(found.keys, dtype=np.int64)
+
+
+class GraphSlot:
+    """The graph of one cached namespace: absent, being built, or ready."""
+
+    def __init__(self) -> None:
+        self.graph: NamespaceGraph | None = None
+        self.pending: Future[NamespaceGraph] | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return self.graph.nbytes if self.graph is not None else 0
+
+    def ready(
+        self, vectors: NamespaceVectors, threshold: int | None, builder: Executor | None
+    ) -> NamespaceGraph | None:
+        """The graph if it can serve a search now; starts a build when the namespace is big
+        enough. While a large build runs in ``builder`` the caller ranks exactly."""
+        if self.graph is not None:
+            return self.graph
+        if self.pending is not None:
+            if not self.pending.done():
+                return None
+            graph = self.pending.result()
+            self.pending = None
+            graph.catch_up(vectors)
+            self.graph = graph
+            return graph
+        if not threshold or vectors.size - vectors.dead < threshold:
+            return None
+        keys = np.flatnonzero(vectors.ids[: vectors.size] >= 0).astype(np.int64)
+        # The half-precision copy is also the snapshot the build reads, so later in-place
+        # changes to the matrix cannot race with a background build.
+        rows = vectors.matrix[keys].astype(np.float16)
+        if builder is None or len(keys) < SYNC_BUILD_ROWS:
+            self.graph = NamespaceGraph.build(vectors.dims, keys, rows, vectors.size)
+            return self.graph
+        self.pending = builder.submit(NamespaceGraph.build, vectors.dims, keys, rows, vectors.size)
+        return None
+
+    def abandon(self) -> None:
+        """Give up a build still queued (the entry it was for is gone)."""
+        if self.pending is not None:
+            self.pending.cancel()
+            self.pending = None
+
+    def removed(self, rows: list[int]) -> None:
+        if self.graph is not None:
+            self.graph.remove_rows(rows)
+
+    def added(self, vectors: NamespaceVectors, rows: range) -> None:
+        if self.graph is not None:
+            self.graph.add_rows(vectors, rows)
