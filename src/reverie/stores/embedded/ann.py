@@ -24,6 +24,11 @@ EXPANSION_ADD = 128
 EXPANSION_SEARCH = 128
 # Below this many rows a build is quick enough to run on the searching thread.
 SYNC_BUILD_ROWS = 5_000
+# The first rows of a build are inserted on one thread (see ``NamespaceGraph.build``).
+SERIAL_ROWS = 10_000
+# Candidates asked of the graph per ranked row wanted: half-precision distances blur the order
+# near the cut, and the rescoring restores it.
+CANDIDATE_FACTOR = 2
 # Above this many wanted candidates (a deep offset) the graph saves little: rank exactly.
 MAX_CANDIDATES = 2_000
 
@@ -47,8 +52,13 @@ class NamespaceGraph:
             expansion_add=EXPANSION_ADD,
             expansion_search=EXPANSION_SEARCH,
         )
-        if len(keys):
-            index.add(keys, rows, threads=0)
+        # Parallel inserts into a nearly empty graph can leave it badly connected (seen as
+        # whole clusters missing from results), so the first rows go in one at a time.
+        head = min(len(keys), SERIAL_ROWS)
+        if head:
+            index.add(keys[:head], rows[:head], threads=1)
+        if len(keys) > head:
+            index.add(keys[head:], rows[head:], threads=0)
         return cls(index, total_rows)
 
     @property
@@ -75,7 +85,8 @@ class NamespaceGraph:
             self.index.remove(np.asarray(rows, dtype=np.int64))
 
     def candidates(self, query: FloatArray, count: int) -> IntArray:
-        """Row numbers of about ``count`` rows nearest to ``query`` (unordered)."""
+        """Row numbers of about ``CANDIDATE_FACTOR * count`` rows near ``query`` (unordered)."""
+        count *= CANDIDATE_FACTOR
         self.index.expansion_search = max(EXPANSION_SEARCH, 2 * count)  # type: ignore[misc]
         found = self.index.search(query.astype(np.float16), count, threads=1)
         return np.asarray(found.keys, dtype=np.int64)
