@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,3 +231,41 @@ def test_multi_vector_items_score_their_best_vector(
 def test_negative_threshold_is_refused(tmp_path: Path, bad: int) -> None:
     with pytest.raises(ConfigurationError, match="ann_threshold"):
         EmbeddedStore(tmp_path / "m.db", ann_threshold=bad)
+
+
+def test_failed_build_falls_back_to_exact_with_a_warning(
+    tmp_path: Path,
+    table: dict[str, np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise MemoryError("no room for the graph")
+
+    monkeypatch.setattr(ann, "SYNC_BUILD_ROWS", 0)
+    monkeypatch.setattr(ann.NamespaceGraph, "build", broken)
+    approx, exact = _pair(tmp_path / "m.db", table, "vector")
+    with approx, exact:
+        _fill(approx)
+        _same(_hits(approx, "query6"), _hits(exact, "query6"))  # queues the doomed build
+        pending = approx._cache._entries[1].graph.pending  # noqa: SLF001
+        assert pending is not None
+        with pytest.raises(MemoryError):
+            pending.result(timeout=60)
+        with pytest.warns(RuntimeWarning, match="searched exactly"):
+            _same(_hits(approx, "query6"), _hits(exact, "query6"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no second warning, no second build
+            _same(_hits(approx, "query7"), _hits(exact, "query7"))
+        assert approx._cache._entries[1].graph.pending is None  # noqa: SLF001
+
+
+def test_cancelled_build_stops_early(table: dict[str, np.ndarray]) -> None:
+    cancelled = threading.Event()
+    cancelled.set()
+    rows = np.stack([table[f"item{i}"] for i in range(ITEMS)]).astype(np.float16)
+    keys = np.arange(ITEMS, dtype=np.int64)
+    # The serial head is always built; with a head smaller than the rows the rest is skipped.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ann, "SERIAL_ROWS", 100)
+        assert ann.NamespaceGraph.build(DIMS, keys, rows, ITEMS, cancelled) is None
+    assert ann.NamespaceGraph.build(DIMS, keys, rows, ITEMS, threading.Event()) is not None

@@ -11,6 +11,8 @@ half-precision copies of the rows (half the memory, and candidates are rescored 
 
 from __future__ import annotations
 
+import threading
+import warnings
 from concurrent.futures import Executor, Future
 
 import numpy as np
@@ -26,6 +28,7 @@ EXPANSION_SEARCH = 128
 SYNC_BUILD_ROWS = 5_000
 # The first rows of a build are inserted on one thread (see ``NamespaceGraph.build``).
 SERIAL_ROWS = 10_000
+BUILD_CHUNK = 10_000  # rows added between checks for a cancelled build
 # Candidates asked of the graph per ranked row wanted: half-precision distances blur the order
 # near the cut, and the rescoring restores it.
 CANDIDATE_FACTOR = 2
@@ -43,7 +46,16 @@ class NamespaceGraph:
         self.rows = rows  # rows at or beyond this number have not been offered to the graph
 
     @classmethod
-    def build(cls, dims: int, keys: IntArray, rows: HalfArray, total_rows: int) -> NamespaceGraph:
+    def build(
+        cls,
+        dims: int,
+        keys: IntArray,
+        rows: HalfArray,
+        total_rows: int,
+        cancelled: threading.Event | None = None,
+    ) -> NamespaceGraph | None:
+        """A graph of ``rows`` under ``keys``; None if ``cancelled`` was set during the build
+        (checked between chunks, so closing a store never waits long for a build)."""
         index = Index(
             ndim=dims,
             metric="ip",
@@ -57,8 +69,11 @@ class NamespaceGraph:
         head = min(len(keys), SERIAL_ROWS)
         if head:
             index.add(keys[:head], rows[:head], threads=1)
-        if len(keys) > head:
-            index.add(keys[head:], rows[head:], threads=0)
+        for start in range(head, len(keys), BUILD_CHUNK):
+            if cancelled is not None and cancelled.is_set():
+                return None
+            end = start + BUILD_CHUNK
+            index.add(keys[start:end], rows[start:end], threads=0)
         return cls(index, total_rows)
 
     @property
@@ -97,7 +112,9 @@ class GraphSlot:
 
     def __init__(self) -> None:
         self.graph: NamespaceGraph | None = None
-        self.pending: Future[NamespaceGraph] | None = None
+        self.pending: Future[NamespaceGraph | None] | None = None
+        self._cancelled = threading.Event()
+        self.failed = False
 
     @property
     def nbytes(self) -> int:
@@ -108,13 +125,26 @@ class GraphSlot:
     ) -> NamespaceGraph | None:
         """The graph if it can serve a search now; starts a build when the namespace is big
         enough. While a large build runs in ``builder`` the caller ranks exactly."""
-        if self.graph is not None:
+        if self.graph is not None or self.failed:
             return self.graph
         if self.pending is not None:
             if not self.pending.done():
                 return None
-            graph = self.pending.result()
-            self.pending = None
+            try:
+                graph = self.pending.result()
+            except Exception as exc:  # e.g. out of memory: exact ranking still works
+                self.failed = True
+                warnings.warn(
+                    f"Building the approximate search graph failed ({type(exc).__name__}: "
+                    f"{exc}); this namespace is searched exactly.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                return None
+            finally:
+                self.pending = None
+            if graph is None:
+                return None
             graph.catch_up(vectors)
             self.graph = graph
             return graph
@@ -127,11 +157,14 @@ class GraphSlot:
         if builder is None or len(keys) < SYNC_BUILD_ROWS:
             self.graph = NamespaceGraph.build(vectors.dims, keys, rows, vectors.size)
             return self.graph
-        self.pending = builder.submit(NamespaceGraph.build, vectors.dims, keys, rows, vectors.size)
+        self.pending = builder.submit(
+            NamespaceGraph.build, vectors.dims, keys, rows, vectors.size, self._cancelled
+        )
         return None
 
     def abandon(self) -> None:
-        """Give up a build still queued (the entry it was for is gone)."""
+        """Stop a build still queued or running (the entry it was for is gone)."""
+        self._cancelled.set()
         if self.pending is not None:
             self.pending.cancel()
             self.pending = None
