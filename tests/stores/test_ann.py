@@ -109,6 +109,9 @@ def test_graph_results_equal_exact_ranking(
         _fill(approx)
         for j in range(40):
             _same(_hits(approx, f"query{j}", limit=10), _hits(exact, f"query{j}", limit=10))
+        slot = approx._cache._entries[1].graph  # noqa: SLF001
+        # Searches 1 and 33 were audited against exact ranking; the graph passed both.
+        assert list(slot.recalls) == [1.0, 1.0] and slot.graph is not None and not slot.off
     assert len(graph_calls) == 40
 
 
@@ -269,3 +272,34 @@ def test_cancelled_build_stops_early(table: dict[str, np.ndarray]) -> None:
         patch.setattr(ann, "SERIAL_ROWS", 100)
         assert ann.NamespaceGraph.build(DIMS, keys, rows, ITEMS, cancelled) is None
     assert ann.NamespaceGraph.build(DIMS, keys, rows, ITEMS, threading.Event()) is not None
+
+
+def test_audits_drop_a_graph_with_poor_recall(
+    tmp_path: Path, table: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A graph that stops finding the true neighbours is noticed and replaced by exact search."""
+
+    def far_rows(self: ann.NamespaceGraph, query: np.ndarray, count: int) -> Any:
+        return np.arange(ITEMS - 2 * count, ITEMS, dtype=np.int64)  # blind to most items
+
+    monkeypatch.setattr(ann.NamespaceGraph, "candidates", far_rows)
+    monkeypatch.setattr(ann, "AUDIT_EVERY", 2)
+    approx, exact = _pair(tmp_path / "m.db", table, "vector")
+    with approx, exact:
+        _fill(approx)
+        for j in range(2 * ann.AUDIT_MIN - 1):  # audits on searches 1, 3, 5, 7
+            _hits(approx, f"query{j}", limit=10)
+        slot = approx._cache._entries[1].graph  # noqa: SLF001
+        assert slot.off and slot.graph is None
+        assert float(np.mean(slot.recalls)) < ann.MIN_RECALL
+        for j in range(40):
+            _same(_hits(approx, f"query{j}", limit=10), _hits(exact, f"query{j}", limit=10))
+
+
+def test_recall_at_compares_top_sets() -> None:
+    ids = np.arange(20, dtype=np.int64)
+    exact = (ids, np.linspace(1.0, 0.0, 20).astype(np.float32))
+    assert ann.recall_at(exact, exact) == 1.0
+    half = (ids[5:], exact[1][5:])  # misses the best five
+    assert ann.recall_at(half, exact) == 0.5
+    assert ann.recall_at((ids[:0], exact[1][:0]), (ids[:0], exact[1][:0])) == 1.0

@@ -7,12 +7,18 @@ the float32 matrix, so every returned score is the exact cosine; only recall is 
 Keys in the graph are matrix row numbers: rows are only ever appended or tombstoned (see
 ``vectors``), so a row number never changes meaning within one cached entry. The graph stores
 half-precision copies of the rows (half the memory, and candidates are rescored anyway).
+
+Graphs do well on embeddings, which cluster by topic, and badly on structureless data (random
+vectors). So every ``AUDIT_EVERY``-th search of a graph is also ranked exactly (and answered
+from the exact ranking); when the recall@10 seen by recent audits drops below ``MIN_RECALL``
+the namespace's graph is dropped and it is searched exactly from then on.
 """
 
 from __future__ import annotations
 
 import threading
 import warnings
+from collections import deque
 from concurrent.futures import Executor, Future
 
 import numpy as np
@@ -35,7 +41,27 @@ CANDIDATE_FACTOR = 2
 # Above this many wanted candidates (a deep offset) the graph saves little: rank exactly.
 MAX_CANDIDATES = 2_000
 
+# Recall audits: how often, how many recent ones count, and the recall a graph must keep.
+AUDIT_EVERY = 32
+AUDIT_WINDOW = 8
+AUDIT_MIN = 4
+MIN_RECALL = 0.95
+AUDIT_K = 10
+
 HalfArray = npt.NDArray[np.float16]
+Scores = tuple[IntArray, FloatArray]
+
+
+def recall_at(found: Scores, exact: Scores, k: int = AUDIT_K) -> float:
+    """Share of the exact ranking's top ``k`` items that ``found``'s top ``k`` holds."""
+
+    def top(ids: IntArray, scores: FloatArray) -> set[int]:
+        if len(ids) <= k:
+            return set(ids.tolist())
+        return set(ids[np.argpartition(-scores, k - 1)[:k]].tolist())
+
+    truth = top(*exact)
+    return len(truth & top(*found)) / len(truth) if truth else 1.0
 
 
 class NamespaceGraph:
@@ -114,7 +140,9 @@ class GraphSlot:
         self.graph: NamespaceGraph | None = None
         self.pending: Future[NamespaceGraph | None] | None = None
         self._cancelled = threading.Event()
-        self.failed = False
+        self.off = False  # given up: the build failed, or audits found recall too low
+        self.searches = 0
+        self.recalls: deque[float] = deque(maxlen=AUDIT_WINDOW)
 
     @property
     def nbytes(self) -> int:
@@ -125,7 +153,7 @@ class GraphSlot:
     ) -> NamespaceGraph | None:
         """The graph if it can serve a search now; starts a build when the namespace is big
         enough. While a large build runs in ``builder`` the caller ranks exactly."""
-        if self.graph is not None or self.failed:
+        if self.graph is not None or self.off:
             return self.graph
         if self.pending is not None:
             if not self.pending.done():
@@ -133,7 +161,7 @@ class GraphSlot:
             try:
                 graph = self.pending.result()
             except Exception as exc:  # e.g. out of memory: exact ranking still works
-                self.failed = True
+                self.off = True
                 warnings.warn(
                     f"Building the approximate search graph failed ({type(exc).__name__}: "
                     f"{exc}); this namespace is searched exactly.",
@@ -161,6 +189,18 @@ class GraphSlot:
             NamespaceGraph.build, vectors.dims, keys, rows, vectors.size, self._cancelled
         )
         return None
+
+    def audit_due(self) -> bool:
+        """Whether this search of the graph should also be ranked exactly (counts searches)."""
+        self.searches += 1
+        return self.searches % AUDIT_EVERY == 1
+
+    def audited(self, recall: float) -> None:
+        """Record an audit; drop the graph if recent audits show too low a recall."""
+        self.recalls.append(recall)
+        if len(self.recalls) >= AUDIT_MIN and float(np.mean(self.recalls)) < MIN_RECALL:
+            self.graph = None
+            self.off = True
 
     def abandon(self) -> None:
         """Stop a build still queued or running (the entry it was for is gone)."""

@@ -58,7 +58,7 @@ from reverie.core.errors import (
     StoreError,
 )
 from reverie.stores.embedded import schema
-from reverie.stores.embedded.ann import MAX_CANDIDATES
+from reverie.stores.embedded.ann import MAX_CANDIDATES, recall_at
 from reverie.stores.embedded.cache import Addition, NamespaceCache, NamespaceEntry
 from reverie.stores.embedded.filters import matches_filter, sql_prefilter, validate_filter
 from reverie.stores.embedded.ranking import (
@@ -613,8 +613,15 @@ class EmbeddedStore(BaseStore):
             )
             if graph is not None:
                 rows = graph.candidates(query_vector, pool or 0)
-                parts.append(entry.vectors.scores_at(rows, query_vector))
-                approximate = True
+                found = entry.vectors.scores_at(rows, query_vector)
+                if entry.graph.audit_due():
+                    # Check the graph against exact ranking now and then; answer exactly.
+                    exact = entry.vectors.scores(query_vector, self._pool, self._workers)
+                    entry.graph.audited(recall_at(found, exact))
+                    parts.append(exact)
+                else:
+                    parts.append(found)
+                    approximate = True
             else:
                 parts.append(entry.vectors.scores(query_vector, self._pool, self._workers))
         return parts, approximate
