@@ -110,8 +110,9 @@ def test_graph_results_equal_exact_ranking(
         for j in range(40):
             _same(_hits(approx, f"query{j}", limit=10), _hits(exact, f"query{j}", limit=10))
         slot = approx._cache._entries[1].graph  # noqa: SLF001
-        # Searches 1 and 33 were audited against exact ranking; the graph passed both.
-        assert list(slot.recalls) == [1.0, 1.0] and slot.graph is not None and not slot.off
+        # The first searches were audited against exact ranking; the graph passed them all.
+        assert list(slot.recalls) == [1.0] * ann.AUDIT_MIN
+        assert slot.graph is not None and not slot.off
     assert len(graph_calls) == 40
 
 
@@ -283,11 +284,10 @@ def test_audits_drop_a_graph_with_poor_recall(
         return np.arange(ITEMS - 2 * count, ITEMS, dtype=np.int64)  # blind to most items
 
     monkeypatch.setattr(ann.NamespaceGraph, "candidates", far_rows)
-    monkeypatch.setattr(ann, "AUDIT_EVERY", 2)
     approx, exact = _pair(tmp_path / "m.db", table, "vector")
     with approx, exact:
         _fill(approx)
-        for j in range(2 * ann.AUDIT_MIN - 1):  # audits on searches 1, 3, 5, 7
+        for j in range(ann.AUDIT_MIN):  # the first searches are all audited
             _hits(approx, f"query{j}", limit=10)
         slot = approx._cache._entries[1].graph  # noqa: SLF001
         assert slot.off and slot.graph is None
@@ -303,3 +303,9 @@ def test_recall_at_compares_top_sets() -> None:
     half = (ids[5:], exact[1][5:])  # misses the best five
     assert ann.recall_at(half, exact) == 0.5
     assert ann.recall_at((ids[:0], exact[1][:0]), (ids[:0], exact[1][:0])) == 1.0
+
+
+def test_audits_are_dense_at_first_then_rare() -> None:
+    slot = ann.GraphSlot()
+    audited = [n for n in range(1, 3 * ann.AUDIT_EVERY + 1) if slot.audit_due()]
+    assert audited == [*range(1, ann.AUDIT_MIN + 1), *(k * ann.AUDIT_EVERY for k in (1, 2, 3))]

@@ -9,9 +9,10 @@ Keys in the graph are matrix row numbers: rows are only ever appended or tombsto
 half-precision copies of the rows (half the memory, and candidates are rescored anyway).
 
 Graphs do well on embeddings, which cluster by topic, and badly on structureless data (random
-vectors). So every ``AUDIT_EVERY``-th search of a graph is also ranked exactly (and answered
-from the exact ranking); when the recall@10 seen by recent audits drops below ``MIN_RECALL``
-the namespace's graph is dropped and it is searched exactly from then on.
+vectors). So the first ``AUDIT_MIN`` searches of a graph, then every ``AUDIT_EVERY``-th, are
+also ranked exactly (and answered from the exact ranking); when the recall@10 seen by recent
+audits is below ``MIN_RECALL`` the namespace's graph is dropped and it is searched exactly
+from then on.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ CANDIDATE_FACTOR = 2
 MAX_CANDIDATES = 2_000
 
 # Recall audits: how often, how many recent ones count, and the recall a graph must keep.
-AUDIT_EVERY = 32
+AUDIT_EVERY = 100
 AUDIT_WINDOW = 8
 AUDIT_MIN = 4
 MIN_RECALL = 0.95
@@ -191,9 +192,13 @@ class GraphSlot:
         return None
 
     def audit_due(self) -> bool:
-        """Whether this search of the graph should also be ranked exactly (counts searches)."""
+        """Whether this search of the graph should also be ranked exactly (counts searches).
+
+        The first few searches are all audited, so a poor graph is dropped at once; later
+        ones rarely, so audits stay out of the latency percentiles that matter.
+        """
         self.searches += 1
-        return self.searches % AUDIT_EVERY == 1
+        return self.searches <= AUDIT_MIN or self.searches % AUDIT_EVERY == 0
 
     def audited(self, recall: float) -> None:
         """Record an audit; drop the graph if recent audits show too low a recall."""

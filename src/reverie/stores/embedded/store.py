@@ -12,7 +12,9 @@ Design, briefly:
 - Search: exact cosine over an in-memory matrix per namespace (see ``vectors``), BM25 over an
   in-memory inverted index (see ``keyword``), fused by reciprocal rank (see ``ranking``), both
   cached per namespace (see ``cache``). Filters are applied to the ranked candidates, widening
-  to the whole namespace when a selective filter needs it.
+  to the whole namespace when a selective filter needs it. With ``ann_threshold`` set, large
+  namespaces take their vector candidates from an HNSW graph instead, rescored exactly and
+  audited against exact ranking (see ``ann``).
 """
 
 from __future__ import annotations
