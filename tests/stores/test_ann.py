@@ -309,3 +309,14 @@ def test_audits_are_dense_at_first_then_rare() -> None:
     slot = ann.GraphSlot()
     audited = [n for n in range(1, 3 * ann.AUDIT_EVERY + 1) if slot.audit_due()]
     assert audited == [*range(1, ann.AUDIT_MIN + 1), *(k * ann.AUDIT_EVERY for k in (1, 2, 3))]
+
+
+def test_missing_usearch_is_a_configuration_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "usearch.index", None)  # makes the import fail
+    with pytest.raises(ConfigurationError, match="usearch"):
+        EmbeddedStore(tmp_path / "m.db", ann_threshold=1000)
+    EmbeddedStore(tmp_path / "m.db").close()  # exact search needs no usearch

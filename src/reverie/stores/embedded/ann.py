@@ -21,11 +21,12 @@ import threading
 import warnings
 from collections import deque
 from concurrent.futures import Executor, Future
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from usearch.index import Index
 
+from reverie.core.errors import ConfigurationError
 from reverie.stores.embedded.vectors import FloatArray, IntArray, NamespaceVectors
 
 CONNECTIVITY = 16
@@ -41,6 +42,9 @@ BUILD_CHUNK = 10_000  # rows added between checks for a cancelled build
 CANDIDATE_FACTOR = 2
 # Above this many wanted candidates (a deep offset) the graph saves little: rank exactly.
 MAX_CANDIDATES = 2_000
+
+if TYPE_CHECKING:
+    from usearch.index import Index
 
 # Recall audits: how often, how many recent ones count, and the recall a graph must keep.
 AUDIT_EVERY = 100
@@ -65,6 +69,18 @@ def recall_at(found: Scores, exact: Scores, k: int = AUDIT_K) -> float:
     return len(truth & top(*found)) / len(truth) if truth else 1.0
 
 
+def usearch_index() -> type[Index]:
+    """``usearch``'s index class, imported only when a store asks for graphs."""
+    try:
+        from usearch.index import Index
+    except ImportError as exc:
+        raise ConfigurationError(
+            "ann_threshold needs the 'usearch' package (pip install usearch); or leave "
+            "ann_threshold unset for exact search."
+        ) from exc
+    return Index
+
+
 class NamespaceGraph:
     """An HNSW graph over rows ``[0, rows)`` of a :class:`NamespaceVectors` matrix."""
 
@@ -83,7 +99,8 @@ class NamespaceGraph:
     ) -> NamespaceGraph | None:
         """A graph of ``rows`` under ``keys``; None if ``cancelled`` was set during the build
         (checked between chunks, so closing a store never waits long for a build)."""
-        index = Index(
+        index_class = usearch_index()
+        index = index_class(
             ndim=dims,
             metric="ip",
             dtype="f16",

@@ -60,7 +60,7 @@ from reverie.core.errors import (
     StoreError,
 )
 from reverie.stores.embedded import schema
-from reverie.stores.embedded.ann import MAX_CANDIDATES, recall_at
+from reverie.stores.embedded.ann import MAX_CANDIDATES, recall_at, usearch_index
 from reverie.stores.embedded.cache import Addition, NamespaceCache, NamespaceEntry
 from reverie.stores.embedded.filters import matches_filter, sql_prefilter, validate_filter
 from reverie.stores.embedded.ranking import (
@@ -157,6 +157,8 @@ class EmbeddedStore(BaseStore):
                 f"got {ann_threshold!r}."
             )
         self.ann_threshold = ann_threshold or None
+        if self.ann_threshold:
+            usearch_index()  # fail now, not at the first large search, if it is missing
         self._builder = (
             ThreadPoolExecutor(1, thread_name_prefix="reverie-ann") if self.ann_threshold else None
         )
