@@ -10,6 +10,15 @@ LangGraph's ``SqliteStore`` needs the sqlite-vec extension for vector search, wh
 ``sqlite3`` cannot load (built without ``enable_load_extension``); it is measured on what it can
 do: puts (no embeddings, so its bulk rate is not comparable with the indexed stores'), and a
 filtered search without a query.
+
+Where a scenario has one large namespace, the embedded store is also measured with its
+approximate-neighbour graph (``ann_threshold``): search latency, the graph's build time, and
+recall@10 of its vector ranking against exact ranking. Random unit vectors are the hardest case
+for such graphs (no structure to exploit); the "clustered" scenario stands for real embeddings,
+which cluster by topic.
+
+``REVERIE_BENCH_SCENARIOS`` (comma-separated substrings of scenario labels) runs only the
+matching scenarios; results then go to ``store_bench_selected`` so the full run's are kept.
 """
 
 from __future__ import annotations
@@ -36,6 +45,9 @@ from reverie.stores.embedded import EmbeddedStore
 DIMS = 384
 BATCH = 2000
 VOCAB = 20_000
+ANN_THRESHOLD = 20_000
+CENTRES = 200  # topics of the clustered vectors
+RECALL_QUERIES = 200
 
 
 class CachedEmbeddings(Embeddings):
@@ -58,7 +70,9 @@ class Dataset:
     """``n`` memories over ``namespaces`` namespaces, plus queries; texts are Zipf-distributed
     words so keyword search sees realistic document frequencies."""
 
-    def __init__(self, n: int, namespaces: int, queries: int, seed: int = 7) -> None:
+    def __init__(
+        self, n: int, namespaces: int, queries: int, seed: int = 7, clustered: bool = False
+    ) -> None:
         rng = np.random.default_rng(seed)
         words = np.array([f"w{i}" for i in range(VOCAB)])
         weights = 1.0 / np.arange(1, VOCAB + 1)
@@ -72,6 +86,16 @@ class Dataset:
         self.queries = [f"q{i} " + " ".join(words[row]) for i, row in enumerate(qpicks)]
         self.query_vectors = _unit(rng.standard_normal((queries, DIMS), dtype=np.float32))
         self.query_ns = [("bench", f"ns{rng.integers(namespaces)}") for _ in range(queries)]
+        if clustered:
+            # Points scattered around topic centres, as sentence embeddings group by topic.
+            centres = _unit(rng.standard_normal((CENTRES, DIMS), dtype=np.float32))
+
+            def around(count: int) -> np.ndarray:
+                noise = _unit(rng.standard_normal((count, DIMS), dtype=np.float32))
+                return _unit(centres[rng.integers(CENTRES, size=count)] + 0.35 * noise)
+
+            self.vectors = around(n)
+            self.query_vectors = around(queries)
         self.table = dict(zip(self.texts, self.vectors, strict=True))
         self.table.update(zip(self.queries, self.query_vectors, strict=True))
 
@@ -143,6 +167,93 @@ def _minilm() -> Embeddings | None:
         return None
 
 
+def _wait_for_graphs(store: EmbeddedStore, data: Dataset) -> float:
+    """Seconds from the first search of each queried namespace until its graph is ready."""
+    start = time.perf_counter()
+    for ns in dict.fromkeys(data.query_ns):
+        store.search(ns, query=data.queries[0], limit=10)  # starts the build
+    for entry in list(store._cache._entries.values()):  # noqa: SLF001
+        if entry.graph.pending is not None:
+            entry.graph.pending.result()
+    return time.perf_counter() - start
+
+
+def _graph_recall_at_10(store: EmbeddedStore, data: Dataset) -> float:
+    """Recall@10 of the graphs' candidates alone (no audits), on the benchmark's queries."""
+    from reverie.stores.embedded.ann import recall_at
+
+    found = []
+    for i in range(min(RECALL_QUERIES, len(data.queries))):
+        entry = store._cache.get(  # noqa: SLF001
+            store._conn,  # noqa: SLF001
+            *next(iter(store._namespaces_under(data.query_ns[i]))),  # noqa: SLF001
+        )
+        graph = store._cache.graph(entry)  # noqa: SLF001
+        if graph is None:
+            continue
+        query = data.query_vectors[i]
+        candidates = entry.vectors.scores_at(graph.candidates(query, 100), query)
+        found.append(recall_at(candidates, entry.vectors.scores(query)))
+    return float(np.mean(found)) if found else float("nan")
+
+
+def _recall_at_10(approx: EmbeddedStore, exact: EmbeddedStore, data: Dataset) -> float:
+    """Mean share of exact vector ranking's top 10 that the graph-assisted ranking returns."""
+    found = []
+    for i in range(min(RECALL_QUERIES, len(data.queries))):
+        ns, query = data.query_ns[i], data.queries[i]
+        truth = {h.key for h in exact.search(ns, query=query, limit=10)}
+        got = {h.key for h in approx.search(ns, query=query, limit=10)}
+        found.append(len(truth & got) / max(1, len(truth)))
+    return float(np.mean(found))
+
+
+def _ann_rows(
+    label: str,
+    data: Dataset,
+    path: Path,
+    exact: EmbeddedStore,
+    queries: int,
+    threshold: int,
+    record: Callable[[str, str, float | None, dict[str, float]], None],
+) -> None:
+    """Latency and recall@10 of the same searches through the approximate-neighbour graph."""
+    approx = EmbeddedStore(path, index=_index(data), ann_threshold=threshold)  # type: ignore[arg-type]
+    n_q = len(data.queries)
+    try:
+        build_s = _wait_for_graphs(approx, data)
+        graph_recall = _graph_recall_at_10(approx, data)
+        exact.search_mode = approx.search_mode = "vector"
+        recall = _recall_at_10(approx, exact, data)
+        exact.search_mode = "hybrid"
+        slots = [e.graph for e in approx._cache._entries.values()]  # noqa: SLF001
+        audits = [r for slot in slots for r in slot.recalls]
+        audit_recall = float(np.mean(audits)) if audits else float("nan")
+        kept = all(slot.graph is not None for slot in slots)
+
+        def search(i: int) -> Any:
+            return approx.search(data.query_ns[i % n_q], query=data.queries[i % n_q], limit=10)
+
+        for mode in ("hybrid", "vector"):
+            approx.search_mode = mode  # type: ignore[assignment]
+            stats = _time_searches(search, queries, 20)
+            stats.update(
+                recall_at_10=recall,
+                graph_recall_at_10=graph_recall,
+                graph_build_s=build_s,
+                graph_audit_recall=audit_recall,
+                graph_kept=kept,
+            )
+            record(f"embedded+ANN(>={threshold})", f"{mode}, embedding excluded", None, stats)
+            print(
+                f"{'':>22} recall@10={recall:.3f} graph alone={graph_recall:.3f} "
+                f"graph build={build_s:.1f} s "
+                f"audited graph recall@10={audit_recall:.3f} graph kept={kept}"
+            )
+    finally:
+        approx.close()
+
+
 def _sqlite_store(path: Path) -> Any:
     from langgraph.store.sqlite import SqliteStore
 
@@ -161,6 +272,7 @@ def _scenario(
     minilm: Embeddings | None,
     with_memory: bool,
     with_sqlite: bool,
+    ann_threshold: int | None = None,
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     n_q = len(data.queries)
@@ -192,6 +304,8 @@ def _scenario(
         "embedded", "vector, embedding excluded", None, _time_searches(embedded_search, queries, 20)
     )
     store.search_mode = "hybrid"
+    if ann_threshold:
+        _ann_rows(label, data, path, store, queries, ann_threshold, record)
 
     def embedded_filtered(i: int) -> Any:
         return store.search(data.query_ns[i % n_q], filter={"n": i % 100}, limit=10)
@@ -256,38 +370,47 @@ def _scenario(
     return rows
 
 
+Scenario = tuple[str, int, int, bool, bool, int | None, bool]
+
+
 def run(quick: bool) -> None:
-    scenarios: Sequence[tuple[str, int, int, bool, bool]]
+    # label, memories, namespaces, with InMemoryStore, with SqliteStore, ANN threshold, clustered
+    scenarios: Sequence[Scenario]
     if quick:
         scenarios = [
-            ("1k in 1 namespace", 1_000, 1, True, True),
-            ("10k in 1 namespace", 10_000, 1, True, True),
-            ("100k over 1k namespaces", 100_000, 1_000, True, False),
+            ("1k in 1 namespace", 1_000, 1, True, True, None, False),
+            ("10k in 1 namespace", 10_000, 1, True, True, 5_000, False),
+            ("10k in 1 namespace, clustered", 10_000, 1, False, False, 5_000, True),
+            ("100k over 1k namespaces", 100_000, 1_000, True, False, None, False),
         ]
         queries = 100
     else:
         scenarios = [
-            ("1k in 1 namespace", 1_000, 1, True, True),
-            ("10k in 1 namespace", 10_000, 1, True, True),
-            ("100k in 1 namespace", 100_000, 1, True, True),
-            ("1M over 10k namespaces", 1_000_000, 10_000, True, True),
+            ("1k in 1 namespace", 1_000, 1, True, True, None, False),
+            ("10k in 1 namespace", 10_000, 1, True, True, None, False),
+            ("100k in 1 namespace", 100_000, 1, True, True, ANN_THRESHOLD, False),
+            ("100k in 1 namespace, clustered", 100_000, 1, False, False, ANN_THRESHOLD, True),
+            ("1M over 10k namespaces", 1_000_000, 10_000, True, True, None, False),
         ]
         queries = 300
+    selected = [s for s in os.environ.get("REVERIE_BENCH_SCENARIOS", "").split(",") if s.strip()]
+    if selected:
+        scenarios = [s for s in scenarios if any(x.strip() in s[0] for x in selected)]
     minilm = _minilm()
     workdir = Path(tempfile.mkdtemp(prefix="reverie-store-bench-"))
     rows: list[dict[str, Any]] = []
     try:
-        for label, n, namespaces, with_memory, with_sqlite in scenarios:
-            data = Dataset(n, namespaces, queries)
+        for label, n, namespaces, with_memory, with_sqlite, ann, clustered in scenarios:
+            data = Dataset(n, namespaces, queries, clustered=clustered)
             gc.collect()
             gc.freeze()  # keep the collector from rescanning millions of benchmark objects
-            rows += _scenario(label, data, workdir, queries, minilm, with_memory, with_sqlite)
+            rows += _scenario(label, data, workdir, queries, minilm, with_memory, with_sqlite, ann)
             del data
             gc.unfreeze()
             gc.collect()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    _report(rows, quick)
+    _report(rows, quick, "store_bench_selected" if selected else "store_bench")
 
 
 def _counterpart(rows: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any] | None:
@@ -305,7 +428,7 @@ def _counterpart(rows: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, A
     return None
 
 
-def _report(rows: list[dict[str, Any]], quick: bool) -> None:
+def _report(rows: list[dict[str, Any]], quick: bool, name: str) -> None:
     table_rows = []
     for r in rows:
         if "p50" not in r:
@@ -316,6 +439,14 @@ def _report(rows: list[dict[str, Any]], quick: bool) -> None:
         if ours and ours.get("p95"):
             note = f"p95 = {r['p95'] / ours['p95']:.1f}x embedded ({ours['search']})"
             r["p95_vs_embedded"] = r["p95"] / ours["p95"]
+        if r.get("recall_at_10") is not None:
+            note = (
+                f"recall@10 vs exact: graph alone {r['graph_recall_at_10']:.3f}, store "
+                f"{r['recall_at_10']:.3f}; graph built in "
+                f"{r['graph_build_s']:.1f} s; its audits saw recall@10 "
+                f"{r['graph_audit_recall']:.3f}, so it was "
+                f"{'kept' if r['graph_kept'] else 'dropped (exact search since)'}"
+            )
         if r.get("single_puts_per_s"):
             note = f"single put() calls: {r['single_puts_per_s']:,.0f}/s"
         puts = r.get("puts_per_s")
@@ -338,7 +469,7 @@ def _report(rows: list[dict[str, Any]], quick: bool) -> None:
         f"\n\nLoad average during the run: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
         f"on {os.cpu_count()} CPUs (latencies include time waiting for a CPU)."
     )
-    write_results("store_bench", {"quick": quick, "rows": rows, "loadavg": load}, table)
+    write_results(name, {"quick": quick, "rows": rows, "loadavg": load}, table)
 
 
 if __name__ == "__main__":

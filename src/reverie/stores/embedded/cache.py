@@ -12,10 +12,12 @@ from __future__ import annotations
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from reverie.stores.embedded.ann import GraphSlot, NamespaceGraph
 from reverie.stores.embedded.keyword import NamespaceKeywords
 from reverie.stores.embedded.vectors import FloatArray, NamespaceVectors
 
@@ -33,11 +35,12 @@ class NamespaceEntry:
     version: int
     vectors: NamespaceVectors
     keywords: NamespaceKeywords | None = None
+    graph: GraphSlot = field(default_factory=GraphSlot)
 
     @property
     def nbytes(self) -> int:
         keywords = self.keywords.nbytes if self.keywords is not None else 0
-        return self.vectors.nbytes + keywords
+        return self.vectors.nbytes + keywords + self.graph.nbytes
 
     def keyword_index(self, conn: sqlite3.Connection) -> NamespaceKeywords:
         if self.keywords is None:
@@ -50,16 +53,34 @@ class NamespaceEntry:
 
 
 class NamespaceCache:
-    """Namespace id -> :class:`NamespaceEntry`, bounded by an approximate byte budget."""
+    """Namespace id -> :class:`NamespaceEntry`, bounded by an approximate byte budget.
 
-    def __init__(self, dims: int, max_bytes: int) -> None:
+    Namespaces with at least ``ann_threshold`` live vectors (None or 0: never) also get an
+    approximate nearest-neighbour graph (see ``ann``); large graphs are built in ``builder``.
+    """
+
+    def __init__(
+        self,
+        dims: int,
+        max_bytes: int,
+        ann_threshold: int | None = None,
+        builder: Executor | None = None,
+    ) -> None:
         self.dims = dims
         self.max_bytes = max_bytes
+        self.ann_threshold = ann_threshold
+        self.builder = builder
         self._entries: OrderedDict[int, NamespaceEntry] = OrderedDict()
+
+    def graph(self, entry: NamespaceEntry) -> NamespaceGraph | None:
+        """The entry's graph if one can serve a search now (may start building one)."""
+        return entry.graph.ready(entry.vectors, self.ann_threshold, self.builder)
 
     def get(self, conn: sqlite3.Connection, ns_id: int, version: int) -> NamespaceEntry:
         entry = self._entries.get(ns_id)
         if entry is None or entry.version != version:
+            if entry is not None:
+                entry.graph.abandon()
             entry = NamespaceEntry(ns_id, version, self._load_vectors(conn, ns_id, version))
             self._entries[ns_id] = entry
             self._evict(keep=ns_id)
@@ -84,7 +105,9 @@ class NamespaceCache:
             if total <= self.max_bytes:
                 break
             if ns_id != keep:
-                total -= self._entries.pop(ns_id).nbytes
+                dropped = self._entries.pop(ns_id)
+                dropped.graph.abandon()
+                total -= dropped.nbytes
 
     def apply_own_write(
         self,
@@ -99,23 +122,27 @@ class NamespaceCache:
         if entry is None:
             return
         if entry.version != before:
-            del self._entries[ns_id]
+            self.discard(ns_id)
             return
-        vectors, keywords = entry.vectors, entry.keywords
+        vectors, keywords, graph = entry.vectors, entry.keywords, entry.graph
         for item_id in removed:
-            vectors.remove(item_id)
+            graph.removed(vectors.remove(item_id))
             if keywords is not None:
                 keywords.remove(item_id)
         for add in added:
-            vectors.add(add.item_id, add.vectors)
+            graph.added(vectors, vectors.add(add.item_id, add.vectors))
             if keywords is not None:
                 keywords.add(add.item_id, add.text)
         entry.version = vectors.version = after
         if vectors.dead > 1024 and vectors.dead > vectors.size // 2:
-            del self._entries[ns_id]  # reload compactly on next use
+            self.discard(ns_id)  # reload compactly on next use
 
     def discard(self, ns_id: int) -> None:
-        self._entries.pop(ns_id, None)
+        entry = self._entries.pop(ns_id, None)
+        if entry is not None:
+            entry.graph.abandon()
 
     def clear(self) -> None:
+        for entry in self._entries.values():
+            entry.graph.abandon()
         self._entries.clear()

@@ -12,7 +12,9 @@ Design, briefly:
 - Search: exact cosine over an in-memory matrix per namespace (see ``vectors``), BM25 over an
   in-memory inverted index (see ``keyword``), fused by reciprocal rank (see ``ranking``), both
   cached per namespace (see ``cache``). Filters are applied to the ranked candidates, widening
-  to the whole namespace when a selective filter needs it.
+  to the whole namespace when a selective filter needs it. With ``ann_threshold`` set, large
+  namespaces take their vector candidates from an HNSW graph instead, rescored exactly and
+  audited against exact ranking (see ``ann``).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from reverie.core.errors import (
     StoreError,
 )
 from reverie.stores.embedded import schema
+from reverie.stores.embedded.ann import MAX_CANDIDATES, recall_at, usearch_index
 from reverie.stores.embedded.cache import Addition, NamespaceCache, NamespaceEntry
 from reverie.stores.embedded.filters import matches_filter, sql_prefilter, validate_filter
 from reverie.stores.embedded.ranking import (
@@ -94,6 +97,10 @@ class EmbeddedStore(BaseStore):
         search_mode: ``"hybrid"`` (default), ``"vector"`` or ``"keyword"``.
         busy_timeout: Seconds a writer waits for another process's write lock.
         cache_bytes: Upper bound for the in-process vector cache.
+        ann_threshold: Namespaces with at least this many vectors are searched through an
+            approximate nearest-neighbour graph (HNSW) whose candidates are rescored exactly;
+            ``None`` or 0 (default) always ranks exactly. The graph of a large namespace is
+            built in a background thread, and searches rank exactly until it is ready.
     """
 
     supports_ttl: bool = True
@@ -107,6 +114,7 @@ class EmbeddedStore(BaseStore):
         search_mode: SearchMode = "hybrid",
         busy_timeout: float = 5.0,
         cache_bytes: int = 1 << 30,
+        ann_threshold: int | None = None,
     ) -> None:
         if search_mode not in SEARCH_MODES:
             raise ConfigurationError(
@@ -143,8 +151,19 @@ class EmbeddedStore(BaseStore):
             if self._workers > 1
             else None
         )
+        if ann_threshold is not None and ann_threshold < 0:
+            raise ConfigurationError(
+                f"ann_threshold must be a vector count >= 0 (0 or None: exact search only); "
+                f"got {ann_threshold!r}."
+            )
+        self.ann_threshold = ann_threshold or None
+        if self.ann_threshold:
+            usearch_index()  # fail now, not at the first large search, if it is missing
+        self._builder = (
+            ThreadPoolExecutor(1, thread_name_prefix="reverie-ann") if self.ann_threshold else None
+        )
         self._conn = self._connect(busy_timeout)
-        self._cache = NamespaceCache(self.dims, cache_bytes)
+        self._cache = NamespaceCache(self.dims, cache_bytes, self.ann_threshold, self._builder)
         if self.embeddings is not None:
             self._check_dims()
 
@@ -204,6 +223,8 @@ class EmbeddedStore(BaseStore):
                 self._conn.close()
                 if self._pool is not None:
                     self._pool.shutdown(wait=False)
+                if self._builder is not None:
+                    self._builder.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> EmbeddedStore:
         return self
@@ -561,14 +582,11 @@ class EmbeddedStore(BaseStore):
         vector: list[tuple[int, float]] = []
         vector_complete = True
         if self.search_mode != "keyword" and query_vector is not None:
-            vector, vector_complete = self._ranking(
-                [
-                    e.vectors.scores(query_vector, self._pool, self._workers)
-                    for e in entries
-                    if e.vectors.size
-                ],
-                pool,
-            )
+            parts, approximate = self._vector_scores(entries, query_vector, pool)
+            vector, vector_complete = self._ranking(parts, pool)
+            # A graph's candidates are a subset: never let them pass for the whole namespace,
+            # so a filter that leaves too few of them widens to exact ranking.
+            vector_complete = vector_complete and not approximate
         if self.search_mode == "vector":
             return vector, vector_complete
         hits, keyword_complete = self._ranking(
@@ -582,6 +600,35 @@ class EmbeddedStore(BaseStore):
             vector_missing_rank=len(vector) + 1,
         )
         return fused, vector_complete and keyword_complete
+
+    def _vector_scores(
+        self, entries: list[NamespaceEntry], query_vector: FloatArray, pool: int | None
+    ) -> tuple[list[tuple[Any, Any]], bool]:
+        """Per-namespace (ids, exact cosines), and whether any came from graph candidates."""
+        parts: list[tuple[Any, Any]] = []
+        approximate = False
+        for entry in entries:
+            if not entry.vectors.size:
+                continue
+            graph = (
+                self._cache.graph(entry)
+                if pool is not None and pool <= MAX_CANDIDATES and self.ann_threshold
+                else None
+            )
+            if graph is not None:
+                rows = graph.candidates(query_vector, pool or 0)
+                found = entry.vectors.scores_at(rows, query_vector)
+                if entry.graph.audit_due():
+                    # Check the graph against exact ranking now and then; answer exactly.
+                    exact = entry.vectors.scores(query_vector, self._pool, self._workers)
+                    entry.graph.audited(recall_at(found, exact))
+                    parts.append(exact)
+                else:
+                    parts.append(found)
+                    approximate = True
+            else:
+                parts.append(entry.vectors.scores(query_vector, self._pool, self._workers))
+        return parts, approximate
 
     def _list_namespaces(self, op: ListNamespacesOp, now: float) -> list[tuple[str, ...]]:
         rows = self._conn.execute(

@@ -76,13 +76,17 @@ class NamespaceVectors:
     def single_vector_items(self) -> bool:
         return len(self.rows_of) == self.size - self.dead
 
-    def remove(self, item_id: int) -> None:
-        for row in self.rows_of.pop(item_id, []):
+    def remove(self, item_id: int) -> list[int]:
+        """Tombstone the item's rows; returns their row numbers."""
+        rows = self.rows_of.pop(item_id, [])
+        for row in rows:
             self.ids[row] = -1
             self.matrix[row] = 0.0
             self.dead += 1
+        return rows
 
-    def add(self, item_id: int, vectors: FloatArray) -> None:
+    def add(self, item_id: int, vectors: FloatArray) -> range:
+        """Append the item's rows; returns their row numbers."""
         needed = self.size + len(vectors)
         if needed > len(self.ids):
             # Grow geometrically so a stream of single puts costs amortised O(1) copies.
@@ -97,6 +101,7 @@ class NamespaceVectors:
         self.matrix[rows] = normalise(vectors)
         self.size = needed
         self.rows_of.setdefault(item_id, []).extend(rows)
+        return range(rows[0], needed) if rows else range(needed, needed)
 
     def scores(
         self, query: FloatArray, pool: Executor | None = None, workers: int = 1
@@ -107,7 +112,24 @@ class NamespaceVectors:
         """
         ids = self.ids[: self.size]
         sims = similarities(self.matrix[: self.size], query, pool, workers)
-        if self.dead:
+        return self._best_per_item(ids, sims, self.dead > 0)
+
+    def scores_at(self, rows: IntArray, query: FloatArray) -> tuple[IntArray, FloatArray]:
+        """Like :meth:`scores`, for the given rows only (exact cosine from the float32 rows)."""
+        rows = rows[(rows >= 0) & (rows < self.size)]
+        if not self.single_vector_items:
+            # An item's score is its best row: score all rows of every candidate item.
+            items = np.unique(self.ids[rows])
+            found = [self.rows_of[i] for i in items.tolist() if i >= 0]
+            rows = np.asarray([r for group in found for r in group], dtype=np.int64)
+        ids = self.ids[rows]
+        sims = np.einsum("ij,j->i", self.matrix[rows], query)
+        return self._best_per_item(ids, sims, True)
+
+    def _best_per_item(
+        self, ids: IntArray, sims: FloatArray, drop_dead: bool
+    ) -> tuple[IntArray, FloatArray]:
+        if drop_dead:
             live = ids >= 0
             ids, sims = ids[live], sims[live]
         if self.single_vector_items:
