@@ -47,8 +47,9 @@ def main(argv: list[str]) -> int:
             summary.append((name, "failed", f"{type(exc).__name__}: {exc}"))
     lines = ["| benchmark | status | detail |", "|---|---|---|"]
     lines += [f"| {n} ({BENCHMARKS.get(n, '')}) | {s} | {d} |" for n, s, d in summary]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "summary.md").write_text("# Benchmark run\n\n" + "\n".join(lines) + "\n")
+    if wanted == list(BENCHMARKS):  # a partial run must not replace the full run's summary
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "summary.md").write_text("# Benchmark run\n\n" + "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 1 if any(s == "failed" for _, s, _ in summary) else 0
 
