@@ -182,9 +182,9 @@ def _durable(n_latency: int, n_jobs: int) -> dict[str, Any] | str:
         from reverie.executor.worker import run_worker_async
     except ImportError as exc:
         return f"durable mode not installed ({exc})"
-    from tests.executor.pg import server_url, with_database
+    from tests.postgres.support import ADMIN_URL, database_url
 
-    url = os.environ.get("REVERIE_BENCH_PG_URL", server_url())
+    url = os.environ.get("REVERIE_BENCH_PG_URL", ADMIN_URL)
     try:
         admin = psycopg.connect(url, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
@@ -193,7 +193,7 @@ def _durable(n_latency: int, n_jobs: int) -> dict[str, Any] | str:
     with admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
-        dsn = with_database(url, name)
+        dsn = database_url(name, url)
         os.environ[DSN_ENV] = dsn
         try:
             bench_manager().store.conn.close()  # type: ignore[attr-defined]

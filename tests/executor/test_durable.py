@@ -18,7 +18,7 @@ from reverie.executor.durable import DurableReflectionExecutor
 from reverie.executor.worker import run_worker_async
 from reverie.extraction.thread_state import state_namespace
 from tests.executor import durable_app
-from tests.executor.pg import fresh_database
+from tests.postgres.support import fresh_database
 
 REPO = Path(__file__).resolve().parents[2]
 MANAGER = "tests.executor.durable_app:manager"
