@@ -197,7 +197,7 @@ def _stamp(store: BaseStore, items: list[Item]) -> bool:
     from reverie.stores.embedded import EmbeddedStore
 
     if isinstance(store, EmbeddedStore):
-        _stamp_embedded(store, items)
+        store.restore_timestamps(items)
         return True
 
     if isinstance(store, InMemoryStore):
@@ -236,24 +236,3 @@ def _stamp(store: BaseStore, items: list[Item]) -> bool:
             )
         return True
     return False
-
-
-def _stamp_embedded(store: Any, items: list[Item]) -> None:
-    # The embedded store keeps times as epoch seconds in its items table; no public API sets them.
-    rows = [
-        (i.created_at.timestamp(), i.updated_at.timestamp(), ".".join(i.namespace), i.key)
-        for i in items
-    ]
-    with store._lock:
-        conn = store._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany(
-                "UPDATE items SET created_at = ?, updated_at = ? WHERE key = ? AND ns_id = "
-                "(SELECT id FROM namespaces WHERE path = ?)",
-                [(created, updated, key, path) for created, updated, path, key in rows],
-            )
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")

@@ -797,6 +797,29 @@ class EmbeddedStore(BaseStore):
             self._cache.discard(ns_id)
         return len(expired)
 
+    def restore_timestamps(self, items: Iterable[Item]) -> None:
+        """Set stored items' ``created_at`` / ``updated_at`` to those of ``items`` (an import
+        keeping an export's times); items not in the store are ignored."""
+        rows = [
+            (i.created_at.timestamp(), i.updated_at.timestamp(), i.key, ns_path(i.namespace))
+            for i in items
+        ]
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise schema.locked_error(str(self.path), exc) from exc
+            try:
+                self._conn.executemany(
+                    "UPDATE items SET created_at = ?, updated_at = ? WHERE key = ? AND ns_id = "
+                    "(SELECT id FROM namespaces WHERE path = ?)",
+                    rows,
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
     def sweep_ttl(self) -> int:
         """Delete every expired item now; returns how many were removed."""
         with self._lock:
