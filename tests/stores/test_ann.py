@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -320,3 +323,28 @@ def test_missing_usearch_is_a_configuration_error(
     with pytest.raises(ConfigurationError, match="usearch"):
         EmbeddedStore(tmp_path / "m.db", ann_threshold=1000)
     EmbeddedStore(tmp_path / "m.db").close()  # exact search needs no usearch
+
+
+def test_a_process_that_never_closes_its_store_exits_during_a_build(tmp_path: Path) -> None:
+    """A graph build runs for tens of seconds; it must not keep the process alive at exit."""
+    script = f"""
+import time
+from reverie.stores.embedded import EmbeddedStore, ann
+from reverie.testing import hashing_index
+
+ann.SYNC_BUILD_ROWS = 0
+ann.NamespaceGraph.build = lambda *args, **kwargs: time.sleep(300)
+store = EmbeddedStore({str(tmp_path / "m.db")!r}, index=hashing_index(), ann_threshold=10)
+for i in range(50):
+    store.put(("ns",), str(i), {{"text": f"note {{i}}"}})
+store.search(("ns",), query="note 3")
+assert store._cache._entries[1].graph.pending.running()
+print("searching while building")
+"""
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "searching while building" in done.stdout
+    assert time.monotonic() - started < 60

@@ -10,7 +10,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from langchain_core.embeddings import Embeddings
 from langgraph.store.base import PutOp
 
 from reverie.core.errors import (
@@ -20,7 +22,7 @@ from reverie.core.errors import (
     StoreLockedError,
 )
 from reverie.stores import open_store
-from reverie.stores.embedded import EmbeddedStore, schema
+from reverie.stores.embedded import EmbeddedStore, schema, vectors
 from reverie.testing import hashing_index
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -338,3 +340,63 @@ def test_open_store_defaults_to_offline_embeddings(tmp_path: Path) -> None:
     with open_store(tmp_path / "m.db") as store:
         assert isinstance(store, EmbeddedStore)
         assert store.index_config is not None and store.index_config["dims"] == 384
+
+
+class _VectorTable(Embeddings):
+    """Text ``"v<i>"`` embeds to row ``i`` of a fixed random matrix (queries too)."""
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self.rows = rows
+
+    def _one(self, text: str) -> list[float]:
+        return [float(x) for x in self.rows[int(text.split()[0][1:])]]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self._one(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._one(text)
+
+
+@pytest.mark.parametrize("mode", ["vector", "hybrid"])
+def test_narrowed_search_of_a_large_namespace_equals_a_full_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """Large namespaces narrow candidates with int8 codes; pages, scores and selective filters
+    come out exactly as from a full float32 scan."""
+    rng = np.random.default_rng(11)
+    n = 3_000
+    rows = rng.standard_normal((n + 20, 48)).astype(np.float32)
+    index = {"dims": 48, "embed": _VectorTable(rows), "fields": ["text"]}
+    path = tmp_path / "m.db"
+    with EmbeddedStore(path, index=index, search_mode=mode) as store:  # type: ignore[arg-type]
+        store.batch(
+            [
+                PutOp(("big",), f"k{i}", {"text": f"v{i} word{i % 7}", "rare": i % 997 == 5})
+                for i in range(n)
+            ]
+        )
+
+    def results(narrow_from: int) -> list[list[tuple[str, float | None]]]:
+        monkeypatch.setattr(vectors, "QUANTIZED_MIN_ROWS", narrow_from)
+        with EmbeddedStore(path, index=index, search_mode=mode) as store:  # type: ignore[arg-type]
+            found = []
+            for q in range(n, n + 20):
+                for kwargs in (
+                    {"limit": 10},
+                    {"limit": 5, "offset": 7},
+                    {"filter": {"rare": True}},
+                ):
+                    hits = store.search(("big",), query=f"v{q} word3", **kwargs)  # type: ignore[arg-type]
+                    found.append([(h.key, h.score) for h in hits])
+            narrowed = store._cache._entries  # noqa: SLF001
+            assert all(
+                (e.vectors.quantized is not None) == (narrow_from < n) for e in narrowed.values()
+            )
+            return found
+
+    narrowed, full = results(500), results(10**9)
+    assert [[k for k, _ in page] for page in narrowed] == [[k for k, _ in page] for page in full]
+    for a, b in zip(narrowed, full, strict=True):
+        assert [s for _, s in a] == pytest.approx([s for _, s in b], abs=1e-6)
+    assert all(len(page) == 4 for page in narrowed[2::3])  # every rare item, though none ranks

@@ -17,11 +17,13 @@ from then on.
 
 from __future__ import annotations
 
+import queue
 import threading
 import warnings
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +55,8 @@ AUDIT_MIN = 4
 MIN_RECALL = 0.95
 AUDIT_K = 10
 
+P = ParamSpec("P")
+T = TypeVar("T")
 HalfArray = npt.NDArray[np.float16]
 Scores = tuple[IntArray, FloatArray]
 
@@ -238,3 +242,61 @@ class GraphSlot:
     def added(self, vectors: NamespaceVectors, rows: range) -> None:
         if self.graph is not None:
             self.graph.add_rows(vectors, rows)
+
+
+class BackgroundBuilder(Executor):
+    """Runs submitted builds one at a time on a daemon thread.
+
+    A ``ThreadPoolExecutor``'s threads are joined at interpreter exit, so a process that ends
+    without closing its store would wait out a build of tens of seconds. A daemon thread does
+    not hold the process open, and nothing is lost: a graph is only a cache, rebuilt when next
+    needed.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        future: Future[T] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot build after the store was closed")
+            self._jobs.put((future, lambda: fn(*args, **kwargs)))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name=self._name, daemon=True)
+                self._thread.start()
+        return future
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, call = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = call()
+            except BaseException as exc:  # handed to whoever reads the future
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._closed = True
+            if cancel_futures:
+                while True:
+                    try:
+                        job = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if job is not None:
+                        job[0].cancel()
+            self._jobs.put(None)
+            thread = self._thread
+        if wait and thread is not None:
+            thread.join()

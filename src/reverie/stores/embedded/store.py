@@ -60,7 +60,12 @@ from reverie.core.errors import (
     StoreError,
 )
 from reverie.stores.embedded import schema
-from reverie.stores.embedded.ann import MAX_CANDIDATES, recall_at, usearch_index
+from reverie.stores.embedded.ann import (
+    MAX_CANDIDATES,
+    BackgroundBuilder,
+    recall_at,
+    usearch_index,
+)
 from reverie.stores.embedded.cache import Addition, NamespaceCache, NamespaceEntry
 from reverie.stores.embedded.filters import matches_filter, sql_prefilter, validate_filter
 from reverie.stores.embedded.ranking import (
@@ -159,9 +164,7 @@ class EmbeddedStore(BaseStore):
         self.ann_threshold = ann_threshold or None
         if self.ann_threshold:
             usearch_index()  # fail now, not at the first large search, if it is missing
-        self._builder = (
-            ThreadPoolExecutor(1, thread_name_prefix="reverie-ann") if self.ann_threshold else None
-        )
+        self._builder = BackgroundBuilder("reverie-ann") if self.ann_threshold else None
         self._conn = self._connect(busy_timeout)
         self._cache = NamespaceCache(self.dims, cache_bytes, self.ann_threshold, self._builder)
         if self.embeddings is not None:
@@ -534,7 +537,8 @@ class EmbeddedStore(BaseStore):
         now: float,
     ) -> list[tuple[Row, float | None]]:
         kept: list[tuple[Row, float | None]] = []
-        step = max(wanted, 32)
+        # Without a filter nearly every ranked row is kept: read only what the page needs.
+        step = wanted if filter is None else max(wanted, 32)
         for start in range(0, len(ranked), step):
             chunk = ranked[start : start + step]
             rows = self._rows([i for i, _ in chunk], now)
@@ -582,11 +586,11 @@ class EmbeddedStore(BaseStore):
         vector: list[tuple[int, float]] = []
         vector_complete = True
         if self.search_mode != "keyword" and query_vector is not None:
-            parts, approximate = self._vector_scores(entries, query_vector, pool)
+            parts, partial = self._vector_scores(entries, query_vector, pool)
             vector, vector_complete = self._ranking(parts, pool)
-            # A graph's candidates are a subset: never let them pass for the whole namespace,
-            # so a filter that leaves too few of them widens to exact ranking.
-            vector_complete = vector_complete and not approximate
+            # Candidates are a subset: never let them pass for the whole namespace, so a
+            # filter that leaves too few of them widens to ranking everything.
+            vector_complete = vector_complete and not partial
         if self.search_mode == "vector":
             return vector, vector_complete
         hits, keyword_complete = self._ranking(
@@ -604,31 +608,36 @@ class EmbeddedStore(BaseStore):
     def _vector_scores(
         self, entries: list[NamespaceEntry], query_vector: FloatArray, pool: int | None
     ) -> tuple[list[tuple[Any, Any]], bool]:
-        """Per-namespace (ids, exact cosines), and whether any came from graph candidates."""
+        """Per-namespace (ids, exact cosines), and whether any namespace gave only a subset of its
+        items (graph candidates, or the int8-narrowed candidates of a top-``pool`` search)."""
         parts: list[tuple[Any, Any]] = []
-        approximate = False
+        partial = False
         for entry in entries:
             if not entry.vectors.size:
                 continue
-            graph = (
-                self._cache.graph(entry)
-                if pool is not None and pool <= MAX_CANDIDATES and self.ann_threshold
-                else None
-            )
-            if graph is not None:
-                rows = graph.candidates(query_vector, pool or 0)
-                found = entry.vectors.scores_at(rows, query_vector)
-                if entry.graph.audit_due():
-                    # Check the graph against exact ranking now and then; answer exactly.
-                    exact = entry.vectors.scores(query_vector, self._pool, self._workers)
-                    entry.graph.audited(recall_at(found, exact))
-                    parts.append(exact)
-                else:
-                    parts.append(found)
-                    approximate = True
-            else:
+            if pool is None:
                 parts.append(entry.vectors.scores(query_vector, self._pool, self._workers))
-        return parts, approximate
+                continue
+            graph = (
+                self._cache.graph(entry) if pool <= MAX_CANDIDATES and self.ann_threshold else None
+            )
+            found = None
+            if graph is not None:
+                found = entry.vectors.scores_at(graph.candidates(query_vector, pool), query_vector)
+                if not entry.graph.audit_due():
+                    parts.append(found)
+                    partial = True
+                    continue
+            # Exact top ``pool`` (int8-narrowed in large namespaces); it also audits the
+            # graph now and then, and answers that search exactly.
+            ids, scores, whole = entry.vectors.top_scores(
+                query_vector, pool, self._pool, self._workers
+            )
+            if found is not None:
+                entry.graph.audited(recall_at(found, (ids, scores)))
+            parts.append((ids, scores))
+            partial = partial or not whole
+        return parts, partial
 
     def _list_namespaces(self, op: ListNamespacesOp, now: float) -> list[tuple[str, ...]]:
         rows = self._conn.execute(

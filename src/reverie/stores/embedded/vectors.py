@@ -2,7 +2,9 @@
 
 Exact similarity is a single matrix-vector product over the namespace's rows, far cheaper than
 reading blobs from SQLite on every search. Rows are appended and tombstoned in place so this
-process's own writes never force a reload (see ``cache``).
+process's own writes never force a reload (see ``cache``). Large namespaces also keep int8
+codes of their rows, which narrow a top-k search to a few candidates without losing exactness
+(see ``quantized``).
 """
 
 from __future__ import annotations
@@ -13,11 +15,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from reverie.stores.embedded.quantized import QuantizedRows, int8_dot
+
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
 
 
 SPLIT_ROWS = 32_768  # below this one thread is faster than handing work to another
+# Live rows from which a top-k search narrows candidates with int8 codes first: below this the
+# plain float32 scan is as fast, and the codes' memory (a quarter of the matrix) is not spent.
+QUANTIZED_MIN_ROWS = 16_384
+# Top-k searches deeper than this share of the namespace scan everything exactly.
+QUANTIZED_MAX_SHARE = 0.05
 
 
 def similarities(
@@ -60,6 +69,7 @@ class NamespaceVectors:
     size: int = 0
     dead: int = 0
     rows_of: dict[int, list[int]] = field(default_factory=dict)
+    quantized: QuantizedRows | None = None
 
     @classmethod
     def build(cls, version: int, dims: int, ids: IntArray, matrix: FloatArray) -> NamespaceVectors:
@@ -70,7 +80,8 @@ class NamespaceVectors:
 
     @property
     def nbytes(self) -> int:
-        return int(self.matrix.nbytes + self.ids.nbytes)
+        codes = self.quantized.nbytes if self.quantized is not None else 0
+        return int(self.matrix.nbytes + self.ids.nbytes) + codes
 
     @property
     def single_vector_items(self) -> bool:
@@ -82,6 +93,8 @@ class NamespaceVectors:
         for row in rows:
             self.ids[row] = -1
             self.matrix[row] = 0.0
+            if self.quantized is not None:
+                self.quantized.clear_row(row)
             self.dead += 1
         return rows
 
@@ -96,9 +109,13 @@ class NamespaceVectors:
             matrix = np.zeros((capacity, self.dims), dtype=np.float32)
             matrix[: self.size] = self.matrix[: self.size]
             self.ids, self.matrix = ids, matrix
+            if self.quantized is not None:
+                self.quantized.grow(capacity)
         rows = list(range(self.size, needed))
         self.ids[rows] = item_id
         self.matrix[rows] = normalise(vectors)
+        if self.quantized is not None:
+            self.quantized.set_rows(self.size, self.matrix[self.size : needed])
         self.size = needed
         self.rows_of.setdefault(item_id, []).extend(rows)
         return range(rows[0], needed) if rows else range(needed, needed)
@@ -113,6 +130,39 @@ class NamespaceVectors:
         ids = self.ids[: self.size]
         sims = similarities(self.matrix[: self.size], query, pool, workers)
         return self._best_per_item(ids, sims, self.dead > 0)
+
+    def top_scores(
+        self, query: FloatArray, count: int, pool: Executor | None = None, workers: int = 1
+    ) -> tuple[IntArray, FloatArray, bool]:
+        """Like :meth:`scores`, but only certain to include the ``count`` best items.
+
+        Returns (item ids, exact cosines, whether every live item is included). Large
+        namespaces are narrowed with int8 codes first; the scores returned are still exact.
+        """
+        live = self.size - self.dead
+        if (
+            live < QUANTIZED_MIN_ROWS
+            or count > QUANTIZED_MAX_SHARE * live
+            or not self.single_vector_items
+            or not query.any()
+            or not self._ensure_quantized()
+        ):
+            return (*self.scores(query, pool, workers), True)
+        assert self.quantized is not None
+        dead = self.ids[: self.size] < 0 if self.dead else None
+        rows, scores = self.quantized.top_rows(
+            query, count, self.matrix, self.size, dead, pool, workers
+        )
+        return self.ids[rows], scores, False
+
+    def _ensure_quantized(self) -> bool:
+        """Build the int8 codes on first need (False without a working ``numkong``)."""
+        if self.quantized is None:
+            dot = int8_dot()
+            if dot is None:
+                return False
+            self.quantized = QuantizedRows.of(self.matrix, self.size, dot)
+        return True
 
     def scores_at(self, rows: IntArray, query: FloatArray) -> tuple[IntArray, FloatArray]:
         """Like :meth:`scores`, for the given rows only (exact cosine from the float32 rows)."""
