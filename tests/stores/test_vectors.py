@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from reverie.stores.embedded.ranking import at_least, top_positions
 from reverie.stores.embedded.vectors import (
     QUANTIZED_MIN_ROWS,
     SPLIT_ROWS,
@@ -132,3 +133,17 @@ def test_narrowed_searches_leave_reference_counts_alone() -> None:
         for _ in range(200):
             assert not entry.top_scores(query, 10, pool, 2)[2]
     assert sys.getrefcount(None) >= before - 50  # other threads may hold a few transiently
+
+
+@pytest.mark.parametrize("n", [50, 5_000, 200_000])
+@pytest.mark.parametrize("count", [1, 10, 100])
+def test_top_positions_keep_ties_and_store_order(n: int, count: int) -> None:
+    """Best first, ties in store order, and every row tied with the last one kept."""
+    rng = np.random.default_rng(n + count)
+    scores = rng.integers(0, 300, size=n).astype(np.float32)  # many ties at every cut
+    tiebreak = rng.permutation(n).astype(np.int64)
+    got = top_positions(scores, tiebreak, count)
+    ranked = sorted(range(n), key=lambda i: (-scores[i], tiebreak[i]))
+    cut = scores[ranked[min(count, n) - 1]]
+    assert got.tolist() == [i for i in ranked if scores[i] >= cut]
+    assert at_least(scores, count) <= cut

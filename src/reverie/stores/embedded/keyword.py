@@ -59,6 +59,8 @@ class NamespaceKeywords:
         self.postings_count = 0
         self._arrays: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.bool_]]
         self._dirty = True
+        self._norm = np.empty(0, dtype=np.float32)
+        self._norm_key: tuple[int, int, float] | None = None
 
     @property
     def nbytes(self) -> int:
@@ -150,14 +152,24 @@ class NamespaceKeywords:
             self._dirty = False
         return self._arrays
 
+    def _norms(self) -> npt.NDArray[np.float32]:
+        """Per-document BM25 length normalisation, recomputed only after writes."""
+        key = (len(self.ids), self.live_docs, self.live_length)
+        if self._norm_key != key:
+            _, lengths, _ = self._doc_arrays()
+            average = self.live_length / self.live_docs if self.live_docs else 1.0
+            self._norm = (K1 * (1.0 - B + B * lengths / (average or 1.0))).astype(np.float32)
+            self._norm_key = key
+        return self._norm
+
     def scores(self, query: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         """(item id, BM25 > 0) of every live document sharing a word with ``query``."""
         terms = list(dict.fromkeys(tokens(query)))[:MAX_QUERY_TERMS]
         found = [p for p in (self.postings(t) for t in terms) if p is not None]
         if not found or not self.live_docs:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        ids, lengths, alive = self._doc_arrays()
-        norm = K1 * (1.0 - B + B * lengths / (self.live_length / self.live_docs or 1.0))
+        ids, _, alive = self._doc_arrays()
+        norm = self._norms()
         total = np.zeros(len(ids), dtype=np.float32)
         for docs, freqs in found:
             df = len(docs) if alive.all() else int(alive[docs].sum())

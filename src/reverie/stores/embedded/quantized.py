@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from reverie.stores.embedded.ranking import at_least
+
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
 CodeArray = npt.NDArray[np.int8]
@@ -37,8 +39,6 @@ LEVELS = 127.0  # int8 codes in [-127, 127]
 SLACK = 1e-4
 # Rows per thread below which splitting the int8 scan costs more than it saves.
 SPLIT_ROWS = 16_384
-# Thresholds are first guessed from every STRIDE-th row, then checked against all rows.
-STRIDE = 16
 
 
 def int8_dot() -> Callable[..., Any] | None:
@@ -176,21 +176,3 @@ class QuantizedRows:
         # The calling thread takes the first part rather than waiting idle.
         first = part(0, bounds[1])
         return np.concatenate([first, *(future.result() for future in futures)])
-
-
-def at_least(values: FloatArray, k: int) -> float:
-    """A threshold with at least ``k`` of ``values`` at or above it, and not many more.
-
-    Guessed from a strided sample first, far cheaper than partitioning everything; a guess that
-    leaves fewer than ``k`` is replaced by the exact ``k``-th largest.
-    """
-    n = len(values)
-    if k >= n:
-        return float(values.min()) if n else 0.0
-    sample = values[::STRIDE]
-    # Ask the sample for half again the share it should hold, so the guess is rarely too high.
-    rank = min(len(sample) - 1, (3 * k) // (2 * STRIDE) + 2)
-    guess = float(np.partition(sample, len(sample) - 1 - rank)[len(sample) - 1 - rank])
-    if np.count_nonzero(values >= guess) >= k:
-        return guess
-    return float(np.partition(values, n - k)[n - k])
