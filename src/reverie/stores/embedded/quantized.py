@@ -39,6 +39,7 @@ LEVELS = 127.0  # int8 codes in [-127, 127]
 SLACK = 1e-4
 # Rows per thread below which splitting the int8 scan costs more than it saves.
 SPLIT_ROWS = 16_384
+QUANTIZE_BLOCK = 2_048  # rows quantised at a time
 
 
 def int8_dot() -> Callable[..., Any] | None:
@@ -104,7 +105,12 @@ class QuantizedRows:
 
     def set_rows(self, start: int, rows: FloatArray) -> None:
         end = start + len(rows)
-        self.codes[start:end], self.scale[start:end], self.error[start:end] = quantize(rows)
+        # In blocks that stay in cache: quantising is several passes over the rows.
+        for lo in range(0, len(rows), QUANTIZE_BLOCK):
+            at = slice(start + lo, start + min(lo + QUANTIZE_BLOCK, len(rows)))
+            self.codes[at], self.scale[at], self.error[at] = quantize(
+                rows[lo : lo + QUANTIZE_BLOCK]
+            )
         if end > start:
             self.max_error = max(self.max_error, float(self.error[start:end].max()))
 
