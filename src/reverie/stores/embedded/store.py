@@ -12,10 +12,10 @@ Design, briefly:
 - Search: exact cosine over an in-memory matrix per namespace (see ``vectors``; large
   namespaces narrow the candidates with int8 codes first and stay exact, see ``quantized``),
   BM25 over an in-memory inverted index (see ``keyword``), fused by reciprocal rank (see
-  ``ranking``), both cached per namespace (see ``cache``). Filters are applied to the ranked candidates, widening
-  to the whole namespace when a selective filter needs it. With ``ann_threshold`` set, large
-  namespaces take their vector candidates from an HNSW graph instead, rescored exactly and
-  audited against exact ranking (see ``ann``).
+  ``ranking``), both cached per namespace (see ``cache``). Filters are applied to the ranked
+  candidates, widening to the whole namespace when a selective filter needs it. With
+  ``ann_threshold`` set, large namespaces take their vector candidates from an HNSW graph
+  instead, rescored exactly and audited against exact ranking (see ``ann``).
 """
 
 from __future__ import annotations
