@@ -1,0 +1,191 @@
+"""The storage port: the one typed contract between Reverie and the store it writes to.
+
+Every writer in Reverie (memory managers, the memory tools, the CLI and MCP server, imports)
+changes memories through :meth:`MemoryStorePort.commit`: *embed first, then check what the
+writer read is still there, then write everything, in one transaction*, locking only the
+namespaces the commit touches. Readers use LangGraph's ``batch`` plus one more operation,
+:class:`NamespaceSearch`, a search of exactly one namespace (descendants only when asked for).
+
+Reverie's own stores implement the port natively (they subclass :class:`NativeStore`); any other
+LangGraph ``BaseStore`` is wrapped by an adapter (``reverie.ledger.port_for``) that gives the
+best guarantee such a store allows (see ``reverie.ledger.adapter``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, NamedTuple, Protocol
+
+from langgraph.store.base import BaseStore, Item, Op, PutOp, Result, SearchItem
+
+from reverie.core.errors import InputError
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a writer read and relies on: its commit goes ahead only if the item is still so.
+
+    ``value=None`` means the item must still be absent. ``updated_at`` is the timestamp as the
+    writer read it (``None``: compare the value only; backends whose clocks are too coarse to
+    tell two writes apart are still caught by the value). ``may_vanish`` lets a delete succeed
+    when someone else deleted the item first.
+    """
+
+    namespace: tuple[str, ...]
+    key: str
+    value: Mapping[str, Any] | None
+    updated_at: datetime | None = None
+    may_vanish: bool = False
+
+    @classmethod
+    def of(cls, item: Item | None, *, may_vanish: bool = False) -> Expectation:
+        """Expect ``item`` (as read) to be unchanged; ``None`` is not allowed here."""
+        if item is None:
+            raise ValueError("Expectation.of needs an item; use Expectation(ns, key, None).")
+        return cls(tuple(item.namespace), item.key, item.value, item.updated_at, may_vanish)
+
+    def holds(self, current: Item | None) -> bool:
+        """Whether the item as it is now (``None``: absent) still matches what was read."""
+        if current is None:
+            return self.value is None or self.may_vanish
+        if self.value is None:
+            return False
+        if self.updated_at is not None and current.updated_at != self.updated_at:
+            return False
+        return current.value == self.value
+
+
+@dataclass(frozen=True)
+class RestoredItem:
+    """A write that keeps an exported item's timestamps (an import); ``index`` as in ``PutOp``."""
+
+    item: Item
+    index: Literal[False] | list[str] | None = None
+
+
+Write = PutOp | RestoredItem
+"""One write of a commit: a ``PutOp`` (``value=None`` deletes) or a :class:`RestoredItem`."""
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """The outcome of :meth:`MemoryStorePort.commit`.
+
+    ``committed`` is False when an expectation no longer held; then nothing was written and
+    ``conflicts`` lists the expectations that failed. ``kept_timestamps`` is False when the store
+    could not keep the timestamps of :class:`RestoredItem` writes (they carry the commit's time).
+    """
+
+    committed: bool
+    conflicts: tuple[Expectation, ...] = ()
+    kept_timestamps: bool = True
+
+    def __bool__(self) -> bool:
+        return self.committed
+
+
+class NamespaceSearch(NamedTuple):
+    """A search of one namespace: exactly ``namespace``, or with ``descendants=True`` also every
+    namespace below it (what LangGraph's ``SearchOp`` always does). Results are ``SearchItem``s,
+    best first with a query, in store order without one."""
+
+    namespace: tuple[str, ...]
+    query: str | None = None
+    filter: dict[str, Any] | None = None
+    limit: int = 10
+    offset: int = 0
+    descendants: bool = False
+    refresh_ttl: bool | None = None
+
+
+PortOp = Op | NamespaceSearch
+"""What :meth:`MemoryStorePort.batch` accepts: LangGraph's operations and :class:`NamespaceSearch`."""
+
+
+class MemoryStorePort(Protocol):
+    """What Reverie needs from a store. ``batch`` results follow the order of ``ops``."""
+
+    def batch(self, ops: Iterable[PortOp]) -> list[Result]: ...
+
+    async def abatch(self, ops: Iterable[PortOp]) -> list[Result]: ...
+
+    def commit(self, expected: Sequence[Expectation], writes: Sequence[Write]) -> CommitResult:
+        """Embed the writes' texts, then in one transaction check every expectation and apply
+        every write, or write nothing if any expectation fails."""
+        ...
+
+    async def acommit(
+        self, expected: Sequence[Expectation], writes: Sequence[Write]
+    ) -> CommitResult: ...
+
+
+class NativeStore(BaseStore, ABC):
+    """Base class of LangGraph stores that implement :class:`MemoryStorePort` themselves.
+
+    Subclassing it is how a store says so (nothing is discovered by attribute names): Reverie
+    then commits through the store's own transactions instead of wrapping it in an adapter.
+    ``batch`` must also accept :class:`NamespaceSearch` operations.
+    """
+
+    @abstractmethod
+    def commit(self, expected: Sequence[Expectation], writes: Sequence[Write]) -> CommitResult:
+        """See :meth:`MemoryStorePort.commit`."""
+
+    @abstractmethod
+    async def acommit(
+        self, expected: Sequence[Expectation], writes: Sequence[Write]
+    ) -> CommitResult:
+        """See :meth:`MemoryStorePort.commit`."""
+
+
+def namespaces_touched(expected: Sequence[Expectation], writes: Sequence[Write]) -> list[str]:
+    """The namespaces a commit must lock, as dotted paths, sorted so lockers never deadlock."""
+    paths = {".".join(e.namespace) for e in expected}
+    paths.update(".".join(write_target(w)[0]) for w in writes)
+    return sorted(paths)
+
+
+def write_target(write: Write) -> tuple[tuple[str, ...], str]:
+    """The (namespace, key) a write changes."""
+    if isinstance(write, RestoredItem):
+        return tuple(write.item.namespace), write.item.key
+    if isinstance(write, PutOp):
+        return tuple(write.namespace), write.key
+    raise InputError(
+        f"A commit writes PutOp or RestoredItem values, got {type(write).__name__}; "
+        "read with batch() instead."
+    )
+
+
+def as_put(write: Write) -> PutOp:
+    """The ``PutOp`` a write amounts to (a restored item without its timestamps)."""
+    if isinstance(write, RestoredItem):
+        item = write.item
+        return PutOp(tuple(item.namespace), item.key, dict(item.value), index=write.index)
+    return write
+
+
+def search_result(items: Sequence[SearchItem], request: NamespaceSearch) -> list[SearchItem]:
+    """Keep only the items ``request`` asks for (used by stores that search by prefix)."""
+    if request.descendants:
+        return list(items)
+    return [i for i in items if tuple(i.namespace) == request.namespace]
+
+
+__all__ = [
+    "CommitResult",
+    "Expectation",
+    "MemoryStorePort",
+    "NamespaceSearch",
+    "NativeStore",
+    "PortOp",
+    "RestoredItem",
+    "Write",
+    "as_put",
+    "namespaces_touched",
+    "search_result",
+    "write_target",
+]
