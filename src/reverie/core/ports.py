@@ -131,6 +131,14 @@ class NativeStore(BaseStore, ABC):
     """
 
     @abstractmethod
+    def batch(self, ops: Iterable[PortOp]) -> list[Result]:
+        """LangGraph's operations and :class:`NamespaceSearch`, results in the order of ``ops``."""
+
+    @abstractmethod
+    async def abatch(self, ops: Iterable[PortOp]) -> list[Result]:
+        """The async twin of :meth:`batch`."""
+
+    @abstractmethod
     def commit(self, expected: Sequence[Expectation], writes: Sequence[Write]) -> CommitResult:
         """See :meth:`MemoryStorePort.commit`."""
 
