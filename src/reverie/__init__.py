@@ -12,7 +12,7 @@ from reverie.core.errors import (
 from reverie.core.namespace import NamespaceTemplate
 from reverie.core.types import ExtractedMemory, Memory, RemoveDoc
 from reverie.executor import CancelledSubmission, ReflectionExecutor
-from reverie.extraction.history import HistoryRecord
+from reverie.ledger.history import HistoryRecord
 from reverie.extraction.memory_manager import MemoryManager, create_memory_manager
 from reverie.extraction.store_manager import (
     MemoryPhase,

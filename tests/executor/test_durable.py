@@ -16,7 +16,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from reverie.executor.durable import DurableReflectionExecutor
 from reverie.executor.worker import run_worker_async
-from reverie.extraction.thread_state import state_namespace
+from reverie.ledger.thread_state import state_namespace
 from tests.executor import durable_app
 from tests.postgres.support import fresh_database
 

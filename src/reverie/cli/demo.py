@@ -22,6 +22,9 @@ from reverie.cli.embedding_choice import HASHING, LOCAL, configured_embeddings, 
 from reverie.cli.episodes import store_episodes
 from reverie.cli.models import HOW_TO_CONFIGURE
 from reverie.cli.storage import describe_target, format_namespace, memory_text, opened_store
+from reverie.core.effects import run
+from reverie.ledger import port_for
+from reverie.ledger.search import search_memories
 
 SAMPLE_NAMESPACE = ("demo", "sample")
 QUICKSTART_NAMESPACE = ("demo", "quickstart")
@@ -98,7 +101,7 @@ def _offline(target: str | None, index: dict[str, Any] | None, header: str) -> N
         render.out.print(memories)
         render.out.print()
         for query in OFFLINE_QUERIES:
-            results = store.search(SAMPLE_NAMESPACE, query=query, limit=3)
+            results = run(search_memories(port_for(store), SAMPLE_NAMESPACE, query=query, limit=3))
             render.out.print(render.episode_rows(results, title=f"search: {query}"))
             render.out.print()
     render.out.print(
@@ -140,7 +143,9 @@ def _with_model(
             )
         else:
             render.out.print("Nothing new to extract: this conversation was processed before.")
-        results = store.search(QUICKSTART_NAMESPACE, query=QUICKSTART_QUERY, limit=5)
+        results = run(
+            search_memories(port_for(store), QUICKSTART_NAMESPACE, query=QUICKSTART_QUERY, limit=5)
+        )
         render.out.print(
             render.memory_table(results, title=f"search: {QUICKSTART_QUERY}", scores=True)
         )

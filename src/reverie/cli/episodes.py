@@ -16,6 +16,8 @@ from typing import Any
 from langgraph.store.base import BaseStore, GetOp, Item, PutOp
 
 from reverie.cli.conversation import Message, conversation_id
+from reverie.core.ports import Write
+from reverie.ledger import port_for
 
 # Only an episode's words are embedded, not the bookkeeping stored next to them.
 EPISODE_INDEX_FIELDS = ["content.content"]
@@ -66,8 +68,9 @@ def store_episodes(
             if message.role != "system" and message.content.strip()
         }
         report.skipped += len(chunk) - len(wanted)
-        found = store.batch([GetOp(namespace, key) for key in wanted])
-        puts = []
+        port = port_for(store)
+        found = port.batch([GetOp(namespace, key) for key in wanted])
+        puts: list[Write] = []
         for (key, value), existing in zip(wanted.items(), found, strict=True):
             if isinstance(existing, Item) and existing.value == value:
                 report.unchanged.append(key)
@@ -75,7 +78,7 @@ def store_episodes(
                 puts.append(PutOp(namespace, key, value, index=EPISODE_INDEX_FIELDS))
                 report.added.append(key)
         if puts:
-            store.batch(puts)
+            port.commit([], puts)
         if on_progress is not None:
             on_progress(len(chunk))
     return report

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from langgraph.store.base import BaseStore, Item
 
 from reverie.cli import models
 from reverie.cli.conversation import Message, conversation_id
-from reverie.core.errors import ConfigurationError
 
 
 def extract_memories(
@@ -24,14 +21,8 @@ def extract_memories(
     conversation's content is its thread id, so a conversation seen before sends the model only
     what is new (nothing, when it is unchanged).
     """
-    try:
-        from reverie import (  # type: ignore[attr-defined,unused-ignore]
-            create_memory_store_manager,
-        )
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"Reverie's memory manager is not available in this installation ({exc})."
-        ) from exc
+    from reverie.extraction.store_manager import create_memory_store_manager
+
     model = models.load_chat_model(model_spec)
     manager = create_memory_store_manager(model, namespace=namespace, store=store)
     written = manager.invoke(
@@ -42,9 +33,8 @@ def extract_memories(
     )
     stored: list[Item] = []
     removed = 0
-    for entry in written or []:
-        key, where = _locate(entry, namespace)
-        item = store.get(where, key) if key else None
+    for entry in written:
+        item = store.get(tuple(entry["namespace"]), str(entry["key"]))
         if item is None:
             removed += 1
         else:
@@ -61,12 +51,3 @@ def conversation_turns(messages: list[Message]) -> list[dict[str, str]]:
         for m in messages
         if m.role != "tool" and m.content.strip()
     ]
-
-
-def _locate(entry: Any, namespace: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
-    if isinstance(entry, Item):
-        return entry.key, tuple(entry.namespace)
-    if isinstance(entry, dict):
-        return entry.get("key"), tuple(entry.get("namespace") or namespace)
-    key = getattr(entry, "key", None) or getattr(entry, "id", None)
-    return (str(key) if key else None), namespace

@@ -8,21 +8,19 @@ was started with.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from langgraph.store.base import BaseStore
+from langgraph.store.base import BaseStore, Item
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 from reverie.cli.storage import format_namespace, memory_text, opened_store
+from reverie.core.effects import arun
 from reverie.core.types import Memory, stored_value
-
-try:  # mcp >= 2
-    from mcp.server.mcpserver import MCPServer as _Server
-    from mcp.server.mcpserver.exceptions import ToolError
-except ImportError:  # mcp 1.x
-    from mcp.server.fastmcp import FastMCP as _Server  # type: ignore[no-redef,attr-defined,unused-ignore]
-    from mcp.server.fastmcp.exceptions import (  # type: ignore[no-redef,import-not-found,unused-ignore]
-        ToolError,
-    )
+from reverie.ledger import port_for
+from reverie.ledger.search import search_memories
+from reverie.ledger.writes import change_memory
 
 
 def _missing(key: str, namespace: tuple[str, ...]) -> ToolError:
@@ -33,40 +31,67 @@ def _missing(key: str, namespace: tuple[str, ...]) -> ToolError:
     )
 
 
-def build_server(store: BaseStore, namespace: tuple[str, ...]) -> Any:
-    """An MCP server whose tools remember, search, update and forget memories in ``namespace``."""
+def _memory(content: str) -> dict[str, Any]:
+    if not content.strip():
+        raise ToolError("The memory is empty; pass the text to remember as 'content'.")
+    return stored_value(Memory(content=content))
+
+
+def build_server(store: BaseStore, namespace: tuple[str, ...]) -> MCPServer:
+    """An MCP server whose tools remember, search, update and forget memories in ``namespace``.
+
+    Every change is a checked commit recorded in the namespace's audit trail, as the memory
+    managers' and the agent tools' changes are.
+    """
     where = format_namespace(namespace)
-    server = _Server(
+    port = port_for(store)
+    server = MCPServer(
         name="reverie",
         instructions=f"Long-term memory. Memories live in namespace '{where}'. Search before "
         "answering questions about the user; remember durable facts and preferences.",
     )
 
+    def existing(key: str) -> Callable[[Item | None], None]:
+        def check(item: Item | None) -> None:
+            if item is None:
+                raise _missing(key, namespace)
+
+        return check
+
     @server.tool(description="Store a new memory: one self-contained fact or preference.")
     async def remember(content: str) -> dict[str, str]:
-        if not content.strip():
-            raise ToolError("The memory is empty; pass the text to remember as 'content'.")
+        value = _memory(content)
         key = str(uuid.uuid4())
-        store.put(namespace, key, stored_value(Memory(content=content)))
+        await arun(change_memory(port, namespace, key, lambda _: value))
         return {"key": key, "namespace": where, "content": content}
 
     @server.tool(description="Find memories by meaning, best match first.")
     async def search(query: str, limit: int = 5) -> list[dict[str, Any]]:
-        items = store.search(namespace, query=query, limit=max(1, min(limit, 100)))
+        items = await arun(
+            search_memories(port, namespace, query=query, limit=max(1, min(limit, 100)))
+        )
         return [{"key": i.key, "content": memory_text(i.value), "score": i.score} for i in items]
 
     @server.tool(description="Replace the text of the memory with this key.")
     async def update(key: str, content: str) -> dict[str, str]:
-        if store.get(namespace, key) is None:
-            raise _missing(key, namespace)
-        store.put(namespace, key, stored_value(Memory(content=content)))
+        value = _memory(content)
+        must_exist = existing(key)
+
+        def replace(item: Item | None) -> dict[str, Any]:
+            must_exist(item)
+            return value
+
+        await arun(change_memory(port, namespace, key, replace))
         return {"key": key, "namespace": where, "content": content}
 
     @server.tool(description="Delete the memory with this key.")
     async def forget(key: str) -> dict[str, str]:
-        if store.get(namespace, key) is None:
-            raise _missing(key, namespace)
-        store.delete(namespace, key)
+        must_exist = existing(key)
+
+        def delete(item: Item | None) -> None:
+            must_exist(item)
+
+        await arun(change_memory(port, namespace, key, delete))
         return {"key": key, "namespace": where, "deleted": "true"}
 
     return server

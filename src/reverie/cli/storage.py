@@ -7,20 +7,21 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from langgraph.store.base import BaseStore, Item, PutOp
+from langgraph.store.base import BaseStore, Item
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from reverie.cli.episodes import EPISODE_INDEX_FIELDS
 from reverie.core.errors import ConfigurationError, InputError, NamespaceError
-from reverie.core.namespace import NamespaceTemplate
-from reverie.extraction.thread_state import STATE_ROOT
+from reverie.core.namespace import RESERVED_ROOT, NamespaceTemplate
+from reverie.core.ports import NamespaceSearch, NativeStore, RestoredItem, Write
+from reverie.ledger import port_for
 from reverie.stores import default_target, open_store
 
 DEFAULT_NAMESPACE = "memories/{langgraph_user_id}"
 DEFAULT_USER = "default"
-INTERNAL_ROOT = STATE_ROOT
+INTERNAL_ROOT = RESERVED_ROOT
 _PAGE = 500
 
 
@@ -36,7 +37,7 @@ def describe_target(target: str | None) -> str:
 @contextlib.contextmanager
 def opened_store(
     target: str | Path | None, *, index: dict[str, Any] | None = None
-) -> Iterator[BaseStore]:
+) -> Iterator[NativeStore]:
     """Open ``target`` (None: the default store) for one command and close it afterwards."""
     try:
         store = open_store(target, index=index)
@@ -47,9 +48,7 @@ def opened_store(
     try:
         yield store
     finally:
-        closer = getattr(store, "close", None)
-        if callable(closer):
-            closer()
+        store.close()
 
 
 def parse_namespace(text: str, user: str = DEFAULT_USER) -> tuple[str, ...]:
@@ -73,22 +72,29 @@ def is_internal(namespace: tuple[str, ...] | list[str]) -> bool:
 
 
 def iter_items(
-    store: BaseStore, prefix: tuple[str, ...] = (), *, internal: bool = False
+    store: BaseStore,
+    prefix: tuple[str, ...] = (),
+    *,
+    descendants: bool = True,
+    internal: bool = False,
 ) -> Iterator[Item]:
-    """Every item whose namespace starts with ``prefix``, each exactly once.
+    """Every item of namespace ``prefix`` (and, with ``descendants``, below it), each once.
 
     Bookkeeping namespaces are left out unless ``internal`` is set or ``prefix`` points into them.
     """
-    for namespace in store.list_namespaces(prefix=prefix or None, limit=1_000_000):
+    port = port_for(store)
+    if descendants:
+        namespaces = store.list_namespaces(prefix=prefix or None, limit=1_000_000)
+    else:
+        namespaces = [prefix]
+    for namespace in namespaces:
         if is_internal(namespace) and not (internal or is_internal(prefix)):
             continue
         offset = 0
         while True:
-            page = store.search(namespace, limit=_PAGE, offset=offset)
-            for item in page:
-                # search() also returns deeper namespaces; those are listed on their own.
-                if tuple(item.namespace) == tuple(namespace):
-                    yield item
+            (page,) = port.batch([NamespaceSearch(tuple(namespace), limit=_PAGE, offset=offset)])
+            assert isinstance(page, list)
+            yield from cast(list[Item], page)
             if len(page) < _PAGE:
                 break
             offset += _PAGE
@@ -123,8 +129,9 @@ def memory_text(value: dict[str, Any]) -> str:
     """The readable text of a stored value, whichever writer produced it."""
     content = value.get("content", value)
     if isinstance(content, dict):
-        if isinstance(content.get("content"), str):
-            return content["content"]
+        text = content.get("content")
+        if isinstance(text, str):
+            return text
         return ", ".join(f"{k}={v}" for k, v in content.items())
     return str(content)
 
@@ -168,18 +175,10 @@ class ExportRecord(BaseModel):
 
 
 def restore_items(store: BaseStore, items: list[Item]) -> bool:
-    """Write ``items`` keeping their timestamps. Returns False where the store cannot keep them.
-
-    A store may offer ``restore_items(items)`` itself; LangGraph's in-memory, SQLite and
-    PostgreSQL stores are handled here.
-    """
-    own = getattr(store, "restore_items", None)
-    if callable(own):
-        own(items)
-        return True
-    # One batch: one transaction, and the embedder called with many texts at once.
-    store.batch([PutOp(i.namespace, i.key, i.value, index=_index_fields(i)) for i in items])
-    return _stamp(store, items)
+    """Write ``items`` keeping their timestamps, in one commit. Returns False where the store
+    cannot keep timestamps (then they carry the time of the import)."""
+    writes: list[Write] = [RestoredItem(i, index=_index_fields(i)) for i in items]
+    return port_for(store).commit([], writes).kept_timestamps
 
 
 def _index_fields(item: Item) -> Literal[False] | list[str] | None:
@@ -189,50 +188,3 @@ def _index_fields(item: Item) -> Literal[False] | list[str] | None:
     if item.value.get("kind") == "Episode":
         return EPISODE_INDEX_FIELDS
     return None
-
-
-def _stamp(store: BaseStore, items: list[Item]) -> bool:
-    from langgraph.store.memory import InMemoryStore
-
-    from reverie.stores.embedded import EmbeddedStore
-
-    if isinstance(store, EmbeddedStore):
-        store.restore_timestamps(items)
-        return True
-
-    if isinstance(store, InMemoryStore):
-        data = store._data  # no public API sets timestamps; the values were just written above
-        for item in items:
-            data[item.namespace][item.key] = item
-        return True
-    try:
-        from langgraph.store.sqlite import SqliteStore
-    except ImportError:  # optional dependency
-        SqliteStore = None  # type: ignore[assignment,misc]  # noqa: N806
-    if SqliteStore is not None and isinstance(store, SqliteStore):
-        with store.lock, store.conn:
-            store.conn.executemany(
-                "UPDATE store SET created_at = ?, updated_at = ? WHERE prefix = ? AND key = ?",
-                [
-                    (
-                        i.created_at.isoformat(),
-                        i.updated_at.isoformat(),
-                        ".".join(i.namespace),
-                        i.key,
-                    )
-                    for i in items
-                ],
-            )
-        return True
-    try:
-        from langgraph.store.postgres import PostgresStore
-    except ImportError:  # optional dependency
-        PostgresStore = None  # type: ignore[assignment,misc]  # noqa: N806
-    if PostgresStore is not None and isinstance(store, PostgresStore):
-        with store._cursor() as cur:
-            cur.executemany(
-                "UPDATE store SET created_at = %s, updated_at = %s WHERE prefix = %s AND key = %s",
-                [(i.created_at, i.updated_at, ".".join(i.namespace), i.key) for i in items],
-            )
-        return True
-    return False

@@ -142,6 +142,10 @@ class NativeStore(BaseStore, ABC):
     def commit(self, expected: Sequence[Expectation], writes: Sequence[Write]) -> CommitResult:
         """See :meth:`MemoryStorePort.commit`."""
 
+    def close(self) -> None:
+        """Release the store's resources (files, connections, threads); async stores whose
+        resources belong to an event loop release them in ``aclose``."""
+
     @abstractmethod
     async def acommit(
         self, expected: Sequence[Expectation], writes: Sequence[Write]

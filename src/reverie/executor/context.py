@@ -1,20 +1,18 @@
-"""The run config a background reflection sees: caller's settings, a store, no foreground wiring."""
+"""What a background reflection runs with: the caller's settings and a store, nothing of the
+caller's own run (its callbacks, run ids or LangGraph's internal entries)."""
 
 from __future__ import annotations
 
-import contextvars
 import math
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langchain_core.runnables.config import var_child_runnable_config
-from langgraph._internal._constants import CONFIG_KEY_RUNTIME
-from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore
 
 from reverie.core.errors import ConfigurationError
+from reverie.extraction.run_config import ambient_config, checked_config
 
 #: Marks "take the thread id from the config" (``None`` is a legal, different choice).
 FROM_CONFIG: Any = object()
@@ -24,32 +22,20 @@ FROM_CONFIG: Any = object()
 _DROPPED_KEYS = frozenset({"callbacks", "run_id", "run_name", "max_concurrency"})
 
 
-def current_config() -> RunnableConfig | None:
-    """The config of the LangGraph / LangChain run this is called from, if any."""
-    value = var_child_runnable_config.get()
-    return value if value else None
+def ambient_store() -> BaseStore | None:
+    """The store of the LangGraph run this is called from, if any."""
+    from langgraph.config import get_store
 
-
-def check_config(config: Any) -> RunnableConfig | None:
-    if config is None:
+    try:
+        return get_store()
+    except (RuntimeError, KeyError):  # not inside a LangGraph run
         return None
-    if not isinstance(config, Mapping):
-        raise ConfigurationError(
-            "config must be a dict like {'configurable': {'thread_id': ...}}, "
-            f"got {type(config).__name__}."
-        )
-    configurable = config.get("configurable")
-    if configurable is not None and not isinstance(configurable, Mapping):
-        raise ConfigurationError(
-            f"config['configurable'] must be a dict, got {type(configurable).__name__}."
-        )
-    return config  # type: ignore[return-value]
 
 
 def submission_config(config: Any, after_seconds: Any) -> RunnableConfig | None:
     """The config a submission runs with (default: the current LangGraph run's), after checking
     it and the delay; shared by both executors so they accept and refuse the same input."""
-    checked = check_config(config) if config is not None else current_config()
+    checked = checked_config(config) if config is not None else ambient_config()
     if not isinstance(after_seconds, (int, float)) or not math.isfinite(after_seconds):
         raise ConfigurationError(f"after_seconds must be a number, got {after_seconds!r}.")
     if after_seconds < 0:
@@ -76,36 +62,15 @@ def thread_slot(config: RunnableConfig | None, thread_id: Any) -> tuple[str | No
     return text, text
 
 
-def store_of_config(config: RunnableConfig | None) -> BaseStore | None:
-    runtime = ((config or {}).get("configurable") or {}).get(CONFIG_KEY_RUNTIME)
-    return getattr(runtime, "store", None)
-
-
-def background_config(config: RunnableConfig | None, store: BaseStore | None) -> RunnableConfig:
-    """A copy of ``config`` for work done later, elsewhere, carrying ``store``.
+def background_config(config: Mapping[str, Any] | None) -> RunnableConfig:
+    """A copy of ``config`` for work done later, elsewhere.
 
     User settings (``configurable`` values, tags, metadata) are kept; LangGraph's internal keys
-    (``__pregel_*``) and callbacks belong to the caller's run and are dropped. The store goes where
-    ``langgraph.config.get_store()`` finds it, as inside a graph.
+    (``__pregel_*`` and the like) and callbacks belong to the caller's run and are dropped.
     """
     source = config or {}
     out: dict[str, Any] = {k: v for k, v in source.items() if k not in _DROPPED_KEYS}
-    configurable = {
-        k: v for k, v in (source.get("configurable") or {}).items() if not k.startswith("__")
+    out["configurable"] = {
+        k: v for k, v in (source.get("configurable") or {}).items() if not str(k).startswith("__")
     }
-    previous = (source.get("configurable") or {}).get(CONFIG_KEY_RUNTIME)
-    if store is None:
-        store = getattr(previous, "store", None)
-    if store is not None or previous is not None:
-        configurable[CONFIG_KEY_RUNTIME] = Runtime(
-            context=getattr(previous, "context", None), store=store
-        )
-    out["configurable"] = configurable
     return out  # type: ignore[return-value]
-
-
-def context_with(config: RunnableConfig) -> contextvars.Context:
-    """A fresh context in which ``get_config()`` / ``get_store()`` return ``config`` and its store."""
-    context = contextvars.copy_context()
-    context.run(var_child_runnable_config.set, config)
-    return context

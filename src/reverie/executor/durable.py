@@ -8,7 +8,6 @@ same memory keys (its idempotency key travels with it).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from concurrent.futures import Future
@@ -17,16 +16,10 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
 
+from reverie.core.effects import Effect, Pipeline, arun, run
 from reverie.core.errors import ConfigurationError
-from reverie.executor.context import (
-    FROM_CONFIG,
-    check_config,
-    current_config,
-    submission_config,
-    thread_slot,
-)
+from reverie.executor.context import FROM_CONFIG, submission_config, thread_slot
 from reverie.executor.factory import load_reflector
 from reverie.executor.invoke import Reflector
 from reverie.executor.payload import encode_config, encode_payload
@@ -38,6 +31,7 @@ from reverie.executor.queue import (
     scheduled_at,
     thread_lock,
 )
+from reverie.executor.queue_connections import QueueConnections
 from reverie.executor.search import MemorySearch
 
 QUEUE_URL_ENV = "REVERIE_QUEUE_URL"
@@ -58,6 +52,28 @@ def resolve_queue_url(dsn: str | None, store: str | None = None) -> str:
         "No queue database: pass a postgresql:// URL (dsn=... or --dsn), or set "
         f"{QUEUE_URL_ENV} (or REVERIE_STORE to a postgresql:// store)."
     )
+
+
+class _DeferReflection(Effect[int]):
+    """Store one job (replacing the thread's job still waiting) and return its id."""
+
+    def __init__(self, connections: QueueConnections, args: tuple[Any, ...]) -> None:
+        self.connections = connections
+        self.args = args
+
+    def perform(self) -> int:
+        with self.connections.blocking().connection() as conn:
+            row = conn.execute(SUBMIT, self.args).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def aperform(self) -> int:
+        pool = await self.connections.for_this_loop()
+        async with pool.connection() as conn:
+            cursor = await conn.execute(SUBMIT, self.args)
+            row = await cursor.fetchone()
+        assert row is not None
+        return int(row[0])
 
 
 class DurableReflectionExecutor(MemorySearch):
@@ -85,24 +101,45 @@ class DurableReflectionExecutor(MemorySearch):
         self.manager = manager
         self.queue = queue
         self.dsn = resolve_queue_url(dsn)
-        self._store = store
-        self._reflector_obj = reflector
+        self.store = store
+        self._loaded: Reflector | None = reflector
         ensure_schema(self.dsn)
-        self._pool = ConnectionPool(
-            self.dsn,
-            min_size=1,
-            max_size=max_connections,
-            open=True,
-            name="reverie-queue",
-            kwargs={"autocommit": True},
-        )
+        self._connections = QueueConnections(self.dsn, max_connections)
 
     @property
-    def _reflector(self) -> Reflector:  # type: ignore[override]
+    def reflector(self) -> Reflector:
         # Only search() needs the manager itself (for its namespace and store).
-        if self._reflector_obj is None:
-            self._reflector_obj = load_reflector(self.manager)
-        return self._reflector_obj
+        if self._loaded is None:
+            self._loaded = load_reflector(self.manager)
+        return self._loaded
+
+    def _submit(
+        self, payload: Any, config: Any, after_seconds: float, thread_id: Any
+    ) -> Pipeline[Future[int]]:
+        config = submission_config(config, after_seconds)
+        thread, _ = thread_slot(config, thread_id)
+        encoded_config = encode_config(config)
+        key = encoded_config["configurable"].pop("idempotency_key", None) or uuid.uuid4().hex
+        args = {
+            "manager": self.manager,
+            "payload": encode_payload(payload),
+            "config": encoded_config,
+            "thread_id": thread,
+            "idempotency_key": str(key),
+        }
+        job_id = yield from _DeferReflection(
+            self._connections,
+            (
+                self.queue,
+                TASK_NAME,
+                thread_lock(self.manager, thread),
+                Jsonb(args),
+                scheduled_at(after_seconds),
+            ),
+        )
+        future: Future[int] = Future()
+        future.set_result(job_id)
+        return future
 
     def submit(
         self,
@@ -114,26 +151,7 @@ class DurableReflectionExecutor(MemorySearch):
         thread_id: Any = FROM_CONFIG,
     ) -> Future[int]:
         """Persist a reflection job; the returned future holds its id once it is committed."""
-        config = submission_config(config, after_seconds)
-        thread, _ = thread_slot(config, thread_id)
-        encoded_config = encode_config(config)
-        key = encoded_config["configurable"].pop("idempotency_key", None) or uuid.uuid4().hex
-        lock = thread_lock(self.manager, thread)
-        args = {
-            "manager": self.manager,
-            "payload": encode_payload(payload),
-            "config": encoded_config,
-            "thread_id": thread,
-            "idempotency_key": str(key),
-        }
-        with self._pool.connection() as conn:
-            row = conn.execute(
-                SUBMIT, (self.queue, TASK_NAME, lock, Jsonb(args), scheduled_at(after_seconds))
-            ).fetchone()
-        assert row is not None
-        future: Future[int] = Future()
-        future.set_result(int(row[0]))
-        return future
+        return run(self._submit(payload, config, after_seconds, thread_id))
 
     async def asubmit(
         self,
@@ -144,14 +162,11 @@ class DurableReflectionExecutor(MemorySearch):
         after_seconds: float = 0,
         thread_id: Any = FROM_CONFIG,
     ) -> Future[int]:
-        config = check_config(config) if config is not None else current_config()
-        return await asyncio.to_thread(
-            self.submit, payload, config, after_seconds=after_seconds, thread_id=thread_id
-        )
+        return await arun(self._submit(payload, config, after_seconds, thread_id))
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool | None = None) -> list[Any]:
         """Close the connections. Submitted jobs are in the database already; nothing is pending."""
-        self._pool.close()
+        self._connections.close()
         return []
 
     def __enter__(self) -> DurableReflectionExecutor:

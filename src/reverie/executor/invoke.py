@@ -9,9 +9,10 @@ from concurrent.futures import Executor
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
+from langgraph.func import entrypoint
+from langgraph.store.base import BaseStore
 
 from reverie.core.errors import ConfigurationError
-from reverie.executor.context import context_with
 
 Reflector = Runnable[Any, Any] | Callable[..., Any]
 
@@ -68,17 +69,26 @@ async def run_reflector(
     reflector: Reflector,
     payload: Any,
     config: RunnableConfig,
+    store: BaseStore | None,
     *,
     threads: Executor | None = None,
 ) -> Any:
-    """Run one reflection with ``config`` as the ambient run config (so ``get_store()`` works).
+    """Run one reflection as a LangGraph run of its own, with ``store`` as the run's store.
 
-    Async reflectors run on the current loop; sync ones in ``threads`` (default: the loop's pool).
+    Inside it, ``langgraph.config.get_store()`` and ``get_config()`` work exactly as in a graph
+    node (a memory manager created without a store finds it there). Async reflectors run on the
+    current loop; sync ones in ``threads`` (default: the loop's pool).
     """
-    context = context_with(config)
     if is_async(reflector):
-        # The task copies the context it is created in (works on Python 3.10, unlike context=).
-        task = context.run(asyncio.create_task, call_async(reflector, payload, config))
-        return await task
+
+        async def reverie_reflection(payload: Any, *, config: RunnableConfig) -> Any:
+            return await call_async(reflector, payload, config)
+
+        return await entrypoint(store=store)(reverie_reflection).ainvoke(payload, config)
+
+    def reverie_reflection_sync(payload: Any, *, config: RunnableConfig) -> Any:
+        return call_sync(reflector, payload, config)
+
+    graph = entrypoint(store=store)(reverie_reflection_sync)
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(threads, context.run, call_sync, reflector, payload, config)
+    return await loop.run_in_executor(threads, graph.invoke, payload, config)

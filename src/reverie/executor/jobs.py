@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.store.base import BaseStore
 from procrastinate import JobContext
 
 from reverie.core.errors import ConfigurationError
+from reverie.core.ports import NativeStore
 from reverie.executor.context import background_config
 from reverie.executor.factory import load_reflector
 from reverie.executor.invoke import Reflector, run_reflector
@@ -27,7 +27,7 @@ class WorkerState:
     """The managers a worker serves (built once per process) and the store they write to."""
 
     manager: str
-    store: BaseStore | None = None
+    store: NativeStore | None = None  # opened by the worker (closed when it stops)
     _reflectors: dict[str, Reflector] = field(default_factory=dict)
 
     def reflector(self, path: str) -> Reflector:
@@ -57,12 +57,10 @@ async def reflect_job(
     configurable["idempotency_key"] = idempotency_key
     if thread_id is not None:
         configurable["thread_id"] = thread_id
-    run_config = background_config(
-        cast(RunnableConfig, {**config, "configurable": configurable}), state.store
-    )
+    run_config = background_config(cast(RunnableConfig, {**config, "configurable": configurable}))
     started = time.perf_counter()
     try:
-        await run_reflector(reflector, decode_payload(payload), run_config)
+        await run_reflector(reflector, decode_payload(payload), run_config, state.store)
     except Exception as exc:
         logger.error(
             "Reflection job %s failed (thread %s, attempt %d): %s: %s",

@@ -23,13 +23,14 @@ from langgraph.store.base import BaseStore
 from reverie.core.errors import ConfigurationError
 from reverie.executor.context import (
     FROM_CONFIG,
+    ambient_store,
     background_config,
-    store_of_config,
     submission_config,
     thread_slot,
 )
 from reverie.executor.invoke import Reflector, check_reflector, run_reflector
 from reverie.executor.search import MemorySearch
+from reverie.extraction.store_manager import MemoryStoreManager
 
 logger = logging.getLogger("reverie.executor")
 
@@ -44,18 +45,30 @@ class CancelledSubmission(NamedTuple):
 
 
 class _Submission:
-    __slots__ = ("config", "due", "future", "handle", "payload", "slot", "started", "thread_id")
+    __slots__ = (
+        "config",
+        "due",
+        "future",
+        "handle",
+        "payload",
+        "slot",
+        "started",
+        "store",
+        "thread_id",
+    )
 
     def __init__(
         self,
         payload: Any,
         config: RunnableConfig,
+        store: BaseStore | None,
         thread_id: str | None,
         slot: object,
         due: float,
     ) -> None:
         self.payload = payload
         self.config = config
+        self.store = store
         self.thread_id = thread_id
         self.slot = slot
         self.due = due
@@ -92,11 +105,15 @@ class ReflectionExecutor(MemorySearch):
             )
         if max_concurrency < 1:
             raise ConfigurationError(f"max_concurrency must be at least 1, got {max_concurrency}.")
-        self._store = store
+        self.store = store
         self._on_shutdown: ShutdownPolicy = on_shutdown
         self._max_concurrency = max_concurrency
         # A store manager created without a store needs one from us or from the caller's graph.
-        self._needs_store = store is None and getattr(reflector, "_store", False) is None
+        self._needs_store = (
+            store is None
+            and isinstance(reflector, MemoryStoreManager)
+            and reflector.explicit_store is None
+        )
         self._lock = threading.Lock()
         self._waiting: dict[object, _Submission] = {}  # not started yet, by slot
         self._inbox: list[_Submission] = []  # submitted, not yet seen by the loop
@@ -110,6 +127,10 @@ class ReflectionExecutor(MemorySearch):
         self._pool: ThreadPoolExecutor | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._exit_hook = _register_exit_hook(self)
+
+    @property
+    def reflector(self) -> Reflector:
+        return self._reflector
 
     # ------------------------------------------------------------------ caller side
 
@@ -128,7 +149,8 @@ class ReflectionExecutor(MemorySearch):
         current LangGraph run's); ``None`` means no debouncing for this submission.
         """
         config = submission_config(config, after_seconds)
-        if self._needs_store and store_of_config(config) is None:
+        store = self.store if self.store is not None else ambient_store()
+        if self._needs_store and store is None:
             raise ConfigurationError(
                 "The memory manager has no store to write to: pass store=... to "
                 "ReflectionExecutor (or to the manager), or submit from inside a LangGraph graph "
@@ -137,7 +159,8 @@ class ReflectionExecutor(MemorySearch):
         thread, slot = thread_slot(config, thread_id)
         submission = _Submission(
             payload,
-            background_config(config, self._store),
+            background_config(config),
+            store,
             thread,
             slot,
             time.monotonic() + after_seconds,
@@ -286,7 +309,11 @@ class ReflectionExecutor(MemorySearch):
                         self._max_concurrency, thread_name_prefix="reverie-reflect"
                     )
                 result = await run_reflector(
-                    self._reflector, submission.payload, submission.config, threads=self._pool
+                    self._reflector,
+                    submission.payload,
+                    submission.config,
+                    submission.store,
+                    threads=self._pool,
                 )
             except BaseException as exc:
                 logger.error(

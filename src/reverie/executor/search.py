@@ -1,50 +1,78 @@
-"""``executor.search(...)``: read the memories a reflector writes, from the store it writes them to."""
+"""``executor.search(...)``: read the memories a reflector writes, from the store it writes them to.
+
+Like every reader in Reverie it searches exactly one namespace (the manager's, filled from
+``config``, or the one passed); namespaces below it only with ``descendants=True``.
+"""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 
+from reverie.core.effects import Pipeline, arun, run
 from reverie.core.errors import ConfigurationError
-from reverie.core.namespace import NamespaceTemplate
+from reverie.executor.invoke import Reflector
+from reverie.extraction.store_manager import MemoryStoreManager
+from reverie.ledger import port_for
+from reverie.ledger.search import search_memories
 
 
 def resolve_namespace(
-    reflector: Any, namespace: str | tuple[str, ...] | None, config: RunnableConfig | None
+    reflector: Reflector, namespace: str | tuple[str, ...] | None, config: RunnableConfig | None
 ) -> tuple[str, ...]:
     if namespace is not None:
         return (namespace,) if isinstance(namespace, str) else tuple(namespace)
-    template = getattr(reflector, "namespace", None)
-    if template is None:
-        raise ConfigurationError(
-            "This reflector has no namespace; pass namespace=(...) to search()."
-        )
-    return NamespaceTemplate(template)(config)
+    if isinstance(reflector, MemoryStoreManager):
+        return reflector.get_namespace(config)
+    raise ConfigurationError("This reflector has no namespace; pass namespace=(...) to search().")
 
 
-def resolve_store(own: BaseStore | None, reflector: Any) -> BaseStore:
+def resolve_store(own: BaseStore | None, reflector: Reflector) -> BaseStore:
     if own is not None:
         return own
-    store = getattr(reflector, "_store", None)
-    if store is None:
+    if isinstance(reflector, MemoryStoreManager):
         try:
-            store = getattr(reflector, "store", None)
+            return reflector.store
         except ConfigurationError:
-            store = None
-    if isinstance(store, BaseStore):
-        return store
+            pass
     raise ConfigurationError(
         "No store to search: pass store=... to the executor or to the memory manager."
     )
 
 
-class MemorySearch:
+class MemorySearch(ABC):
     """LangMem-compatible search pass-through: results are ``Item.dict()`` dictionaries."""
 
-    _reflector: Any
-    _store: BaseStore | None
+    store: BaseStore | None
+
+    @property
+    @abstractmethod
+    def reflector(self) -> Reflector:
+        """The manager (or function) whose memories are searched."""
+
+    def _search(
+        self,
+        query: str | None,
+        filter: dict[str, Any] | None,
+        limit: int,
+        offset: int,
+        namespace: str | tuple[str, ...] | None,
+        config: RunnableConfig | None,
+        descendants: bool,
+    ) -> Pipeline[list[dict[str, Any]]]:
+        items = yield from search_memories(
+            port_for(resolve_store(self.store, self.reflector)),
+            resolve_namespace(self.reflector, namespace, config),
+            query=query,
+            filter=filter,
+            limit=limit,
+            offset=offset,
+            descendants=descendants,
+        )
+        return [item.dict() for item in items]
 
     def search(
         self,
@@ -55,11 +83,9 @@ class MemorySearch:
         offset: int = 0,
         namespace: str | tuple[str, ...] | None = None,
         config: RunnableConfig | None = None,
+        descendants: bool = False,
     ) -> list[dict[str, Any]]:
-        ns = resolve_namespace(self._reflector, namespace, config)
-        store = resolve_store(self._store, self._reflector)
-        items = store.search(ns, query=query, filter=filter, limit=limit, offset=offset)
-        return [item.dict() for item in items]
+        return run(self._search(query, filter, limit, offset, namespace, config, descendants))
 
     async def asearch(
         self,
@@ -70,8 +96,8 @@ class MemorySearch:
         offset: int = 0,
         namespace: str | tuple[str, ...] | None = None,
         config: RunnableConfig | None = None,
+        descendants: bool = False,
     ) -> list[dict[str, Any]]:
-        ns = resolve_namespace(self._reflector, namespace, config)
-        store = resolve_store(self._store, self._reflector)
-        items = await store.asearch(ns, query=query, filter=filter, limit=limit, offset=offset)
-        return [item.dict() for item in items]
+        return await arun(
+            self._search(query, filter, limit, offset, namespace, config, descendants)
+        )

@@ -12,13 +12,14 @@ import asyncio
 import contextlib
 import logging
 
-from langgraph.store.base import BaseStore
 from procrastinate import App
 
 from reverie.core.errors import ConfigurationError
 from reverie.executor.durable import resolve_queue_url
 from reverie.executor.jobs import STATE_KEY, WorkerState
 from reverie.executor.queue import DEFAULT_QUEUE, TASK_NAME, build_app, ensure_schema
+from reverie.extraction.store_manager import MemoryStoreManager
+from reverie.stores import open_store
 
 logger = logging.getLogger("reverie.executor")
 
@@ -75,8 +76,10 @@ async def run_worker_async(
     url = resolve_queue_url(dsn, store)
     state = WorkerState(manager=factory_path)
     reflector = state.reflector(factory_path)  # fail now, not at the first job
-    if store is not None and getattr(reflector, "_store", None) is None:
-        state.store = _open_store(store)
+    if store is not None and not (
+        isinstance(reflector, MemoryStoreManager) and reflector.explicit_store is not None
+    ):
+        state.store = open_store(store)
     ensure_schema(url)
     app = build_app(url, max_connections=concurrency + 4)
     logger.info(
@@ -101,7 +104,7 @@ async def run_worker_async(
             recovery.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await recovery
-            if state.store is not None and hasattr(state.store, "close"):
+            if state.store is not None:
                 state.store.close()
 
 
@@ -147,14 +150,3 @@ def _show_logs() -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
-
-
-def _open_store(target: str) -> BaseStore:
-    try:
-        from reverie.stores import open_store  # type: ignore[import-not-found,unused-ignore]
-    except ImportError as exc:
-        raise ConfigurationError(
-            "Opening --store needs reverie.stores; build the store inside the manager factory "
-            f"instead ({exc})."
-        ) from exc
-    return open_store(target)  # type: ignore[no-any-return]

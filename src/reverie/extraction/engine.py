@@ -1,4 +1,7 @@
-"""One extraction round: prompt the model, validate its tool calls, ask once more for rejected ones."""
+"""One extraction round: prompt the model, validate its tool calls, ask once more for rejected ones.
+
+A round is a pipeline (see ``reverie.core.effects``): it yields its model calls.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
+from reverie.core.effects import Invoke, Pipeline
 from reverie.core.errors import ModelOutputError
 from reverie.extraction import prompts
 from reverie.extraction.budget import fit_lines
@@ -114,26 +118,17 @@ class ExtractionEngine:
             logger.warning("Dropped invalid memory operations from the model: %s", detail)
         return operations
 
-    def run(self, round_input: RoundInput, config: RunnableConfig | None = None) -> list[Operation]:
-        messages, shown = self.messages_for(round_input)
-        reply = self.bound.invoke(messages, config=config)
-        first = self._first(reply, shown)
-        second = None
-        if first.errors and isinstance(reply, AIMessage):
-            retry = self.bound.invoke(self._retry_messages(messages, reply, first), config=config)
-            second = self._first(retry, shown)
-        return self._finish(first, second)
-
-    async def arun(
+    def round(
         self, round_input: RoundInput, config: RunnableConfig | None = None
-    ) -> list[Operation]:
+    ) -> Pipeline[list[Operation]]:
+        """Ask the model once, and once more for the calls it got wrong; the valid operations."""
         messages, shown = self.messages_for(round_input)
-        reply = await self.bound.ainvoke(messages, config=config)
+        reply = yield from Invoke(self.bound, messages, config)
         first = self._first(reply, shown)
         second = None
         if first.errors and isinstance(reply, AIMessage):
-            retry = await self.bound.ainvoke(
-                self._retry_messages(messages, reply, first), config=config
+            retry = yield from Invoke(
+                self.bound, self._retry_messages(messages, reply, first), config
             )
             second = self._first(retry, shown)
         return self._finish(first, second)

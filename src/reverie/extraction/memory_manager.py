@@ -10,6 +10,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel
 
+from reverie.core.effects import Pipeline, arun, run
 from reverie.core.errors import InputError
 from reverie.core.types import ExtractedMemory, RemoveDoc
 from reverie.extraction.budget import chunk_messages
@@ -124,27 +125,27 @@ class MemoryManager(Runnable[dict[str, Any], list[ExtractedMemory]]):
             for key, content in changed.items()
         ]
 
-    def invoke(
-        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> list[ExtractedMemory]:
+    def _pipeline(
+        self, input: dict[str, Any], config: RunnableConfig | None
+    ) -> Pipeline[list[ExtractedMemory]]:
         existing, chunks = self._rounds(input)
         memories = dict(existing)
         changed: dict[str, BaseModel | None] = {}
         for lines in chunks:
             round_input, aliases = self._round_input(memories, lines)
-            self._apply(memories, aliases, self.engine.run(round_input, config), changed)
+            operations = yield from self.engine.round(round_input, config)
+            self._apply(memories, aliases, operations, changed)
         return self._result(changed)
+
+    def invoke(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> list[ExtractedMemory]:
+        return run(self._pipeline(input, config))
 
     async def ainvoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> list[ExtractedMemory]:
-        existing, chunks = self._rounds(input)
-        memories = dict(existing)
-        changed: dict[str, BaseModel | None] = {}
-        for lines in chunks:
-            round_input, aliases = self._round_input(memories, lines)
-            self._apply(memories, aliases, await self.engine.arun(round_input, config), changed)
-        return self._result(changed)
+        return await arun(self._pipeline(input, config))
 
 
 def create_memory_manager(

@@ -6,13 +6,11 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import Any
 
-from langgraph.store.base import BaseStore
-
 from reverie.core.errors import ConfigurationError
+from reverie.core.ports import NativeStore
 from reverie.stores.embedded import EmbeddedStore
 
 DEFAULT_PATH = os.path.join(".reverie", "memories.db")
@@ -25,19 +23,14 @@ def default_target() -> str:
 
 
 def _default_index() -> dict[str, Any]:
-    try:
-        embeddings = importlib.import_module("reverie.embeddings")
-    except ModuleNotFoundError as exc:
-        raise ConfigurationError(
-            "No default embedding model is available in this installation; pass an index "
-            "config, e.g. open_store(path, index={'dims': 384, 'embed': 'provider:model'})."
-        ) from exc
-    return dict(embeddings.default_index())
+    from reverie.embeddings import default_index  # loads the embedder's code only when needed
+
+    return dict(default_index())
 
 
 def open_store(
     target: str | os.PathLike[str] | None = None, *, index: dict[str, Any] | None = None
-) -> BaseStore:
+) -> NativeStore:
     """Open (creating if needed) the store at ``target``.
 
     ``None`` uses ``$REVERIE_STORE`` or ``./.reverie/memories.db``; a file path opens an
@@ -51,14 +44,15 @@ def open_store(
     resolved = index if index is not None else _default_index()
     if where.startswith(_POSTGRES_SCHEMES):
         try:
-            postgres = importlib.import_module("reverie.stores.postgres")
-        except ModuleNotFoundError as exc:
+            from reverie.stores.postgres import open_postgres_store
+        except ImportError as exc:
+            if not (exc.name or "").startswith(("psycopg", "procrastinate")):
+                raise
             raise ConfigurationError(
                 "PostgreSQL support is not installed; install reverie with the 'postgres' "
                 "extra (pip install 'reverie[postgres]')."
             ) from exc
-        store: BaseStore = postgres.open_postgres_store(where, index=resolved)
-        return store
+        return open_postgres_store(where, index=resolved)
     if "://" in where:
         raise ConfigurationError(
             f"Unsupported store URL {where!r}; use a file path or a postgresql:// URL."

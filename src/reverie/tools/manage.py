@@ -14,14 +14,14 @@ from typing import Any, Literal, Optional
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import StructuredTool, ToolException
-from langgraph.store.base import BaseStore, Item, Op, PutOp
+from langgraph.store.base import BaseStore, Item
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from reverie.core.effects import Pipeline, arun, run
 from reverie.core.errors import ConfigurationError
 from reverie.core.namespace import NamespaceTemplate
-from reverie.extraction.history import Action as HistoryAction
-from reverie.extraction.history import history_put
-from reverie.extraction.write_guard import awrite_guard, write_guard
+from reverie.ledger import port_for
+from reverie.ledger.writes import change_memory
 from reverie.tools._runtime import resolve_store, to_jsonable
 
 Action = Literal["create", "update", "delete"]
@@ -67,7 +67,7 @@ def _value_for(content: Any, existing: Item | None) -> dict[str, Any]:
 
 
 class _ManageMemory:
-    """The tool's behaviour, shared by its sync and async entry points."""
+    """The tool's behaviour: one pipeline, driven by its sync and async entry points."""
 
     def __init__(
         self,
@@ -93,84 +93,33 @@ class _ManageMemory:
         if action in ("create", "update") and content is None:
             raise ToolException(f"Pass the content of the memory to {action}.")
 
-    def missing(self, id: str) -> ToolException:
-        return ToolException(
-            f"No memory with id {id} exists in this memory space; nothing was changed. "
-            "Search your memories to find the right id."
-        )
+    def pipeline(
+        self, content: Any, action: str, id: str | None, config: RunnableConfig
+    ) -> Pipeline[str]:
+        self.check(action, content, id)
+        namespace = self.namespace(config)
+        key = id or str(uuid.uuid4())
 
-    def _change(
-        self,
-        namespace: tuple[str, ...],
-        action: str,
-        key: str,
-        existing: Item | None,
-        content: Any,
-        config: RunnableConfig,
-    ) -> tuple[list[Op], str]:
-        """The batch for one action: the memory's write and its audit record, applied together."""
-        before = existing.value if existing is not None else None
-        after = None if action == "delete" else _value_for(content, existing)
-        recorded: HistoryAction = (
-            "insert" if action == "create" else "delete" if action == "delete" else "update"
-        )
+        def decide(existing: Item | None) -> dict[str, Any] | None:
+            if action != "create" and existing is None:
+                raise ToolException(
+                    f"No memory with id {key} exists in this memory space; nothing was changed. "
+                    "Search your memories to find the right id."
+                )
+            return None if action == "delete" else _value_for(content, existing)
+
         thread = (config.get("configurable") or {}).get("thread_id")
-        ops: list[Op] = [
-            PutOp(namespace, key, after),
-            history_put(namespace, key, recorded, before, after, str(thread) if thread else None),
-        ]
+        # Checked and committed like the memory managers' writes, so a concurrent manager run
+        # never updates on top of a value this call is replacing (and vice versa).
+        yield from change_memory(
+            port_for(resolve_store(self.store)),
+            namespace,
+            key,
+            decide,
+            thread_id=str(thread) if thread else None,
+        )
         done = {"create": "created", "update": "updated", "delete": "Deleted"}[action]
-        return ops, f"{done} memory {key}"
-
-    def run(
-        self,
-        content: Any = None,
-        action: str = "create",
-        id: str | None = None,
-        *,
-        config: RunnableConfig,
-    ) -> str:
-        self.check(action, content, id)
-        namespace = self.namespace(config)
-        store = resolve_store(self.store)
-        # Read and write under the store's write lock, like the memory managers, so a concurrent
-        # manager run never updates on top of a value this call is replacing (and vice versa).
-        with write_guard(store):
-            existing = None
-            if action != "create":
-                assert id is not None
-                existing = store.get(namespace, id)
-                if existing is None:
-                    raise self.missing(id)
-            ops, reply = self._change(
-                namespace, action, id or str(uuid.uuid4()), existing, content, config
-            )
-            store.batch(ops)
-        return reply
-
-    async def arun(
-        self,
-        content: Any = None,
-        action: str = "create",
-        id: str | None = None,
-        *,
-        config: RunnableConfig,
-    ) -> str:
-        self.check(action, content, id)
-        namespace = self.namespace(config)
-        store = resolve_store(self.store)
-        async with awrite_guard(store):
-            existing = None
-            if action != "create":
-                assert id is not None
-                existing = await store.aget(namespace, id)
-                if existing is None:
-                    raise self.missing(id)
-            ops, reply = self._change(
-                namespace, action, id or str(uuid.uuid4()), existing, content, config
-            )
-            await store.abatch(ops)
-        return reply
+        return f"{done} memory {key}"
 
 
 def _args_schema(schema: Any, actions: tuple[Action, ...], default: Action) -> type[BaseModel]:
@@ -224,12 +173,12 @@ def create_manage_memory_tool(
     def manage_memory(
         config: RunnableConfig, content: Any = None, action: str = default, id: str | None = None
     ) -> str:
-        return behaviour.run(content, action, id, config=config)
+        return run(behaviour.pipeline(content, action, id, config))
 
     async def amanage_memory(
         config: RunnableConfig, content: Any = None, action: str = default, id: str | None = None
     ) -> str:
-        return await behaviour.arun(content, action, id, config=config)
+        return await arun(behaviour.pipeline(content, action, id, config))
 
     return StructuredTool.from_function(
         func=manage_memory,

@@ -14,7 +14,10 @@ from langchain_core.tools import StructuredTool
 from langgraph.store.base import BaseStore, SearchItem
 from pydantic import BaseModel, ConfigDict, Field
 
+from reverie.core.effects import Pipeline, arun, run
 from reverie.core.namespace import NamespaceTemplate
+from reverie.ledger import port_for
+from reverie.ledger.search import search_memories
 from reverie.tools._runtime import resolve_store
 
 ResponseFormat = Literal["content", "content_and_artifact"]
@@ -45,15 +48,30 @@ def create_search_memory_tool(
     store: BaseStore | None = None,
     response_format: ResponseFormat = "content",
     name: str = "search_memory",
+    descendants: bool = False,
 ) -> StructuredTool:
     """A LangChain tool with which an agent searches the memories in ``namespace``.
 
     ``namespace`` may contain ``{placeholders}`` filled from the run's ``config["configurable"]``;
-    searches never leave it. With ``response_format="content_and_artifact"`` the tool also returns
+    searches never leave it: they see exactly that namespace, and the namespaces below it only
+    with ``descendants=True``. With ``response_format="content_and_artifact"`` the tool also returns
     the raw ``SearchItem`` objects as the message artifact. Works with ``invoke`` and ``ainvoke``.
     """
     template = NamespaceTemplate(namespace)
-    initial_store = store
+
+    def pipeline(
+        config: RunnableConfig, query: str, limit: int, offset: int, filter: dict[str, Any] | None
+    ) -> Pipeline[Any]:
+        items = yield from search_memories(
+            port_for(resolve_store(store)),
+            template(config),
+            query=query,
+            filter=filter,
+            limit=limit,
+            offset=offset,
+            descendants=descendants,
+        )
+        return _render(items, response_format)
 
     def search_memory(
         config: RunnableConfig,
@@ -62,10 +80,7 @@ def create_search_memory_tool(
         offset: int = 0,
         filter: dict[str, Any] | None = None,
     ) -> Any:
-        items = resolve_store(initial_store).search(
-            template(config), query=query, filter=filter, limit=limit, offset=offset
-        )
-        return _render(items, response_format)
+        return run(pipeline(config, query, limit, offset, filter))
 
     async def asearch_memory(
         config: RunnableConfig,
@@ -74,10 +89,7 @@ def create_search_memory_tool(
         offset: int = 0,
         filter: dict[str, Any] | None = None,
     ) -> Any:
-        items = await resolve_store(initial_store).asearch(
-            template(config), query=query, filter=filter, limit=limit, offset=offset
-        )
-        return _render(items, response_format)
+        return await arun(pipeline(config, query, limit, offset, filter))
 
     description = "Search your long-term memories for anything relevant to the current context."
     if instructions:

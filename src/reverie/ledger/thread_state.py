@@ -6,17 +6,30 @@ survives restarts and works across workers because it lives in the same store as
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from reverie.core.namespace import RESERVED_ROOT as STATE_ROOT
-from reverie.extraction.messages import RenderedMessage
 
 MAX_FINGERPRINTS = 5000
 # Context messages are only there to resolve references ("she", "that trip"); their first few
 # hundred characters do that, and the rest was consolidated already.
 CONTEXT_LINE_CHARS = 300
 CUT_MARK = " […]"
+
+
+class Rendered(Protocol):
+    """A message as the model saw it, with the fingerprint that identifies it in its thread."""
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    @property
+    def line(self) -> str: ...
+
+
+M = TypeVar("M", bound=Rendered)
 
 
 def context_line(line: str, chars: int = CONTEXT_LINE_CHARS) -> str:
@@ -52,9 +65,7 @@ class ThreadState:
     def to_value(self) -> dict[str, Any]:
         return {"seen": self.seen, "recent": self.recent, "dropped": self.dropped}
 
-    def split(
-        self, rendered: list[RenderedMessage], context_size: int
-    ) -> tuple[list[RenderedMessage], list[str]]:
+    def split(self, rendered: Sequence[M], context_size: int) -> tuple[list[M], list[str]]:
         """Return (new messages, context lines).
 
         The already-processed part is the longest prefix of the input whose messages were all seen;
@@ -74,14 +85,14 @@ class ThreadState:
             start = self.dropped
         while start < len(rendered) and rendered[start].fingerprint in seen:
             start += 1
-        new = rendered[start:]
+        new = list(rendered[start:])
         context = [context_line(m.line) for m in rendered[max(0, start - context_size) : start]]
         if len(context) < context_size:
             missing = context_size - len(context)
             context = [line for line in self.recent[-missing:] if line not in context] + context
         return new, context[-context_size:] if context_size else []
 
-    def advance(self, processed: list[RenderedMessage], context_size: int) -> None:
+    def advance(self, processed: Sequence[Rendered], context_size: int) -> None:
         self.seen.extend(m.fingerprint for m in processed)
         excess = len(self.seen) - MAX_FINGERPRINTS
         if excess > 0:

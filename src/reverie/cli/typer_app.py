@@ -1,0 +1,107 @@
+"""The ``reverie`` Typer application, its global options and what commands share."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+
+from reverie.cli.embedding_choice import EMBEDDINGS_ENV, index_for
+from reverie.cli.storage import DEFAULT_USER, opened_store, parse_namespace
+from reverie.core.ports import NativeStore
+
+app = typer.Typer(
+    name="reverie",
+    help="Long-term memory for LLM agents: fill, search and serve a Reverie memory store.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass(frozen=True)
+class State:
+    store: str | None
+    embeddings: str | None
+
+
+def state(ctx: typer.Context) -> State:
+    return ctx.find_object(State) or State(store=None, embeddings=None)
+
+
+def store_target(ctx: typer.Context) -> str | None:
+    return state(ctx).store
+
+
+def index_of(ctx: typer.Context) -> dict[str, Any] | None:
+    return index_for(state(ctx).embeddings)
+
+
+def open_for(ctx: typer.Context) -> contextlib.AbstractContextManager[NativeStore]:
+    """The store the command works on, with the embedder chosen by --embeddings."""
+    return opened_store(store_target(ctx), index=index_of(ctx))
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            envvar="REVERIE_STORE",
+            help="Store to use: a file path (embedded store) or a postgresql:// URL. "
+            "Default: ./.reverie/memories.db.",
+            show_envvar=True,
+        ),
+    ] = None,
+    embeddings: Annotated[
+        str | None,
+        typer.Option(
+            "--embeddings",
+            envvar=EMBEDDINGS_ENV,
+            help="Embedder for storing and searching: 'local' (all-MiniLM-L6-v2 on the CPU, "
+            "default), 'hashing' (deterministic, no model; for tests and scripts) or "
+            "'provider:model'.",
+            show_envvar=True,
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = State(store=store, embeddings=embeddings)
+
+
+NamespaceFilter = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace",
+        "-n",
+        help="Only this namespace, e.g. 'memories/alice' (with --descendants: and those below it).",
+    ),
+]
+DescendantsOption = Annotated[
+    bool,
+    typer.Option(
+        "--descendants",
+        "-d",
+        help="Also the namespaces below --namespace (e.g. 'memories/alice/work').",
+    ),
+]
+UserOption = Annotated[
+    str,
+    typer.Option(
+        "--user", "-u", envvar="REVERIE_USER", help="Fills {langgraph_user_id} in --namespace."
+    ),
+]
+
+
+def namespace_scope(
+    namespace: str | None, user: str = DEFAULT_USER, descendants: bool = False
+) -> tuple[tuple[str, ...], bool]:
+    """(namespace, descendants) a command reads: one namespace, or everything when none given."""
+    if not namespace:
+        return (), True
+    return parse_namespace(namespace, user), descendants

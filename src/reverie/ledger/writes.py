@@ -1,0 +1,68 @@
+"""Changing one memory on purpose (an application's put or delete, an agent's tool call, the
+CLI, the MCP server), checked against concurrent writers and recorded in the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.store.base import GetOp, Item, PutOp
+
+from reverie.core.effects import Commit, Pipeline, StoreBatch
+from reverie.core.errors import ConflictError
+from reverie.core.ports import Expectation, MemoryStorePort, Write
+from reverie.ledger.history import action_between, history_put
+
+# Given the memory as it is now (None: absent), the value it should have (None: deleted).
+Decide = Callable[[Item | None], dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class Change:
+    """What :func:`change_memory` did: the memory before, its value after, whether it wrote."""
+
+    before: Item | None
+    after: dict[str, Any] | None
+    written: bool
+
+
+def change_memory(
+    port: MemoryStorePort,
+    namespace: tuple[str, ...],
+    key: str,
+    decide: Decide,
+    *,
+    thread_id: str | None = None,
+    history: bool = True,
+    retries: int = 2,
+) -> Pipeline[Change]:
+    """Read memory ``key``, ask ``decide`` for its new value and commit it (with its audit
+    record) only if nobody changed the memory meanwhile; re-read and decide again otherwise.
+
+    ``decide`` may raise to refuse (e.g. an update of a memory that does not exist); nothing is
+    written then. Writing a value equal to the stored one writes nothing.
+    """
+    for _ in range(retries + 1):
+        (found,) = yield from StoreBatch(port, [GetOp(namespace, key, refresh_ttl=False)])
+        before = found if isinstance(found, Item) else None
+        after = decide(before)
+        was = before.value if before is not None else None
+        if was == after:
+            return Change(before, after, False)
+        writes: list[Write] = [PutOp(namespace, key, after)]
+        if history:
+            action = action_between(was, after)
+            writes.append(history_put(namespace, key, action, was, after, thread_id))
+        expected = (
+            Expectation(namespace, key, None)
+            if before is None
+            else Expectation.of(before, may_vanish=after is None)
+        )
+        result = yield from Commit(port, [expected], writes)
+        if result.committed:
+            return Change(before, after, True)
+    raise ConflictError(
+        f"Memory {key!r} in {namespace} kept changing while it was being written "
+        f"({retries + 1} attempts); try again."
+    )
