@@ -14,10 +14,16 @@ from reverie.core.types import ExtractedMemory, Memory, RemoveDoc
 from reverie.executor import CancelledSubmission, ReflectionExecutor
 from reverie.ledger.history import HistoryRecord
 from reverie.extraction.memory_manager import MemoryManager, create_memory_manager
+from reverie.extraction.searcher import MemorySearcher, create_memory_searcher
 from reverie.extraction.store_manager import (
     MemoryPhase,
     MemoryStoreManager,
     create_memory_store_manager,
+)
+from reverie.extraction.thread_extractor import (
+    SummarizeThread,
+    ThreadExtractor,
+    create_thread_extractor,
 )
 from reverie.tools import create_manage_memory_tool, create_search_memory_tool
 
@@ -33,6 +39,7 @@ __all__ = [
     "Memory",
     "MemoryManager",
     "MemoryPhase",
+    "MemorySearcher",
     "MemoryStoreManager",
     "ModelOutputError",
     "NamespaceError",
@@ -41,8 +48,12 @@ __all__ = [
     "RemoveDoc",
     "ReverieError",
     "StoreError",
+    "SummarizeThread",
+    "ThreadExtractor",
     "create_manage_memory_tool",
     "create_memory_manager",
+    "create_memory_searcher",
     "create_memory_store_manager",
     "create_search_memory_tool",
+    "create_thread_extractor",
 ]
