@@ -13,25 +13,24 @@ from typing import Any, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableConfig
-from langgraph.store.base import BaseStore, GetOp, Item, SearchItem
+from langgraph.store.base import BaseStore
 from pydantic import BaseModel
 
-from reverie.core.effects import Pipeline, StoreBatch, arun, run
+from reverie.core.effects import Pipeline, arun, run
 from reverie.core.errors import ConfigurationError, ConflictError
 from reverie.core.namespace import NamespaceTemplate
 from reverie.core.ports import MemoryStorePort
-from reverie.core.types import Memory, stored_value
+from reverie.core.types import Memory
 from reverie.extraction.consolidation import Consolidation, bind_query_model
 from reverie.extraction.engine import ExtractionEngine
 from reverie.extraction.memory_manager import DEFAULT_TOKEN_BUDGET
 from reverie.extraction.models import resolve_chat_model
 from reverie.extraction.prompts import DEFAULT_INSTRUCTIONS, QUERY_TOOL
-from reverie.extraction.run_config import checked_config, messages_of, run_config, thread_id_of
+from reverie.extraction.run_config import checked_config, messages_of, run_config
 from reverie.extraction.schemas import SchemaToolkit
+from reverie.extraction.store_items import StoreItemsMixin
 from reverie.ledger import port_for
 from reverie.ledger.history import HistoryRecord, read_history
-from reverie.ledger.search import search_memories
-from reverie.ledger.writes import change_memory
 
 PHASE_INSTRUCTIONS = (
     "Review the stored memories: merge duplicates, fix contradictions, keep them concise."
@@ -47,7 +46,7 @@ class MemoryPhase(TypedDict, total=False):
     enable_deletes: bool
 
 
-class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
+class MemoryStoreManager(StoreItemsMixin, Runnable[dict[str, Any], list[dict[str, Any]]]):
     """Reads conversations and keeps a namespace of memories up to date."""
 
     def __init__(
@@ -223,96 +222,6 @@ class MemoryStoreManager(Runnable[dict[str, Any], list[dict[str, Any]]]):
         self, messages: Any, config: RunnableConfig | None = None
     ) -> list[dict[str, Any]]:
         return await self.ainvoke({"messages": messages}, config)
-
-    # ----------------------------------------------------------------- direct store access
-
-    def _value(self, value: Any) -> dict[str, Any]:
-        if isinstance(value, dict) and set(value) == {"kind", "content"}:
-            content = self.toolkit.coerce(str(value["kind"]), value["content"])
-        else:
-            content = self.toolkit.coerce(None, value)
-        return stored_value(content)
-
-    def _get(self, key: str, config: RunnableConfig | None) -> Pipeline[Item | None]:
-        (item,) = yield from StoreBatch(self.port, [GetOp(self.get_namespace(config), key)])
-        return item if isinstance(item, Item) else None
-
-    def get(self, key: str, *, config: RunnableConfig | None = None) -> Item | None:
-        return run(self._get(key, config))
-
-    async def aget(self, key: str, *, config: RunnableConfig | None = None) -> Item | None:
-        return await arun(self._get(key, config))
-
-    def _search(
-        self,
-        query: str | None,
-        filter: dict[str, Any] | None,
-        limit: int,
-        offset: int,
-        config: RunnableConfig | None,
-        descendants: bool,
-    ) -> Pipeline[list[SearchItem]]:
-        return search_memories(
-            self.port,
-            self.get_namespace(config),
-            query=query,
-            filter=filter,
-            limit=limit,
-            offset=offset,
-            descendants=descendants,
-        )
-
-    def search(
-        self,
-        *,
-        query: str | None = None,
-        filter: dict[str, Any] | None = None,
-        limit: int = 10,
-        offset: int = 0,
-        config: RunnableConfig | None = None,
-        descendants: bool = False,
-    ) -> list[SearchItem]:
-        """Memories of this manager's namespace (``descendants=True``: and those below it)."""
-        return run(self._search(query, filter, limit, offset, config, descendants))
-
-    async def asearch(
-        self,
-        *,
-        query: str | None = None,
-        filter: dict[str, Any] | None = None,
-        limit: int = 10,
-        offset: int = 0,
-        config: RunnableConfig | None = None,
-        descendants: bool = False,
-    ) -> list[SearchItem]:
-        return await arun(self._search(query, filter, limit, offset, config, descendants))
-
-    def _write(
-        self, key: str, after: dict[str, Any] | None, config: RunnableConfig | None
-    ) -> Pipeline[None]:
-        """A put or delete by the application, recorded in the audit trail like the model's."""
-        config = checked_config(config)
-        yield from change_memory(
-            self.port,
-            self.namespace(config),
-            key,
-            lambda _before: after,
-            thread_id=thread_id_of(config),
-            history=self.consolidation.history,
-            retries=self.consolidation.max_conflict_retries,
-        )
-
-    def put(self, key: str, value: Any, *, config: RunnableConfig | None = None) -> None:
-        run(self._write(key, self._value(value), config))
-
-    async def aput(self, key: str, value: Any, *, config: RunnableConfig | None = None) -> None:
-        await arun(self._write(key, self._value(value), config))
-
-    def delete(self, key: str, *, config: RunnableConfig | None = None) -> None:
-        run(self._write(key, None, config))
-
-    async def adelete(self, key: str, *, config: RunnableConfig | None = None) -> None:
-        await arun(self._write(key, None, config))
 
     def history(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.store.base import GetOp, Item, PutOp
 
@@ -36,22 +36,26 @@ def change_memory(
     thread_id: str | None = None,
     history: bool = True,
     retries: int = 2,
+    index: Literal[False] | list[str] | None = None,
+    ttl: float | None = None,
 ) -> Pipeline[Change]:
     """Read memory ``key``, ask ``decide`` for its new value and commit it (with its audit
     record) only if nobody changed the memory meanwhile; re-read and decide again otherwise.
 
     ``decide`` may raise to refuse (e.g. an update of a memory that does not exist); nothing is
-    written then. Writing a value equal to the stored one writes nothing.
+    written then. Writing a value equal to the stored one writes nothing, unless ``ttl`` or
+    ``index`` is given (those of LangGraph's ``put``): then it is written again, without an
+    audit record, to restart its expiry or re-index it.
     """
     for _ in range(retries + 1):
         (found,) = yield from StoreBatch(port, [GetOp(namespace, key, refresh_ttl=False)])
         before = found if isinstance(found, Item) else None
         after = decide(before)
         was = before.value if before is not None else None
-        if was == after:
+        if was == after and (after is None or (ttl is None and index is None)):
             return Change(before, after, False)
-        writes: list[Write] = [PutOp(namespace, key, after)]
-        if history:
+        writes: list[Write] = [PutOp(namespace, key, after, index=index, ttl=ttl)]
+        if history and was != after:
             action = action_between(was, after)
             writes.append(history_put(namespace, key, action, was, after, thread_id))
         expected = (

@@ -1,0 +1,253 @@
+"""A memory store manager's direct store operations, with LangMem's signatures:
+``put(key, value, index=None, *, ttl=..., config=None)``, ``get``/``search`` with
+``refresh_ttl``, ``delete(key, config=None)`` and their async twins.
+
+Each is one pipeline driven by ``run`` or ``arun``; writes go through ``change_memory`` (checked
+against concurrent writers, recorded in the audit trail). Values come back as stored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.store.base import NOT_PROVIDED, BaseStore, GetOp, Item, NotProvided, SearchItem
+
+from reverie.core.effects import Pipeline, Search, StoreBatch, arun, run
+from reverie.core.errors import ConfigurationError, InputError
+from reverie.core.namespace import NamespaceTemplate
+from reverie.core.ports import MemoryStorePort, NamespaceSearch
+from reverie.core.text import clean_json
+from reverie.core.types import stored_value
+from reverie.extraction.consolidation import DEFAULT_KEY, Consolidation
+from reverie.extraction.run_config import checked_config, run_config, thread_id_of
+from reverie.extraction.schemas import SchemaToolkit
+from reverie.ledger.search import search_memories
+from reverie.ledger.writes import change_memory
+
+IndexFields = Literal[False] | list[str] | None
+
+
+class StoreItemsMixin:
+    """get / search / put / delete on the manager's namespace; mixed into MemoryStoreManager."""
+
+    # Provided by the manager.
+    toolkit: SchemaToolkit
+    consolidation: Consolidation
+    namespace: NamespaceTemplate
+
+    @property
+    def store(self) -> BaseStore:
+        raise NotImplementedError
+
+    @property
+    def port(self) -> MemoryStorePort:
+        raise NotImplementedError
+
+    def get_namespace(self, config: RunnableConfig | None = None) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def _value(self, value: Any) -> dict[str, Any]:
+        """A value of one of the schemas is stored as the manager stores memories; any other
+        dict is stored as given, as LangMem's ``put`` does."""
+        try:
+            if isinstance(value, dict) and set(value) == {"kind", "content"}:
+                return stored_value(self.toolkit.coerce(str(value["kind"]), value["content"]))
+            return stored_value(self.toolkit.coerce(None, value))
+        except (ConfigurationError, ValueError):
+            if isinstance(value, dict):
+                return dict(clean_json(value))
+            raise InputError(
+                f"Cannot store {value!r:.100}: pass a dict, a string or one of the schemas "
+                f"{list(self.toolkit.schemas)}."
+            ) from None
+
+    def _ttl(self, ttl: float | None | NotProvided) -> float | None:
+        store = self.store
+        if isinstance(ttl, NotProvided):
+            return (store.ttl_config or {}).get("default_ttl")
+        if ttl is None:
+            return None
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0:
+            raise ConfigurationError(
+                f"ttl is in minutes and must be positive (or None), got {ttl!r}."
+            )
+        if not store.supports_ttl:
+            raise ConfigurationError(
+                f"{type(store).__name__} does not expire items, so ttl={ttl} would be ignored. Use "
+                "Reverie's embedded or PostgreSQL store (reverie.stores.open_store), or leave ttl out."
+            )
+        return float(ttl)
+
+    def _refresh(self, refresh_ttl: bool | None) -> bool:
+        if refresh_ttl is not None:
+            return refresh_ttl
+        return bool((self.store.ttl_config or {}).get("refresh_on_read", True))
+
+    def _default(self, config: RunnableConfig | None) -> dict[str, Any] | None:
+        """The namespace's default memory as it would be created (not stored), if there is one."""
+        factory = self.consolidation.default_factory
+        if factory is None:
+            return None
+        return stored_value(self.toolkit.coerce(None, factory(run_config(config) or {})))
+
+    def _get(
+        self, key: str, refresh_ttl: bool | None, config: RunnableConfig | None
+    ) -> Pipeline[Item | None]:
+        namespace = self.get_namespace(config)
+        (item,) = yield from StoreBatch(
+            self.port, [GetOp(namespace, key, refresh_ttl=self._refresh(refresh_ttl))]
+        )
+        if isinstance(item, Item):
+            return item
+        default = self._default(config) if key == DEFAULT_KEY else None
+        if default is None:
+            return None
+        now = datetime.now(timezone.utc)
+        return Item(value=default, key=key, namespace=namespace, created_at=now, updated_at=now)
+
+    def get(
+        self,
+        key: str,
+        *,
+        refresh_ttl: bool | None = None,
+        config: RunnableConfig | None = None,
+    ) -> Item | None:
+        """Memory ``key`` of this manager's namespace; the ``"default"`` memory, while not yet
+        stored, as the default would be created."""
+        return run(self._get(key, refresh_ttl, config))
+
+    async def aget(
+        self,
+        key: str,
+        *,
+        refresh_ttl: bool | None = None,
+        config: RunnableConfig | None = None,
+    ) -> Item | None:
+        return await arun(self._get(key, refresh_ttl, config))
+
+    def _search(
+        self,
+        query: str | None,
+        filter: dict[str, Any] | None,
+        limit: int,
+        offset: int,
+        refresh_ttl: bool | None,
+        config: RunnableConfig | None,
+        descendants: bool,
+    ) -> Pipeline[list[SearchItem]]:
+        namespace = self.get_namespace(config)
+        if refresh_ttl is None:
+            items = yield from search_memories(
+                self.port,
+                namespace,
+                query=query,
+                filter=filter,
+                limit=limit,
+                offset=offset,
+                descendants=descendants,
+            )
+        else:
+            # search_memories takes no refresh_ttl; a manager's namespace never starts with
+            # the reserved root, so its bookkeeping filter has nothing to drop here.
+            items = yield from Search(
+                self.port,
+                NamespaceSearch(namespace, query, filter, limit, offset, descendants, refresh_ttl),
+            )
+        default = self._default(config) if not items and offset == 0 else None
+        if default is None:
+            return items
+        now = datetime.now(timezone.utc)
+        return [SearchItem(namespace, DEFAULT_KEY, default, now, now)]
+
+    def search(
+        self,
+        *,
+        query: str | None = None,
+        filter: dict[str, Any] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        refresh_ttl: bool | None = None,
+        config: RunnableConfig | None = None,
+        descendants: bool = False,
+    ) -> list[SearchItem]:
+        """Memories of this manager's namespace (``descendants=True``: and those below it).
+        With a default and nothing stored yet, the default as it would be created."""
+        return run(self._search(query, filter, limit, offset, refresh_ttl, config, descendants))
+
+    async def asearch(
+        self,
+        *,
+        query: str | None = None,
+        filter: dict[str, Any] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        refresh_ttl: bool | None = None,
+        config: RunnableConfig | None = None,
+        descendants: bool = False,
+    ) -> list[SearchItem]:
+        return await arun(
+            self._search(query, filter, limit, offset, refresh_ttl, config, descendants)
+        )
+
+    def _write(
+        self,
+        key: str,
+        after: dict[str, Any] | None,
+        config: RunnableConfig | None,
+        index: IndexFields = None,
+        ttl: float | None = None,
+    ) -> Pipeline[None]:
+        """A put or delete by the application, recorded in the audit trail like the model's."""
+        config = checked_config(config)
+        if not (
+            index is None
+            or index is False
+            or (isinstance(index, list) and all(isinstance(f, str) for f in index))
+        ):
+            raise ConfigurationError(
+                f"index must be None (the store's fields), False (not indexed) or a list of "
+                f"field paths, got {index!r}."
+            )
+        yield from change_memory(
+            self.port,
+            self.namespace(config),
+            key,
+            lambda _before: after,
+            thread_id=thread_id_of(config),
+            history=self.consolidation.history,
+            retries=self.consolidation.max_conflict_retries,
+            index=index,
+            ttl=ttl,
+        )
+
+    def put(
+        self,
+        key: str,
+        value: Any,
+        index: IndexFields = None,
+        *,
+        ttl: float | None | NotProvided = NOT_PROVIDED,
+        config: RunnableConfig | None = None,
+    ) -> None:
+        """Store ``value`` as memory ``key`` (a schema value as the manager stores memories, any
+        other dict as given). ``index`` and ``ttl`` (minutes) as in LangGraph's ``put``."""
+        run(self._write(key, self._value(value), config, index, self._ttl(ttl)))
+
+    async def aput(
+        self,
+        key: str,
+        value: Any,
+        index: IndexFields = None,
+        *,
+        ttl: float | None | NotProvided = NOT_PROVIDED,
+        config: RunnableConfig | None = None,
+    ) -> None:
+        await arun(self._write(key, self._value(value), config, index, self._ttl(ttl)))
+
+    def delete(self, key: str, config: RunnableConfig | None = None) -> None:
+        run(self._write(key, None, config))
+
+    async def adelete(self, key: str, config: RunnableConfig | None = None) -> None:
+        await arun(self._write(key, None, config))
