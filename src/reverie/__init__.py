@@ -12,7 +12,6 @@ from reverie.core.errors import (
 from reverie.core.namespace import NamespaceTemplate
 from reverie.core.types import ExtractedMemory, Memory, RemoveDoc
 from reverie.executor import CancelledSubmission, ReflectionExecutor
-from reverie.ledger.history import HistoryRecord
 from reverie.extraction.memory_manager import MemoryManager, create_memory_manager
 from reverie.extraction.searcher import MemorySearcher, create_memory_searcher
 from reverie.extraction.store_manager import (
@@ -25,11 +24,21 @@ from reverie.extraction.thread_extractor import (
     ThreadExtractor,
     create_thread_extractor,
 )
+from reverie.ledger.history import HistoryRecord
+from reverie.procedural import (
+    AnnotatedTrajectory,
+    Prompt,
+    PromptRegistry,
+    PromptVersion,
+    create_multi_prompt_optimizer,
+    create_prompt_optimizer,
+)
 from reverie.tools import create_manage_memory_tool, create_search_memory_tool
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnnotatedTrajectory",
     "CancelledSubmission",
     "ConfigurationError",
     "ConflictError",
@@ -44,6 +53,9 @@ __all__ = [
     "ModelOutputError",
     "NamespaceError",
     "NamespaceTemplate",
+    "Prompt",
+    "PromptRegistry",
+    "PromptVersion",
     "ReflectionExecutor",
     "RemoveDoc",
     "ReverieError",
@@ -54,6 +66,8 @@ __all__ = [
     "create_memory_manager",
     "create_memory_searcher",
     "create_memory_store_manager",
+    "create_multi_prompt_optimizer",
+    "create_prompt_optimizer",
     "create_search_memory_tool",
     "create_thread_extractor",
 ]

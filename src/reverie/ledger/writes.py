@@ -43,16 +43,16 @@ def change_memory(
     record) only if nobody changed the memory meanwhile; re-read and decide again otherwise.
 
     ``decide`` may raise to refuse (e.g. an update of a memory that does not exist); nothing is
-    written then. Writing a value equal to the stored one writes nothing, unless ``ttl`` or
-    ``index`` is given (those of LangGraph's ``put``): then it is written again, without an
-    audit record, to restart its expiry or re-index it.
+    written then. Writing a value equal to the stored one writes nothing, unless a ``ttl`` is
+    given: then it is written again, without an audit record, to restart its expiry. ``index``
+    and ``ttl`` are those of LangGraph's ``put``.
     """
     for _ in range(retries + 1):
         (found,) = yield from StoreBatch(port, [GetOp(namespace, key, refresh_ttl=False)])
         before = found if isinstance(found, Item) else None
         after = decide(before)
         was = before.value if before is not None else None
-        if was == after and (after is None or (ttl is None and index is None)):
+        if was == after and (after is None or ttl is None):
             return Change(before, after, False)
         writes: list[Write] = [PutOp(namespace, key, after, index=index, ttl=ttl)]
         if history and was != after:
