@@ -8,6 +8,7 @@
 #
 # Usage: bash benchmarks/langmem_env.sh        (re-running it is safe and quick)
 #        .bench/langmem-venv/bin/python -m benchmarks.replay_locomo
+#        .bench/langmem-venv/bin/python -m benchmarks.langmem_api [--write]   (API data check)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,4 +45,6 @@ import langmem, reverie, trustcall  # noqa: F401
 print("langmem", md.version("langmem"), "| trustcall", md.version("trustcall"),
       "| langgraph", md.version("langgraph"), "| langchain-core", md.version("langchain-core"))
 PY
+# The compatibility test's copy of LangMem's public API must match the LangMem installed here.
+"$VENV/bin/python" -m benchmarks.langmem_api
 echo "ready: $VENV"

@@ -1,6 +1,8 @@
-"""The shapes prompt optimization reads and returns (LangMem's ``langmem.prompts.types``)."""
+"""The shapes prompt optimization reads and returns (LangMem's ``langmem.prompts.types``).
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: TypedDict reads ``Required`` from the real
+annotations to know which keys are required.
+"""
 
 from collections.abc import Sequence
 from typing import Any, NamedTuple
