@@ -46,7 +46,9 @@ def chat_model() -> ScriptedChatModel:
             return AIMessage(content="", tool_calls=[tool_call("search", {"query": "broadway"})])
         return POEM
 
-    return ScriptedChatModel(responder=respond, custom_get_token_ids=lambda text: text.split())
+    return ScriptedChatModel(
+        responder=respond, custom_get_token_ids=lambda text: [0] * len(text.split())
+    )
 
 
 def asked(model: ScriptedChatModel) -> list[list[AnyMessage]]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.func import entrypoint
 from langgraph.store.base import BaseStore, SearchItem
 from langgraph.store.memory import InMemoryStore
@@ -15,7 +16,7 @@ from langgraph.store.memory import InMemoryStore
 from reverie import ConfigurationError, NamespaceError, create_memory_searcher
 from reverie.testing import ScriptedChatModel, ScriptedRequest, hashing_index, tool_call
 
-ALICE = {"configurable": {"langgraph_user_id": "alice"}}
+ALICE: RunnableConfig = {"configurable": {"langgraph_user_id": "alice"}}
 CONVERSATION = {
     "messages": [{"role": "user", "content": "What should I cook for my sister tonight?"}]
 }

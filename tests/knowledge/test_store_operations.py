@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from langchain_core.runnables import RunnableConfig
 from langgraph.store.memory import InMemoryStore
 from pydantic import BaseModel
 
@@ -15,7 +16,7 @@ from reverie import ConfigurationError, InputError, create_memory_store_manager
 from reverie.testing import ScriptedChatModel, hashing_index
 from tests.store_factories import FACTORIES
 
-CONFIG = {"configurable": {"langgraph_user_id": "alice"}}
+CONFIG: RunnableConfig = {"configurable": {"langgraph_user_id": "alice"}}
 NS = ("memories", "alice")
 
 

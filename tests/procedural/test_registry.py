@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
@@ -20,7 +21,7 @@ from reverie.testing import ScriptedChatModel, ScriptedRequest
 from tests.procedural.scripts import call, optimizer_model
 from tests.procedural.test_multi_prompt import PROMPTS, TRAJECTORIES
 
-CONFIG = {"configurable": {"langgraph_user_id": "alice", "thread_id": "t-1"}}
+CONFIG: RunnableConfig = {"configurable": {"langgraph_user_id": "alice", "thread_id": "t-1"}}
 
 
 def test_versions_are_kept(any_store: BaseStore) -> None:

@@ -5,6 +5,7 @@ messages summarized again."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -43,7 +44,7 @@ def parallel_tools_conversation() -> Builder:
     return b
 
 
-def texts(messages: list[BaseMessage]) -> list[str]:
+def texts(messages: Sequence[BaseMessage]) -> list[str]:
     return [str(m.id) for m in messages]
 
 

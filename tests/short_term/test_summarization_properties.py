@@ -4,6 +4,7 @@ turn after turn, as an agent's pre-model hook would, under random budgets."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -18,7 +19,7 @@ from tests.short_term.validator import check_openai_sequence
 SUMMARY_MESSAGE_TOKENS = 16
 
 
-def tokens(messages: list[BaseMessage]) -> int:
+def tokens(messages: Sequence[BaseMessage]) -> int:
     return count_tokens_approximately(messages)
 
 

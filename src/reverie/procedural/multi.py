@@ -4,7 +4,7 @@ then improve only those."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -18,7 +18,7 @@ from reverie.procedural.optimizer import PromptOptimizer
 from reverie.procedural.reflection import Answer, answer_once, correct
 from reverie.procedural.strategies import Kind
 from reverie.procedural.trajectories import read_prompt, read_trajectories, render_trajectories
-from reverie.procedural.types import AnnotatedTrajectory, MultiPromptOptimizerInput, Prompt
+from reverie.procedural.types import MultiPromptOptimizerInput, Prompt, Trajectory
 
 logger = logging.getLogger("reverie.procedural")
 
@@ -92,7 +92,7 @@ class MultiPromptOptimizer(Runnable[MultiPromptOptimizerInput, list[Prompt]]):
         prompt_list = _prompts(input["prompts"])
         sessions = render_trajectories(read_trajectories(input["trajectories"]))
         if not sessions:
-            return [dict(p) for p in prompt_list]  # type: ignore[misc]
+            return [Prompt(**p) for p in prompt_list]
         if len(prompt_list) == 1 and not prompt_list[0].get("when_to_update"):
             chosen = [prompt_list[0]["name"]]
         else:
@@ -105,7 +105,7 @@ class MultiPromptOptimizer(Runnable[MultiPromptOptimizerInput, list[Prompt]]):
                 )
                 result.append({**prompt, "prompt": text})
             else:
-                result.append(dict(prompt))  # type: ignore[arg-type]
+                result.append(Prompt(**prompt))
         return result
 
     def invoke(
@@ -119,7 +119,7 @@ class MultiPromptOptimizer(Runnable[MultiPromptOptimizerInput, list[Prompt]]):
         return await arun(self.pipeline(input, config))
 
     async def __call__(
-        self, trajectories: list[AnnotatedTrajectory] | str | Any, prompts: list[Prompt]
+        self, trajectories: Sequence[Trajectory] | str, prompts: list[Prompt]
     ) -> list[Prompt]:
         return await self.ainvoke({"trajectories": trajectories, "prompts": prompts})
 

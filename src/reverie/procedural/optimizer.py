@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -14,11 +14,11 @@ from reverie.extraction.models import resolve_chat_model
 from reverie.procedural.strategies import Kind, Strategy
 from reverie.procedural.trajectories import read_prompt, read_trajectories, render_trajectories
 from reverie.procedural.types import (
-    AnnotatedTrajectory,
     GradientOptimizerConfig,
     MetapromptOptimizerConfig,
     OptimizerInput,
     Prompt,
+    Trajectory,
 )
 
 
@@ -59,9 +59,7 @@ class PromptOptimizer(Runnable[OptimizerInput, str]):
     ) -> str:
         return await arun(self.pipeline(input, config))
 
-    async def __call__(
-        self, trajectories: list[AnnotatedTrajectory] | str | Any, prompt: str | Prompt
-    ) -> str:
+    async def __call__(self, trajectories: Sequence[Trajectory] | str, prompt: str | Prompt) -> str:
         return await self.ainvoke({"trajectories": trajectories, "prompt": prompt})
 
 

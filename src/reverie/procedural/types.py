@@ -31,17 +31,21 @@ class AnnotatedTrajectory(NamedTuple):
     feedback: dict[str, str | int | bool] | str | None = None
 
 
+# An AnnotatedTrajectory, a (messages, feedback) pair or a list of messages.
+Trajectory = AnnotatedTrajectory | tuple[Any, Any] | Sequence[Any]
+
+
 class OptimizerInput(TypedDict):
     """Input of a single-prompt optimizer."""
 
-    trajectories: Sequence[AnnotatedTrajectory] | str
+    trajectories: Sequence[Trajectory] | str
     prompt: str | Prompt
 
 
 class MultiPromptOptimizerInput(TypedDict):
     """Input of the multi-prompt optimizer."""
 
-    trajectories: Sequence[AnnotatedTrajectory] | str
+    trajectories: Sequence[Trajectory] | str
     prompts: list[Prompt]
 
 

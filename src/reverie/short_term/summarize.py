@@ -8,7 +8,7 @@ Both are one pipeline (``reverie.core.effects``): ``summarize_messages`` drives 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -32,7 +32,9 @@ from reverie.short_term.planning import (
 )
 from reverie.short_term.types import RunningSummary, SummarizationResult
 
-TokenCounter = Callable[[Iterable[MessageLikeRepresentation]], int]
+# Called with a list of messages; LangChain's count_tokens_approximately and every chat model's
+# get_num_tokens_from_messages fit.
+TokenCounter = Callable[[list[BaseMessage]], int]
 
 
 def _checked_prompt(prompt: Any, argument: str, allowed: frozenset[str]) -> ChatPromptTemplate:
@@ -209,7 +211,8 @@ class Summarizer:
                 "running_summary must be the RunningSummary a previous call returned, or None, "
                 f"got {type(running_summary).__name__}."
             )
-        normalized: list[AnyMessage] = normalize_messages(messages) if messages else []  # type: ignore[assignment]
+        # normalize_messages returns concrete message classes, which is what AnyMessage lists.
+        normalized = cast(list[AnyMessage], normalize_messages(messages) if messages else [])
         count = _TokenCache(self.token_counter)
         plan = plan_summarization(normalized, running_summary, self.budget, count)
         if not plan.groups:
@@ -232,7 +235,7 @@ class Summarizer:
 
 
 def summarize_messages(
-    messages: list[AnyMessage],
+    messages: Sequence[MessageLikeRepresentation],
     *,
     running_summary: RunningSummary | None,
     model: LanguageModelLike,
@@ -273,7 +276,7 @@ def summarize_messages(
 
 
 async def asummarize_messages(
-    messages: list[AnyMessage],
+    messages: Sequence[MessageLikeRepresentation],
     *,
     running_summary: RunningSummary | None,
     model: LanguageModelLike,
