@@ -153,7 +153,15 @@ class StoreItemsMixin:
             # the reserved root, so its bookkeeping filter has nothing to drop here.
             items = yield from Search(
                 self.port,
-                NamespaceSearch(namespace, query, filter, limit, offset, descendants, refresh_ttl),
+                NamespaceSearch(
+                    namespace,
+                    query=query,
+                    filter=filter,
+                    limit=limit,
+                    offset=offset,
+                    descendants=descendants,
+                    refresh_ttl=refresh_ttl,
+                ),
             )
         default = self._default(config) if not items and offset == 0 else None
         if default is None:
