@@ -262,14 +262,17 @@ class WatchedEmbeddings(Embeddings):
         return self.inner.embed_query(text)
 
 
-def test_commits_embed_before_taking_the_write_lock(path: Path) -> None:
+def test_commits_and_batches_embed_before_taking_the_write_lock(path: Path) -> None:
     watched = WatchedEmbeddings(path)
     with EmbeddedStore(path, index=indexed(watched)) as store:
         assert store.commit([], [PutOp(ALICE, "s", memory("sync commit"))])
         result = asyncio.run(store.acommit([], [PutOp(ALICE, "a", memory("async commit"))]))
         assert result.committed
-    assert watched.calls == ["sync", "async"]
-    assert watched.lock_free == [True, True]
+        store.batch([PutOp(ALICE, "sb", memory("sync batch"))])
+        asyncio.run(store.abatch([PutOp(ALICE, "ab", memory("async batch"))]))
+        assert keys(store, ALICE) == ["a", "ab", "old", "s", "sb"]
+    assert watched.calls == ["sync", "async", "sync", "async"]
+    assert watched.lock_free == [True] * 4
 
 
 def test_two_memories_with_the_same_text_are_embedded_once(path: Path) -> None:
@@ -281,8 +284,8 @@ def test_two_memories_with_the_same_text_are_embedded_once(path: Path) -> None:
 
 
 def test_restored_items_keep_their_times_also_over_an_existing_item(path: Path) -> None:
-    created = datetime(2024, 3, 1, 9, 30, tzinfo=timezone.utc)
-    updated = created + timedelta(days=3)
+    created = datetime(2024, 3, 1, 9, 30, 12, 345678, tzinfo=timezone.utc)
+    updated = created + timedelta(days=3, microseconds=1)
     restored = Item(value=memory("moved to Lisbon"), key="old", namespace=ALICE,
                     created_at=created, updated_at=updated)  # fmt: skip
     with EmbeddedStore(path, index=indexed()) as store:
