@@ -12,13 +12,13 @@ from reverie.core.errors import (
 from reverie.core.namespace import NamespaceTemplate
 from reverie.core.types import ExtractedMemory, Memory, RemoveDoc
 from reverie.executor import CancelledSubmission, ReflectionExecutor
-from reverie.ledger.history import HistoryRecord
 from reverie.extraction.memory_manager import MemoryManager, create_memory_manager
 from reverie.extraction.store_manager import (
     MemoryPhase,
     MemoryStoreManager,
     create_memory_store_manager,
 )
+from reverie.ledger.history import HistoryRecord
 from reverie.tools import create_manage_memory_tool, create_search_memory_tool
 
 __version__ = "0.1.0"
