@@ -18,6 +18,7 @@ BENCHMARKS = {
     "overhead": "library overhead per ainvoke",
     "embedding_bench": "offline MiniLM embedder: sentences/s and query latency",
     "executor_bench": "submit latency and throughput of the executors",
+    "scaleout_bench": "durable-queue throughput with 1, 2 and 4 worker processes",
     "store_bench": "embedded store vs InMemoryStore vs SqliteStore",
     "postgres_bench": "PostgreSQL + pgvector search latency",
     "locomo_retrieval": "retrieval quality on LoCoMo",

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
+from typing import Any
 
-from reverie.testing import ScriptedRequest
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
+
+from reverie.testing import ScriptedChatModel, ScriptedRequest
 
 _SHOWN = re.compile(r"^\[(\w+)\] (.*)$", re.MULTILINE)
 
@@ -33,3 +39,27 @@ def new_conversation(request: ScriptedRequest) -> str:
 
 def contents(items) -> list[str]:
     return sorted(i.value["content"]["content"] for i in items)
+
+
+class GatedChatModel(ScriptedChatModel):
+    """A scripted model whose calls wait on ``gate`` (a ``threading.Event`` or ``Barrier``)
+    before answering: tests observe concurrency through events, never through timings."""
+
+    gate: Any = None
+
+    def _wait(self) -> None:
+        if isinstance(self.gate, threading.Barrier):
+            self.gate.wait(timeout=20)  # raises BrokenBarrierError unless all parties arrive
+        elif self.gate is not None and not self.gate.wait(timeout=20):
+            raise TimeoutError("the test never opened the model's gate")
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: Any = None, **kwargs: Any) -> ChatResult:  # fmt: skip
+        self._wait()
+        return super()._generate(messages, stop, run_manager, **kwargs)
+
+    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                         run_manager: Any = None, **kwargs: Any) -> ChatResult:  # fmt: skip
+        # Waiting in a thread keeps the event loop free for the other calls that must arrive.
+        await asyncio.to_thread(self._wait)
+        return await super()._agenerate(messages, stop, run_manager, **kwargs)

@@ -20,7 +20,7 @@ from langgraph.store.memory import InMemoryStore
 from reverie import ConfigurationError, create_memory_store_manager
 from reverie.executor import CancelledSubmission, ReflectionExecutor
 from reverie.testing import HashingEmbeddings, ScriptedChatModel, ScriptedRequest, tool_call
-from tests.helpers import new_conversation
+from tests.helpers import GatedChatModel, new_conversation
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,11 +48,13 @@ def test_rapid_submits_to_one_thread_lead_to_one_call_with_the_latest_payload() 
     store = make_store()
     manager = create_memory_store_manager(model, namespace=("memories",))
     with ReflectionExecutor(manager, store=store) as executor:
+        # Far-off deadlines, so no submission can start while the others are still arriving;
+        # leaving the block (shutdown) processes the one still pending now.
         futures = [
-            executor.submit(conversation(f"message {i}"), thread("t1"), after_seconds=0.5)
+            executor.submit(conversation(f"message {i}"), thread("t1"), after_seconds=600)
             for i in range(5)
         ]
-        futures[-1].result(timeout=10)
+    futures[-1].result(timeout=10)
 
     assert [f.cancelled() for f in futures] == [True, True, True, True, False]
     (call,) = model.calls
@@ -83,16 +85,15 @@ def test_explicit_thread_id_overrides_the_config_and_none_disables_debounce() ->
 
 
 def test_different_threads_run_concurrently_with_an_async_manager() -> None:
-    model = ScriptedChatModel(responder=remember_last_line, latency_seconds=0.5)
+    # Each model call waits until the other one has arrived: sequential runs break the barrier.
+    model = GatedChatModel(responder=remember_last_line, gate=threading.Barrier(2))
     manager = create_memory_store_manager(model, namespace=("memories",), store=make_store())
     with ReflectionExecutor(manager) as executor:
         first = executor.submit(conversation("from thread one"), thread("one"))
         second = executor.submit(conversation("from thread two"), thread("two"))
-        first.result(timeout=10)
-        second.result(timeout=10)
-    one, two = model.calls
-    # Each call ends latency_seconds after it starts; sequential calls would end >= 0.5 s apart.
-    assert abs(one.started - two.started) < 0.5
+        first.result(timeout=30)
+        second.result(timeout=30)
+    assert len(model.calls) == 2
 
 
 def test_different_threads_run_concurrently_with_a_sync_reflector() -> None:
@@ -293,7 +294,7 @@ def test_inside_an_entrypoint_as_in_the_quickstart() -> None:
 
 async def test_async_entrypoint_submits_without_blocking_the_loop() -> None:
     store = make_store()
-    model = ScriptedChatModel(responder=remember_last_line, latency_seconds=0.2)
+    model = GatedChatModel(responder=remember_last_line, gate=threading.Event())
     memory_manager = create_memory_store_manager(model, namespace=("memories",))
     executor = ReflectionExecutor(memory_manager)
 
@@ -304,6 +305,7 @@ async def test_async_entrypoint_submits_without_blocking_the_loop() -> None:
 
     future = await chat.ainvoke("my cat is Tom", {"configurable": {"thread_id": "1"}})
     assert not future.done()  # the reply came back before the reflection finished
+    model.gate.set()
     await asyncio.wrap_future(future)
     executor.shutdown()
     assert [i.value["content"]["content"] for i in store.search(("memories",))] == [
@@ -316,13 +318,13 @@ async def test_submit_from_a_running_event_loop() -> None:
     manager = create_memory_store_manager(model, namespace=("memories",), store=make_store())
     executor = ReflectionExecutor(manager)
     futures = [
-        await executor.asubmit(conversation(f"async {i}"), thread("t"), after_seconds=0.3)
+        await executor.asubmit(conversation(f"async {i}"), thread("t"), after_seconds=600)
         for i in range(3)
     ]
+    executor.shutdown(wait=False)  # processes the pending submission now
     await asyncio.wrap_future(futures[-1])
     assert [f.cancelled() for f in futures] == [True, True, False]
     results = await executor.asearch()
-    executor.shutdown()
     assert [r["value"]["content"]["content"] for r in results] == ["user: async 2"]
 
 

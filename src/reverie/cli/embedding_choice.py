@@ -39,12 +39,8 @@ def index_for(spec: str | None) -> dict[str, Any] | None:
             "'hashing' (deterministic, no model) or 'provider:model', e.g. "
             "'openai:text-embedding-3-small'."
         )
-    try:
-        from reverie.embeddings import resolve_embeddings
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"Reverie's embeddings module is not installed ({exc}). Reinstall reverie."
-        ) from exc
+    from reverie.embeddings import resolve_embeddings  # the embedder code, only when needed
+
     embedder = resolve_embeddings(choice)
     try:
         # A provider model's width is not known in advance; one short probe tells it.

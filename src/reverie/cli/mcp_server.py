@@ -37,10 +37,13 @@ def _memory(content: str) -> dict[str, Any]:
     return stored_value(Memory(content=content))
 
 
-def build_server(store: BaseStore, namespace: tuple[str, ...]) -> MCPServer:
+def build_server(
+    store: BaseStore, namespace: tuple[str, ...], *, descendants: bool = False
+) -> MCPServer:
     """An MCP server whose tools remember, search, update and forget memories in ``namespace``.
 
-    Every change is a checked commit recorded in the namespace's audit trail, as the memory
+    Searches see exactly ``namespace``; with ``descendants`` also the namespaces below it (writes
+    always go to ``namespace`` itself). Every change is a checked commit recorded in the namespace's audit trail, as the memory
     managers' and the agent tools' changes are.
     """
     where = format_namespace(namespace)
@@ -68,9 +71,23 @@ def build_server(store: BaseStore, namespace: tuple[str, ...]) -> MCPServer:
     @server.tool(description="Find memories by meaning, best match first.")
     async def search(query: str, limit: int = 5) -> list[dict[str, Any]]:
         items = await arun(
-            search_memories(port, namespace, query=query, limit=max(1, min(limit, 100)))
+            search_memories(
+                port,
+                namespace,
+                query=query,
+                limit=max(1, min(limit, 100)),
+                descendants=descendants,
+            )
         )
-        return [{"key": i.key, "content": memory_text(i.value), "score": i.score} for i in items]
+        return [
+            {
+                "key": i.key,
+                "content": memory_text(i.value),
+                "score": i.score,
+                **({"namespace": format_namespace(i.namespace)} if descendants else {}),
+            }
+            for i in items
+        ]
 
     @server.tool(description="Replace the text of the memory with this key.")
     async def update(key: str, content: str) -> dict[str, str]:
@@ -98,8 +115,12 @@ def build_server(store: BaseStore, namespace: tuple[str, ...]) -> MCPServer:
 
 
 def serve(
-    target: str | None, namespace: tuple[str, ...], *, index: dict[str, Any] | None = None
+    target: str | None,
+    namespace: tuple[str, ...],
+    *,
+    index: dict[str, Any] | None = None,
+    descendants: bool = False,
 ) -> None:
     """Open the store and answer MCP requests on stdin/stdout until the client disconnects."""
     with opened_store(target, index=index) as store:
-        build_server(store, namespace).run("stdio")
+        build_server(store, namespace, descendants=descendants).run("stdio")

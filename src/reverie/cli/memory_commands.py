@@ -17,7 +17,7 @@ from reverie.cli.storage import (
     describe_target,
     find_item,
     format_namespace,
-    is_internal,
+    is_bookkeeping,
     iter_items,
     parse_namespace,
 )
@@ -52,7 +52,7 @@ def search(
         items = run(
             search_memories(port_for(store), where, query=query, limit=limit, descendants=below)
         )
-    items = [i for i in items if is_internal(where) or not is_internal(i.namespace)]
+    items = [i for i in items if is_bookkeeping(where) or not is_bookkeeping(i.namespace)]
     if not items:
         render.out.print("No memories found.")
         return

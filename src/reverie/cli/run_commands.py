@@ -14,7 +14,15 @@ from reverie.cli.conversation import load_conversation
 from reverie.cli.errors import friendly_errors
 from reverie.cli.models import configured_model
 from reverie.cli.storage import DEFAULT_NAMESPACE, DEFAULT_USER, format_namespace, parse_namespace
-from reverie.cli.typer_app import UserOption, app, index_of, open_for, state, store_target
+from reverie.cli.typer_app import (
+    DescendantsOption,
+    UserOption,
+    app,
+    index_of,
+    open_for,
+    state,
+    store_target,
+)
 
 
 @app.command()
@@ -135,8 +143,14 @@ def mcp(
         str, typer.Option("--namespace", "-n", help="Namespace the server's tools work in.")
     ] = DEFAULT_NAMESPACE,
     user: UserOption = DEFAULT_USER,
+    descendants: DescendantsOption = False,
 ) -> None:
     """Serve the store over MCP (stdio) with tools remember, search, update and forget."""
     from reverie.cli.mcp_server import serve
 
-    serve(store_target(ctx), parse_namespace(namespace, user), index=index_of(ctx))
+    serve(
+        store_target(ctx),
+        parse_namespace(namespace, user),
+        index=index_of(ctx),
+        descendants=descendants,
+    )

@@ -21,7 +21,7 @@ from reverie.stores import default_target, open_store
 
 DEFAULT_NAMESPACE = "memories/{langgraph_user_id}"
 DEFAULT_USER = "default"
-INTERNAL_ROOT = RESERVED_ROOT
+BOOKKEEPING_ROOT = RESERVED_ROOT
 _PAGE = 500
 
 
@@ -66,9 +66,9 @@ def format_namespace(namespace: tuple[str, ...] | list[str]) -> str:
     return "/".join(namespace)
 
 
-def is_internal(namespace: tuple[str, ...] | list[str]) -> bool:
+def is_bookkeeping(namespace: tuple[str, ...] | list[str]) -> bool:
     """Reverie's own bookkeeping (thread progress, history) lives under ``__reverie__``."""
-    return bool(namespace) and namespace[0] == INTERNAL_ROOT
+    return bool(namespace) and namespace[0] == BOOKKEEPING_ROOT
 
 
 def iter_items(
@@ -88,7 +88,7 @@ def iter_items(
     else:
         namespaces = [prefix]
     for namespace in namespaces:
-        if is_internal(namespace) and not (internal or is_internal(prefix)):
+        if is_bookkeeping(namespace) and not (internal or is_bookkeeping(prefix)):
             continue
         offset = 0
         while True:
@@ -183,7 +183,7 @@ def restore_items(store: BaseStore, items: list[Item]) -> bool:
 
 def _index_fields(item: Item) -> Literal[False] | list[str] | None:
     """Embed an item as its writer did: bookkeeping not at all, an episode by its text only."""
-    if is_internal(item.namespace):
+    if is_bookkeeping(item.namespace):
         return False
     if item.value.get("kind") == "Episode":
         return EPISODE_INDEX_FIELDS

@@ -104,7 +104,7 @@ class ScriptedChatModel(BaseChatModel):
 
     _calls: list[ScriptedCall] = PrivateAttr(default_factory=list)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-    _cursor: int = PrivateAttr(default=0)
+    _next_reply_index: int = PrivateAttr(default=0)
 
     @property
     def _llm_type(self) -> str:
@@ -130,7 +130,7 @@ class ScriptedChatModel(BaseChatModel):
     def reset(self) -> None:
         with self._lock:
             self._calls.clear()
-            self._cursor = 0
+            self._next_reply_index = 0
 
     def bind_tools(
         self,
@@ -148,8 +148,8 @@ class ScriptedChatModel(BaseChatModel):
         with self._lock:
             if not self.replies:
                 return AIMessage(content="")
-            index = min(self._cursor, len(self.replies) - 1)
-            self._cursor += 1
+            index = min(self._next_reply_index, len(self.replies) - 1)
+            self._next_reply_index += 1
             reply = self.replies[index]
         return _to_message(reply)
 
