@@ -74,6 +74,7 @@ class SummarizationNode(Runnable[Any, dict[str, Any]]):
         if isinstance(state, Mapping):
             messages, context = state.get(self.input_messages_key), state.get("context")
         elif isinstance(state, BaseModel):
+            # A pydantic graph state: the fields are the ones this node was configured with.
             messages = getattr(state, self.input_messages_key, None)
             context = getattr(state, "context", None)
         else:
