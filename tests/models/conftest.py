@@ -45,15 +45,26 @@ def _healthy(base: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The server's OpenAI-compatible base URL (``http://127.0.0.1:PORT/v1``)."""
-    missing = [PACKAGES[name] for name in PACKAGES if importlib.util.find_spec(name) is None]
+def require(*modules: str) -> None:
+    """Skip with instructions when a real-model package is missing; in CI, fail instead."""
+    missing = [PACKAGES[name] for name in modules if importlib.util.find_spec(name) is None]
     if missing:
         message = f"The real-model tests need {', '.join(missing)}: {INSTALL}."
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
+
+
+@pytest.fixture
+def openai_client() -> None:
+    """For tests that need ``langchain-openai`` but no server."""
+    require("langchain_openai")
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The server's OpenAI-compatible base URL (``http://127.0.0.1:PORT/v1``)."""
+    require(*PACKAGES)
     log_path = Path(tmp_path_factory.mktemp("llama")) / "server.log"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -81,3 +92,21 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how the real-model tests went, so a CI log shows they ran rather than skipped."""
+    counts = {
+        outcome: sum(
+            1
+            for report in terminalreporter.stats.get(outcome, [])
+            if "test_real_server" in getattr(report, "nodeid", "")
+            and getattr(report, "when", "call")
+            in (("call",) if outcome == "passed" else ("call", "setup"))
+        )
+        for outcome in ("passed", "failed", "skipped", "error")
+    }
+    terminalreporter.write_line(
+        "Real-model tests (llama.cpp + SmolLM2-135M): "
+        + ", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n or outcome == "passed")
+    )

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.store.memory import InMemoryStore
 
 from reverie.testing import ScriptedRequest, hashing_index
 
-CONFIG = {"configurable": {"langgraph_user_id": "alice", "thread_id": "t1"}}
+CONFIG: RunnableConfig = {"configurable": {"langgraph_user_id": "alice", "thread_id": "t1"}}
 NS = ("memories", "alice")
 DOGS = [{"role": "user", "content": "I like dogs. My dog's name is Fido."}]
 

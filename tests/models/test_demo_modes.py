@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from reverie.cli import models
 from reverie.cli.app import app
@@ -13,7 +13,7 @@ from reverie.testing import ScriptedChatModel, ScriptedRequest
 from tests.models.helpers import answer
 
 
-def demo(store: Path, env: dict[str, str | None] | None = None):  # type: ignore[no-untyped-def]
+def demo(store: Path, env: dict[str, str | None] | None = None) -> Result:
     base: dict[str, str | None] = {
         "REVERIE_EMBEDDINGS": "hashing",
         "REVERIE_MODEL": "openai:local",
@@ -69,8 +69,9 @@ def test_a_bad_extraction_mode_is_one_error_line(
     assert "extraction_mode must be one of" in result.stderr
 
 
-def test_a_local_server_needs_no_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("langchain_openai")
+def test_a_local_server_needs_no_api_key(
+    monkeypatch: pytest.MonkeyPatch, openai_client: None
+) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     model = models.load_chat_model("openai:local")

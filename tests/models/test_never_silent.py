@@ -10,6 +10,7 @@ from langchain_core.messages import AIMessage
 
 from reverie import create_memory_store_manager
 from reverie.core.errors import ModelOutputError, ProviderError, UnusableReplyError
+from reverie.extraction.mode_policy import ExtractionMode
 from reverie.testing import ScriptedChatModel, ScriptedRequest, tool_call
 from tests.models.helpers import CONFIG, DOGS, answer, contents, is_correction, store_with
 
@@ -18,7 +19,7 @@ PROSE = "That's great! Fido sounds like a wonderful dog."
 
 @pytest.mark.parametrize("mode", ["tools", "json_schema", "json", "text"])
 def test_a_prose_reply_is_a_warning_with_a_hint_never_silence(
-    mode: str, caplog: pytest.LogCaptureFixture
+    mode: ExtractionMode, caplog: pytest.LogCaptureFixture
 ) -> None:
     model = ScriptedChatModel(profile={}, replies=[PROSE])
     store = store_with("User likes tea")

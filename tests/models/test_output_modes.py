@@ -6,10 +6,12 @@ import json
 import logging
 
 import pytest
+from langchain_core.language_models import ModelProfile
 from langchain_core.messages import AIMessage
 
 from reverie import ModelOutputError, create_memory_manager, create_memory_store_manager
 from reverie.core.errors import ConfigurationError
+from reverie.extraction.mode_policy import ExtractionMode
 from reverie.extraction.report import ReportedList
 from reverie.testing import ScriptedChatModel, ScriptedRequest, tool_call
 from tests.helpers import shown_memories
@@ -23,7 +25,11 @@ from tests.models.helpers import (
     store_with,
 )
 
-KNOWN_TOOL_CALLER = {"tool_calling": True, "tool_choice": True, "structured_output": True}
+KNOWN_TOOL_CALLER: ModelProfile = {
+    "tool_calling": True,
+    "tool_choice": True,
+    "structured_output": True,
+}
 
 
 def test_a_known_tool_caller_is_asked_with_forced_tool_choice_and_a_way_to_say_nothing() -> None:
@@ -129,7 +135,7 @@ def test_json_schema_without_memories_offers_no_ids_and_no_forget() -> None:
     ids=["tags", "fence", "json-in-prose", "bare-list"],
 )
 @pytest.mark.parametrize("mode", ["tools", "json", "text"])
-def test_calls_written_as_text_are_read_in_every_mode(reply: str, mode: str) -> None:
+def test_calls_written_as_text_are_read_in_every_mode(reply: str, mode: ExtractionMode) -> None:
     model = ScriptedChatModel(replies=[reply])
     store = store_with()
     written = create_memory_store_manager(model, store=store, extraction_mode=mode).invoke(
