@@ -42,6 +42,7 @@ from langgraph.store.base import BaseStore, PutOp
 from langgraph.store.memory import InMemoryStore
 
 from benchmarks.common import markdown_table, percentiles, write_results
+from reverie.core.ports import Expectation
 from reverie.stores.embedded import EmbeddedStore
 
 DIMS = 384
@@ -158,6 +159,26 @@ def _single_put_rate(store: BaseStore, data: Dataset, count: int) -> float:
     return count / (time.perf_counter() - start)
 
 
+def _checked_commit_rate(store: EmbeddedStore, data: Dataset, count: int) -> float:
+    """Read-check-write commits per second, as a memory manager makes them: read a memory,
+    then update it and the thread's progress if the memory is unchanged."""
+    namespace = ("single",)
+    start = time.perf_counter()
+    for i in range(count):
+        key = f"s{i % 100}"
+        seen = store.get(namespace, key)
+        assert seen is not None
+        result = store.commit(
+            [Expectation.of(seen)],
+            [
+                PutOp(namespace, key, {"kind": "Memory", "content": {"content": data.texts[i]}}),
+                PutOp(("progress",), "thread", {"consolidated": i}, index=False),
+            ],
+        )
+        assert result.committed
+    return count / (time.perf_counter() - start)
+
+
 def _minilm() -> Embeddings | None:
     try:
         module = importlib.import_module("reverie.embeddings")
@@ -186,10 +207,8 @@ def _graph_recall_at_10(store: EmbeddedStore, data: Dataset) -> float:
 
     found = []
     for i in range(min(RECALL_QUERIES, len(data.queries))):
-        entry = store._cache.get(  # noqa: SLF001
-            store._conn,  # noqa: SLF001
-            *next(iter(store._namespaces_under(data.query_ns[i]))),  # noqa: SLF001
-        )
+        (namespace,) = store._namespaces.exactly(data.query_ns[i])  # noqa: SLF001
+        entry = store._searcher.entry(namespace)  # noqa: SLF001
         graph = store._cache.graph(entry)  # noqa: SLF001
         if graph is None:
             continue
@@ -336,6 +355,7 @@ def _scenario(
     record("embedded", "filter, no query", None, _time_searches(embedded_filtered, queries, 10))
     single = _single_put_rate(store, data, 300)
     rows[-1]["single_puts_per_s"] = single
+    rows[-1]["checked_commits_per_s"] = _checked_commit_rate(store, data, 300)
     store.close()
     if minilm is not None:
         store = EmbeddedStore(path, index=_index(data, minilm))  # type: ignore[arg-type]
@@ -492,6 +512,8 @@ def _report(rows: list[dict[str, Any]], quick: bool, name: str) -> None:
             )
         if r.get("single_puts_per_s"):
             note = f"single put() calls: {r['single_puts_per_s']:,.0f}/s"
+        if r.get("checked_commits_per_s"):
+            note += f"; checked commits: {r['checked_commits_per_s']:,.0f}/s"
         if r.get("narrowed_exact_share") is not None:
             note = (
                 "int8-narrowed top 100 equal to a full float32 scan for "

@@ -115,7 +115,7 @@ def test_killed_writers_leave_the_store_consistent(tmp_path: Path) -> None:
         finished = done
     assert finished, "no writer got anything done before being killed"
 
-    # A new writer (taking the same cross-process lock the dead ones held) finishes the jobs.
+    # A new writer (queueing on the same SQLite write lock the dead ones held) finishes the jobs.
     with EmbeddedStore(path, index=hashing_index()) as store:
         manager = make_manager(store)
         for n in range(JOBS):

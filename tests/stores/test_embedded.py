@@ -245,7 +245,7 @@ class _KillDuringWrite:
 
 def _crash_mid_batch(path: str) -> None:
     store = EmbeddedStore(path, index=hashing_index())
-    store._conn = _KillDuringWrite(store._conn)  # type: ignore[assignment]
+    store._db.conn = _KillDuringWrite(store._db.conn)  # type: ignore[assignment]
     big = "x" * 2000  # large rows spill uncommitted pages into the WAL before the kill
     store.batch(
         [PutOp(("crash",), f"k{i}", {"text": f"row {i} {big}"}) for i in range(3000)]

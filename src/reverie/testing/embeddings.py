@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Sequence
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
@@ -34,16 +34,16 @@ class HashingEmbeddings(Embeddings):
         norm = math.sqrt(sum(v * v for v in vector)) or 1.0
         return [v / norm for v in vector]
 
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:  # type: ignore[override]
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return [self._embed(t) for t in texts]
 
     def embed_query(self, text: str) -> list[float]:
         return self._embed(text)
 
 
-def hashing_index(dims: int = 64, fields: list[str] | None = None) -> dict:
+def hashing_index(dims: int = 64, fields: list[str] | None = None) -> dict[str, Any]:
     """A LangGraph ``index`` config using :class:`HashingEmbeddings`."""
-    index: dict = {"dims": dims, "embed": HashingEmbeddings(dims)}
+    index: dict[str, Any] = {"dims": dims, "embed": HashingEmbeddings(dims)}
     if fields is not None:
         index["fields"] = fields
     return index

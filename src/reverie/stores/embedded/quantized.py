@@ -54,7 +54,7 @@ def int8_dot() -> Callable[..., Any] | None:
         found = np.asarray(cdist(left, right, metric="dot", out_dtype="float32")).tolist()
     except (TypeError, ValueError):  # e.g. a clashing build of the same kernels loaded first
         return None
-    return cdist if found == [[-24.0, 4.0]] else None  # type: ignore[no-any-return]
+    return cdist if found == [[-24.0, 4.0]] else None
 
 
 def quantize(rows: FloatArray) -> tuple[CodeArray, FloatArray, FloatArray]:
@@ -153,7 +153,10 @@ class QuantizedRows:
         # rows). One pass with the largest row error narrows cheaply; each row's own error
         # then decides among the few left.
         def reach(errors: FloatArray | float) -> FloatArray | float:
-            return (floor - query_error - SLACK - errors * (1.0 + query_error)) / query_scale
+            bound: FloatArray | float = (
+                floor - query_error - SLACK - errors * (1.0 + query_error)
+            ) / query_scale
+            return bound
 
         rest = estimate >= reach(self.max_error)
         rest[first] = False
@@ -169,7 +172,8 @@ class QuantizedRows:
 
         def part(lo: int, hi: int) -> FloatArray:
             found = self.dot(query, self.codes[lo:hi], metric="dot", out_dtype="float32")
-            return np.asarray(found, dtype=np.float32)[0]
+            row: FloatArray = np.asarray(found, dtype=np.float32)[0]
+            return row
 
         parts = min(workers, size // SPLIT_ROWS) if pool is not None else 1
         if parts < 2:

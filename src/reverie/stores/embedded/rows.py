@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from langgraph.store.base import Item, MatchCondition, Op, PutOp, SearchItem
+from langgraph.store.base import Item, MatchCondition, PutOp, SearchItem
 
 from reverie.core.errors import InputError
+from reverie.core.ports import PortOp
 from reverie.stores.embedded.cache import Addition
 
 CHUNK = 900  # stays under SQLite's bound-parameter limit on every build
@@ -82,6 +83,7 @@ class PutPlan:
     op: PutOp
     value_json: str | None
     texts: list[tuple[str, str]] = field(default_factory=list)  # (path label, text)
+    restored: tuple[float, float] | None = None  # (created_at, updated_at) an import keeps
 
     @property
     def body(self) -> str | None:
@@ -91,7 +93,7 @@ class PutPlan:
 
 @dataclass
 class Plan:
-    ops: list[Op]
+    ops: list[PortOp]
     puts: dict[tuple[tuple[str, ...], str], PutPlan]
     texts: list[str]
     queries: list[str]

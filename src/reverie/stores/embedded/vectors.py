@@ -39,7 +39,8 @@ def similarities(
     """
     n = len(matrix)
     if pool is None or n < SPLIT_ROWS or workers < 2:
-        return np.einsum("ij,j->i", matrix, query)
+        product: FloatArray = np.einsum("ij,j->i", matrix, query)
+        return product
     out = np.empty(n, dtype=np.float32)
     bounds = np.linspace(0, n, workers + 1, dtype=int)
 
@@ -55,7 +56,8 @@ def similarities(
 def normalise(rows: FloatArray) -> FloatArray:
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return (rows / norms).astype(np.float32, copy=False)
+    unit: FloatArray = (rows / norms).astype(np.float32, copy=False)
+    return unit
 
 
 @dataclass

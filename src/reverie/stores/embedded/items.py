@@ -1,0 +1,64 @@
+"""Reading live items: by key, by id, and scanning namespaces in store order.
+
+Expired items are never returned (``LIVE``), whether or not a sweep has removed them yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from reverie.stores.embedded.database import StoreFile
+from reverie.stores.embedded.filters import matches_filter, sql_prefilter
+from reverie.stores.embedded.namespaces import Namespaces
+from reverie.stores.embedded.rows import ITEM_COLUMNS, LIVE, Row, chunks, marks, ns_path
+
+_FROM = f"SELECT {ITEM_COLUMNS} FROM items i JOIN namespaces n ON n.id = i.ns_id"
+
+
+class ItemReader:
+    """Item reads on ``db``; callers hold its session or a transaction."""
+
+    def __init__(self, db: StoreFile, namespaces: Namespaces) -> None:
+        self.db = db
+        self.namespaces = namespaces
+
+    def get(self, namespace: tuple[str, ...], key: str, now: float) -> Row | None:
+        ns_id = self.namespaces.id_of(ns_path(namespace))
+        if ns_id is None:
+            return None
+        row = self.db.conn.execute(
+            f"{_FROM} WHERE i.ns_id = ? AND i.key = ? AND {LIVE}", (ns_id, key, now)
+        ).fetchone()
+        return None if row is None else Row.from_sql(row)
+
+    def rows(self, ids: Sequence[int], now: float) -> dict[int, Row]:
+        """Live rows by id (ids of deleted or expired items are left out)."""
+        found: dict[int, Row] = {}
+        for chunk in chunks(list(ids)):
+            for row in self.db.conn.execute(
+                f"{_FROM} WHERE i.id IN ({marks(len(chunk))}) AND {LIVE}", (*chunk, now)
+            ):
+                found[row[0]] = Row.from_sql(row)
+        return found
+
+    def scan(
+        self,
+        ns_ids: list[int],
+        now: float,
+        filter: dict[str, Any] | None,
+        exclude: set[int] | None = None,
+    ) -> Iterator[Row]:
+        """Live items matching ``filter``, in store order (namespace creation, then insertion)."""
+        where, params = sql_prefilter(filter, "i.value")
+        where = f" AND {where}" if where else ""
+        for ns_id in ns_ids:
+            cursor = self.db.conn.execute(
+                f"{_FROM} WHERE i.ns_id = ? AND {LIVE}{where} ORDER BY i.id",
+                (ns_id, now, *params),
+            )
+            for row in cursor:
+                if exclude is None or row[0] not in exclude:
+                    found = Row.from_sql(row)
+                    if matches_filter(found.value, filter):
+                        yield found

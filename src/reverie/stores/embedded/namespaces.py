@@ -1,0 +1,86 @@
+"""Namespaces in the file: ids (cached, they never change), prefix lookups, listing, creation.
+
+A namespace is stored once as its labels joined by "." (labels may not contain "."), with a
+write counter (``version``) that searches compare with their cached indexes.
+"""
+
+from __future__ import annotations
+
+from langgraph.store.base import ListNamespacesOp
+
+from reverie.stores.embedded.database import StoreFile
+from reverie.stores.embedded.rows import LIVE, namespace_matches, ns_path
+
+Versioned = tuple[int, int]  # (namespace id, write counter)
+
+
+class Namespaces:
+    """Namespace lookups on ``db``; callers hold its session or a transaction."""
+
+    def __init__(self, db: StoreFile) -> None:
+        self.db = db
+        self._ids: dict[str, int] = {}
+
+    def id_of(self, path: str) -> int | None:
+        """The id of the namespace at ``path`` (dotted), None if it was never written."""
+        ns_id = self._ids.get(path)
+        if ns_id is None:
+            row = self.db.conn.execute(
+                "SELECT id FROM namespaces WHERE path = ?", (path,)
+            ).fetchone()
+            if row is not None:
+                ns_id = self._ids[path] = int(row[0])
+        return ns_id
+
+    def exactly(self, namespace: tuple[str, ...]) -> list[Versioned]:
+        """``[(id, version)]`` of ``namespace`` itself, or ``[]``."""
+        if not namespace:
+            return []
+        row = self.db.conn.execute(
+            "SELECT id, version FROM namespaces WHERE path = ?", (ns_path(namespace),)
+        ).fetchone()
+        return [] if row is None else [(int(row[0]), int(row[1]))]
+
+    def under(self, prefix: tuple[str, ...]) -> list[Versioned]:
+        """(id, version) of every namespace equal to or below ``prefix``, in creation order."""
+        conn = self.db.conn
+        if not prefix:
+            rows = conn.execute("SELECT id, version FROM namespaces ORDER BY id")
+        else:
+            path = ns_path(prefix)
+            # "/" sorts right after ".", so [path + ".", path + "/") is exactly the children.
+            rows = conn.execute(
+                "SELECT id, version FROM namespaces WHERE path = ? OR (path >= ? AND path < ?) "
+                "ORDER BY id",
+                (path, path + ".", path + "/"),
+            )
+        return [(int(a), int(b)) for a, b in rows]
+
+    def for_write(self, path: str, created: dict[str, int]) -> int:
+        """The id of ``path``, inserting the namespace if new (recorded in ``created``; only
+        :meth:`remember` it once the transaction committed)."""
+        ns_id = created.get(path) or self.id_of(path)
+        if ns_id is None:
+            row = self.db.conn.execute(
+                "INSERT INTO namespaces(path) VALUES (?) RETURNING id", (path,)
+            ).fetchone()
+            ns_id = created[path] = int(row[0])
+        return ns_id
+
+    def remember(self, created: dict[str, int]) -> None:
+        self._ids.update(created)
+
+    def listing(self, op: ListNamespacesOp, now: float) -> list[tuple[str, ...]]:
+        """``ListNamespacesOp``: namespaces holding a live item (empty ones are not listed)."""
+        rows = self.db.conn.execute(
+            "SELECT n.path FROM namespaces n WHERE EXISTS (SELECT 1 FROM items i "
+            f"WHERE i.ns_id = n.id AND {LIVE})",
+            (now,),
+        ).fetchall()
+        found = [tuple(r[0].split(".")) for r in rows]
+        conditions = op.match_conditions or ()
+        found = [ns for ns in found if all(namespace_matches(c, ns) for c in conditions)]
+        if op.max_depth is not None:
+            found = list({ns[: op.max_depth] for ns in found})
+        found.sort()
+        return found[op.offset : op.offset + op.limit]

@@ -1,0 +1,138 @@
+"""Checking a batch or a commit and working out what it writes and which texts it embeds.
+
+Everything here runs before the store is touched, so a malformed operation fails with nothing
+read or written. Several puts to one key keep the last (as in ``InMemoryStore``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from langgraph.store.base import (
+    GetOp,
+    InvalidNamespaceError,
+    ListNamespacesOp,
+    PutOp,
+    SearchOp,
+    get_text_at_path,
+    tokenize_path,
+    validate_op_namespace,
+)
+
+from reverie.core.errors import InputError, NamespaceError
+from reverie.core.ports import (
+    Expectation,
+    NamespaceSearch,
+    PortOp,
+    RestoredItem,
+    Write,
+    as_put,
+    write_target,
+)
+from reverie.stores.embedded.filters import validate_filter
+from reverie.stores.embedded.rows import Plan, PutPlan
+
+Fields = list[tuple[str, Any]]  # (path as written in the config, its tokenized form)
+
+
+def index_fields(paths: Sequence[str] | None) -> Fields:
+    """The index config's ``fields`` ready for ``get_text_at_path`` (``$``: the whole value)."""
+    return [(p, tokenize_path(p) if p != "$" else p) for p in (paths or ["$"])]
+
+
+class Planner:
+    """Turns operations into a :class:`Plan`. ``fields`` is None when the store has no index
+    (nothing is embedded then)."""
+
+    def __init__(self, fields: Fields | None) -> None:
+        self.fields = fields
+
+    def plan(self, ops: Iterable[PortOp], *, embed_queries: bool) -> Plan:
+        """Plan a ``batch``; ``embed_queries`` says whether searches rank by vectors."""
+        op_list = list(ops)
+        puts: dict[tuple[tuple[str, ...], str], PutPlan] = {}
+        queries: dict[str, None] = {}
+        for op in op_list:
+            if not isinstance(op, (GetOp, PutOp, SearchOp, ListNamespacesOp, NamespaceSearch)):
+                raise InputError(
+                    f"Unknown store operation {type(op).__name__}; use GetOp, PutOp, SearchOp, "
+                    "ListNamespacesOp or NamespaceSearch."
+                )
+            _check_labels(op)
+            if isinstance(op, PutOp):
+                puts[(op.namespace, op.key)] = self._plan_put(op)
+            elif isinstance(op, (SearchOp, NamespaceSearch)):
+                validate_filter(op.filter)
+                if op.query and embed_queries:
+                    queries.setdefault(op.query, None)
+        return Plan(op_list, puts, _unique_texts(puts.values()), list(queries))
+
+    def plan_commit(self, expected: Sequence[Expectation], writes: Sequence[Write]) -> Plan:
+        """Plan a commit's writes (after checking every write and expectation)."""
+        for write in writes:
+            write_target(write)  # refuses anything but PutOp / RestoredItem
+        for expectation in expected:
+            if not isinstance(expectation, Expectation):
+                raise InputError(
+                    f"A commit expects Expectation values, got {type(expectation).__name__}."
+                )
+            _check_labels(GetOp(tuple(expectation.namespace), expectation.key))
+        puts: dict[tuple[tuple[str, ...], str], PutPlan] = {}
+        for write in writes:
+            op = as_put(write)
+            _check_labels(op)
+            plan = self._plan_put(op)
+            if isinstance(write, RestoredItem):
+                plan.restored = (
+                    write.item.created_at.timestamp(),
+                    write.item.updated_at.timestamp(),
+                )
+            puts[(tuple(op.namespace), op.key)] = plan
+        return Plan([], puts, _unique_texts(puts.values()), [])
+
+    def _plan_put(self, op: PutOp) -> PutPlan:
+        if op.value is None:
+            return PutPlan(op, None)
+        if not op.namespace:
+            raise InputError("A namespace needs at least one label, e.g. ('memories', 'user-1').")
+        try:
+            value_json = json.dumps(op.value, ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise InputError(
+                f"The value for key {op.key!r} cannot be stored as JSON ({exc}); store plain "
+                "dicts, lists, strings, numbers, booleans and None."
+            ) from exc
+        plan = PutPlan(op, value_json)
+        if self.fields is None or op.index is False:
+            return plan
+        fields = self.fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
+        for label, tokens in fields:
+            texts = get_text_at_path(op.value, tokens)
+            if len(texts) == 1:
+                plan.texts.append((label, texts[0]))
+            else:
+                plan.texts.extend((f"{label}.{i}", t) for i, t in enumerate(texts))
+        return plan
+
+
+def _check_labels(op: PortOp) -> None:
+    """Refuse labels that are empty or hold a '.': stored as dotted paths, ('a.b',) would
+    otherwise address ('a', 'b')."""
+    checked = SearchOp(op.namespace) if isinstance(op, NamespaceSearch) else op
+    try:
+        validate_op_namespace(checked)
+    except InvalidNamespaceError as exc:
+        raise NamespaceError(
+            f"{exc} Use non-empty string labels without '.', e.g. ('memories', 'user-1')."
+        ) from exc
+
+
+def _unique_texts(puts: Iterable[PutPlan]) -> list[str]:
+    """Every text to embed, once (two memories with the same text share one embedding)."""
+    unique: dict[str, None] = {}
+    for put in puts:
+        for _, text in put.texts:
+            unique.setdefault(text, None)
+    return list(unique)

@@ -1,0 +1,216 @@
+"""Ranking a search over a set of namespaces: vectors, keywords or both, then filters and paging.
+
+Exact cosine over each namespace's cached matrix (int8-narrowed in large namespaces, see
+``quantized``; or candidates from an HNSW graph rescored exactly, see ``ann``) and BM25 over its
+cached inverted index (see ``keyword``), fused by reciprocal rank (see ``ranking``). Filters are
+applied to the ranked candidates, widening to the whole namespace when a selective filter
+needs it; items with nothing to rank by come last, in store order.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from reverie.stores.embedded.ann import MAX_CANDIDATES, recall_at
+from reverie.stores.embedded.cache import NamespaceCache, NamespaceEntry
+from reverie.stores.embedded.database import StoreFile
+from reverie.stores.embedded.filters import matches_filter
+from reverie.stores.embedded.items import ItemReader
+from reverie.stores.embedded.namespaces import Versioned
+from reverie.stores.embedded.ranking import SearchMode, reciprocal_rank_fusion, top_positions
+from reverie.stores.embedded.rows import Row
+from reverie.stores.embedded.vectors import FloatArray
+
+Ranked = list[tuple[int, float]]  # (item id, score), best first
+Hit = tuple[Row, float | None]  # a found item and its score (None: not ranked)
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One search, its namespaces already resolved (from a ``SearchOp`` prefix or a
+    ``NamespaceSearch``)."""
+
+    namespaces: list[Versioned]
+    query: str | None
+    filter: dict[str, Any] | None
+    limit: int
+    offset: int
+
+
+class Searcher:
+    """Searches on ``db``'s namespaces through ``cache``; callers hold a read transaction.
+
+    ``ranks_queries`` is False for a store without an index (queries are ignored, as in
+    ``InMemoryStore``). ``mode`` may be changed between searches.
+    """
+
+    def __init__(
+        self,
+        db: StoreFile,
+        reader: ItemReader,
+        cache: NamespaceCache,
+        *,
+        ranks_queries: bool,
+        mode: SearchMode,
+        ann_threshold: int | None,
+    ) -> None:
+        self.db = db
+        self.reader = reader
+        self.cache = cache
+        self.ranks_queries = ranks_queries
+        self.mode: SearchMode = mode
+        self.ann_threshold = ann_threshold
+        # Threads for splitting one large similarity product across cores (see ``vectors``).
+        self.workers = max(1, min(4, os.cpu_count() or 1))
+        self.pool = (
+            ThreadPoolExecutor(self.workers, thread_name_prefix="reverie-search")
+            if self.workers > 1
+            else None
+        )
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False)
+
+    def search(
+        self, request: SearchRequest, query_vector: FloatArray | None, now: float
+    ) -> list[Hit]:
+        """The page ``request`` asks for, best first with a query, else in store order."""
+        if request.limit <= 0 or not request.namespaces:
+            return []
+        wanted = request.offset + request.limit
+        ns_ids = [n for n, _ in request.namespaces]
+        kept: list[Hit] = []
+        if request.query and self.ranks_queries:
+            pool: int | None = max(4 * wanted, 100)
+            while True:
+                ranked, complete = self._rank(request.query, query_vector, request.namespaces, pool)
+                kept = self._take(ranked, request.filter, wanted, now)
+                if len(kept) >= wanted or complete:
+                    break
+                pool = None  # a selective filter ate the pool: rank everything
+            if len(kept) < wanted:
+                # Items with nothing to rank by (e.g. stored with index=False) come last, in
+                # store order, as in InMemoryStore.
+                seen = {item_id for item_id, _ in ranked}
+                for row in self.reader.scan(ns_ids, now, request.filter, exclude=seen):
+                    kept.append((row, None))
+                    if len(kept) >= wanted:
+                        break
+        else:
+            for row in self.reader.scan(ns_ids, now, request.filter):
+                kept.append((row, None))
+                if len(kept) >= wanted:
+                    break
+        return kept[request.offset : wanted]
+
+    def entry(self, namespace: Versioned) -> NamespaceEntry:
+        """The namespace's cached search structures, reloaded if another process wrote."""
+        return self.cache.get(self.db.conn, *namespace)
+
+    def _take(
+        self, ranked: Ranked, filter: dict[str, Any] | None, wanted: int, now: float
+    ) -> list[Hit]:
+        kept: list[Hit] = []
+        # Without a filter nearly every ranked row is kept: read only what the page needs.
+        step = wanted if filter is None else max(wanted, 32)
+        for start in range(0, len(ranked), step):
+            chunk = ranked[start : start + step]
+            rows = self.reader.rows([i for i, _ in chunk], now)
+            for item_id, score in chunk:
+                row = rows.get(item_id)
+                if row is not None and matches_filter(row.value, filter):
+                    kept.append((row, score))
+                    if len(kept) >= wanted:
+                        return kept
+        return kept
+
+    def _rank(
+        self,
+        query: str,
+        query_vector: FloatArray | None,
+        namespaces: list[Versioned],
+        pool: int | None,
+    ) -> tuple[Ranked, bool]:
+        """Best-first (item id, score) and whether every scoreable item is in the list."""
+        entries = [self.entry(n) for n in namespaces]
+        vector: Ranked = []
+        vector_complete = True
+        if self.mode != "keyword" and query_vector is not None:
+            parts, partial = self._vector_scores(entries, query_vector, pool)
+            vector, vector_complete = _merge(parts, pool)
+            # Candidates are a subset: never let them pass for the whole namespace, so a
+            # filter that leaves too few of them widens to ranking everything.
+            vector_complete = vector_complete and not partial
+        if self.mode == "vector":
+            return vector, vector_complete
+        hits, keyword_complete = _merge(
+            [e.keyword_index(self.db.conn).scores(query) for e in entries], pool
+        )
+        if self.mode == "keyword":
+            return hits, keyword_complete
+        fused = reciprocal_rank_fusion(
+            [i for i, _ in vector],
+            [i for i, _ in hits],
+            vector_missing_rank=len(vector) + 1,
+        )
+        return fused, vector_complete and keyword_complete
+
+    def _vector_scores(
+        self, entries: list[NamespaceEntry], query_vector: FloatArray, pool: int | None
+    ) -> tuple[list[tuple[Any, Any]], bool]:
+        """Per-namespace (ids, exact cosines), and whether any namespace gave only a subset of its
+        items (graph candidates, or the int8-narrowed candidates of a top-``pool`` search)."""
+        parts: list[tuple[Any, Any]] = []
+        partial = False
+        for entry in entries:
+            if not entry.vectors.size:
+                continue
+            if pool is None:
+                parts.append(entry.vectors.scores(query_vector, self.pool, self.workers))
+                continue
+            graph = (
+                self.cache.graph(entry) if pool <= MAX_CANDIDATES and self.ann_threshold else None
+            )
+            found = None
+            if graph is not None:
+                found = entry.vectors.scores_at(graph.candidates(query_vector, pool), query_vector)
+                if not entry.graph.audit_due():
+                    parts.append(found)
+                    partial = True
+                    continue
+            # Exact top ``pool`` (int8-narrowed in large namespaces); it also audits the
+            # graph now and then, and answers that search exactly.
+            ids, scores, whole = entry.vectors.top_scores(
+                query_vector, pool, self.pool, self.workers
+            )
+            if found is not None:
+                entry.graph.audited(recall_at(found, (ids, scores)))
+            parts.append((ids, scores))
+            partial = partial or not whole
+        return parts, partial
+
+
+def _merge(parts: list[tuple[Any, Any]], pool: int | None) -> tuple[Ranked, bool]:
+    """Merge per-namespace (ids, scores) into one best-first list of at most ``pool``, and
+    whether it holds every scored item."""
+    parts = [p for p in parts if len(p[0])]
+    if not parts:
+        return [], True
+    if len(parts) == 1:
+        ids, scores = parts[0]
+        tiebreak = ids
+    else:
+        ids = np.concatenate([p[0] for p in parts])
+        scores = np.concatenate([p[1] for p in parts])
+        # Store order across namespaces: namespace position first, then item id.
+        owner = np.repeat(np.arange(len(parts)), [len(p[0]) for p in parts])
+        tiebreak = np.argsort(np.lexsort((ids, owner)))
+    positions = top_positions(scores, tiebreak, pool)
+    complete = pool is None or len(positions) >= len(ids)
+    return list(zip(ids[positions].tolist(), scores[positions].tolist(), strict=True)), complete
