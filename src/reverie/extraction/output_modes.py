@@ -167,6 +167,11 @@ class ToolsMode(OutputMode):
                 return model.bind_tools(tools, tool_choice=choice)
             except _BIND_ERRORS as exc:
                 problems.append(f"tool_choice={choice!r}: {exc}")
+        if not self.forced:  # an integration without a tool_choice option at all
+            try:
+                return model.bind_tools(tools)
+            except _BIND_ERRORS as exc:
+                problems.append(str(exc))
         raise ModeUnavailable("; ".join(problems))
 
     @property
