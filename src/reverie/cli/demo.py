@@ -123,7 +123,7 @@ def _offline(target: str | None, index: dict[str, Any] | None, header: str) -> N
 def _with_model(
     target: str | None, index: dict[str, Any] | None, model_spec: str, header: str
 ) -> None:
-    from reverie.cli.extract import extract_memories
+    from reverie.cli.extract import extract
 
     messages = [Message.model_validate(m) for m in QUICKSTART_CONVERSATION]
     render.out.print(f"[bold]Reverie demo[/] with {escape(model_spec)}\n{header}\n")
@@ -132,17 +132,24 @@ def _with_model(
     render.out.print()
     with opened_store(target, index=index) as store:
         with render.err.status(f"Extracting memories with {model_spec}..."):
-            stored, removed = extract_memories(
-                store, QUICKSTART_NAMESPACE, messages, model_spec, user="demo"
-            )
+            done = extract(store, QUICKSTART_NAMESPACE, messages, model_spec, user="demo")
+        stored, removed, report = done.stored, done.removed, done.report
+        calls = f"{report.model_calls} model call{'s' if report.model_calls != 1 else ''}"
+        render.out.print(f"[dim]extraction mode:[/] {escape(done.mode)} ({calls})")
+        for fallback in report.fallbacks:
+            render.out.print(f"[dim]  moved on from[/] {escape(fallback)}")
         if stored or removed:
             render.out.print(
                 render.memory_table(
                     stored, title=f"Memories written ({len(stored)} written, {removed} removed)"
                 )
             )
-        else:
+        elif report.nothing_stored == "no_new_messages":
             render.out.print("Nothing new to extract: this conversation was processed before.")
+        else:
+            render.out.print(f"Nothing stored: {escape(report.why_nothing_stored or 'unknown')}.")
+            for warning in report.warnings:
+                render.out.print(f"[yellow]{escape(warning)}[/]")
         results = run(
             search_memories(port_for(store), QUICKSTART_NAMESPACE, query=QUICKSTART_QUERY, limit=5)
         )

@@ -8,6 +8,10 @@ from typing import Any
 from reverie.core.errors import ConfigurationError
 
 MODEL_ENV = "REVERIE_MODEL"
+MODE_ENV = "REVERIE_EXTRACTION_MODE"
+# OpenAI-compatible local servers (llama.cpp, vLLM, Ollama, LM Studio) need no key, but the
+# OpenAI client refuses to start without one.
+LOCAL_SERVER_KEY = "not-needed"
 HOW_TO_CONFIGURE = (
     "Set REVERIE_MODEL to a 'provider:model' name (e.g. REVERIE_MODEL=openai:gpt-4.1-mini with "
     "OPENAI_API_KEY set), or point OPENAI_BASE_URL at any OpenAI-compatible server and set "
@@ -23,6 +27,11 @@ def configured_model(explicit: str | None = None) -> str | None:
     return spec or None
 
 
+def configured_extraction_mode() -> str:
+    """``REVERIE_EXTRACTION_MODE`` (auto, tools, json_schema, json or text); ``auto`` if unset."""
+    return (os.environ.get(MODE_ENV) or "auto").strip() or "auto"
+
+
 def load_chat_model(spec: str) -> Any:
     """A LangChain chat model for ``spec``; configuration problems become one clear error.
 
@@ -31,8 +40,15 @@ def load_chat_model(spec: str) -> Any:
     """
     from langchain.chat_models import init_chat_model
 
+    options: dict[str, Any] = {}
+    if (
+        spec.startswith("openai:")
+        and os.environ.get("OPENAI_BASE_URL")
+        and not os.environ.get("OPENAI_API_KEY")
+    ):
+        options["api_key"] = LOCAL_SERVER_KEY
     try:
-        return init_chat_model(spec)
+        return init_chat_model(spec, **options)
     except ImportError as exc:
         raise ConfigurationError(
             f"Model {spec!r} needs a LangChain provider package that is not installed ({exc})."

@@ -23,6 +23,23 @@ class ModelOutputError(ReverieError):
     """The model's reply could not be turned into valid memory operations, even after a retry."""
 
 
+class UnusableReplyError(ModelOutputError):
+    """The model answered in a form no operation could be read from (prose instead of tool calls
+    or JSON); raised instead of a warning when a manager is created with
+    ``on_unusable_reply="raise"``."""
+
+
+class ProviderError(ReverieError, RuntimeError):
+    """The model provider failed or refused a request (HTTP error, unsupported option, context
+    too long, rate limit, truncated output). The provider's exception is the ``__cause__``;
+    ``kind`` names the failure, ``mode`` the extraction mode of the request."""
+
+    def __init__(self, message: str, *, kind: str = "unknown", mode: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.mode = mode
+
+
 class StoreError(ReverieError):
     """The memory store could not be opened or used."""
 

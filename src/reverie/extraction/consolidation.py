@@ -26,6 +26,7 @@ from reverie.core.types import stored_value
 from reverie.extraction.budget import chunk_messages
 from reverie.extraction.engine import ExtractionEngine, RoundInput, queries_from, query_messages
 from reverie.extraction.messages import render_messages
+from reverie.extraction.report import RunReport
 from reverie.extraction.run_config import idempotency_key_of, thread_id_of
 from reverie.extraction.schemas import SchemaToolkit
 from reverie.extraction.working_set import (
@@ -66,8 +67,11 @@ class Consolidation:
         namespace: tuple[str, ...],
         messages: list[BaseMessage],
         config: RunnableConfig | None,
+        report: RunReport | None = None,
     ) -> Pipeline[list[dict[str, Any]]]:
-        """Consolidate ``messages`` into ``namespace``; the memories written."""
+        """Consolidate ``messages`` into ``namespace``; the memories written. ``report`` counts
+        the run's model calls and the modes they used."""
+        report = report if report is not None else RunReport()
         thread_id = thread_id_of(config)
         idempotency = idempotency_key_of(config)
         rendered = render_messages(messages)
@@ -88,7 +92,7 @@ class Consolidation:
         while index < len(chunks):
             lines = [m.line for m in chunks[index]]
             entries = yield from self._retrieve(port, namespace, lines, config)
-            yield from self._consolidate(entries, context, lines, config)
+            yield from self._consolidate(entries, context, lines, config, report)
             plan = plan_writes(
                 namespace,
                 entries,
@@ -214,10 +218,13 @@ class Consolidation:
         context: list[str],
         lines: list[str],
         config: RunnableConfig | None,
+        report: RunReport,
     ) -> Pipeline[None]:
         if lines:
             shown = [(alias, e.content) for alias, e in entries.items()]
-            operations = yield from self.engine.round(RoundInput(shown, context, lines), config)
+            operations = yield from self.engine.round(
+                RoundInput(shown, context, lines), config, report
+            )
             apply_operations(entries, operations)
         for engine, include_messages in self.phase_engines:
             shown = [(alias, e.content) for alias, e in entries.items() if not e.deleted]
@@ -226,7 +233,7 @@ class Consolidation:
             round_input = RoundInput(
                 shown, context if include_messages else [], lines if include_messages else []
             )
-            operations = yield from engine.round(round_input, config)
+            operations = yield from engine.round(round_input, config, report)
             apply_operations(entries, operations)
 
 

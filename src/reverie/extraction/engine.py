@@ -1,6 +1,9 @@
-"""One extraction round: prompt the model, validate its tool calls, ask once more for rejected ones.
+"""One extraction round: prompt the model, validate its calls, ask once more for rejected ones.
 
-A round is a pipeline (see ``reverie.core.effects``): it yields its model calls.
+A round is a pipeline (see ``reverie.core.effects``): it yields its model calls. How the model
+is asked and how its reply is read depend on the extraction mode (``output_modes``); which mode
+is used, and when to move to the next, on the manager's ``ModePolicy``. Every round ends in
+operations, an explicit "nothing", or a warning/typed error saying why: never in silence.
 """
 
 from __future__ import annotations
@@ -10,18 +13,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
 from reverie.core.effects import Invoke, Pipeline
-from reverie.core.errors import ModelOutputError
+from reverie.core.errors import (
+    ConfigurationError,
+    ModelOutputError,
+    ReverieError,
+    UnusableReplyError,
+)
 from reverie.extraction import prompts
 from reverie.extraction.budget import fit_lines
-from reverie.extraction.messages import estimate_tokens
+from reverie.extraction.mode_policy import ModeName, ModePolicy
+from reverie.extraction.output_modes import ModeUnavailable, OutputMode, Reading, build_mode
+from reverie.extraction.provider_errors import MODE_UNSUPPORTED, provider_error
+from reverie.extraction.report import RunReport
 from reverie.extraction.schemas import Operation, ParsedReply, SchemaToolkit
 
 logger = logging.getLogger("reverie.extraction")
+
+# A refused correction request is sent once more in the other shape only when the refusal may
+# be about its shape (tool messages a strict server rejects), not about quota or credentials.
+_SHAPE_ERRORS = frozenset({"bad_request", "server_error", "unknown", *MODE_UNSUPPORTED})
 
 
 @dataclass(frozen=True)
@@ -34,7 +49,7 @@ class RoundInput:
 
 
 class ExtractionEngine:
-    """Owns the bound model and fixed prompt of one manager; both are built once here."""
+    """Asks one manager's model for memory operations; its prompts are built once here."""
 
     def __init__(
         self,
@@ -43,23 +58,59 @@ class ExtractionEngine:
         instructions: str,
         *,
         memory_budget_tokens: int,
+        policy: ModePolicy | None = None,
     ) -> None:
         self.toolkit = toolkit
         self.model = model
-        self.bound = model.bind_tools(toolkit.tools)
-        self.system = SystemMessage(
-            prompts.system_prompt(
-                instructions,
-                inserts=toolkit.enable_inserts,
-                updates=toolkit.enable_updates,
-                deletes=toolkit.enable_deletes,
-            )
-        )
+        self.instructions = instructions
+        self.policy = policy if policy is not None else ModePolicy(model)
         self.memory_budget_tokens = memory_budget_tokens
-        # Paid on every call whatever the conversation: system prompt, tool schemas, headings.
-        self.fixed_tokens = estimate_tokens(self.system.text) + (toolkit.tools_chars + 3) // 4 + 40
+        self._modes: dict[str, OutputMode] = {}
+        # Paid on every call whatever the conversation: prompt, schemas, headings. The largest
+        # of the modes this engine may move to, so a later move cannot overflow the budget.
+        sizes = []
+        for name in self.policy.chain:
+            try:
+                sizes.append(self._mode_named(name).fixed_chars)
+            except ModeUnavailable:
+                continue
+        self.fixed_tokens = (max(sizes, default=0) + 3) // 4 + 40
+        self.check_available()
 
-    def messages_for(self, round_input: RoundInput) -> tuple[list[BaseMessage], set[str]]:
+    def _mode_named(self, name: ModeName) -> OutputMode:
+        if name not in self._modes:
+            self._modes[name] = build_mode(
+                name,
+                self.model,
+                self.toolkit,
+                self.instructions,
+                force_tool_choice=self.policy.force_tool_choice,
+            )
+        return self._modes[name]
+
+    @property
+    def mode(self) -> OutputMode:
+        """The mode the next request uses."""
+        while True:
+            name = self.policy.current
+            try:
+                return self._mode_named(name)
+            except ModeUnavailable as why:
+                if not self.policy.advance(name, str(why)):
+                    raise ConfigurationError(
+                        f"This chat model cannot be asked in extraction mode {name!r} ({why}). "
+                        "Pass extraction_mode='auto' or 'text'."
+                    ) from None
+
+    def check_available(self) -> None:
+        """Fail now, not mid-run, when a forced mode is one this model cannot do."""
+        self.mode  # noqa: B018
+
+    @property
+    def system(self) -> BaseMessage:
+        return self.mode.system
+
+    def human_message(self, round_input: RoundInput) -> tuple[HumanMessage, set[str]]:
         lines = [
             f"[{alias}] {self.toolkit.render_content(content)}"
             for alias, content in round_input.shown
@@ -69,42 +120,117 @@ class ExtractionEngine:
         human = HumanMessage(
             prompts.user_prompt(kept, round_input.context_lines, round_input.new_lines)
         )
-        return [self.system, human], shown_aliases
+        return human, shown_aliases
 
-    def _first(self, reply: BaseMessage, shown: set[str]) -> ParsedReply:
-        if not isinstance(reply, AIMessage):
-            return ParsedReply()
-        return self.toolkit.parse(
-            [dict(c) for c in reply.tool_calls], [dict(c) for c in reply.invalid_tool_calls], shown
-        )
-
-    @staticmethod
-    def _retry_messages(
-        messages: list[BaseMessage], reply: AIMessage, parsed: ParsedReply
-    ) -> list[BaseMessage]:
-        results: list[BaseMessage] = []
-        errors = dict(parsed.errors)
-        answered: set[str] = set()
-        for call in [*reply.tool_calls, *reply.invalid_tool_calls]:
-            call_id = call.get("id") or ""
-            if call_id in answered:
+    def round(
+        self,
+        round_input: RoundInput,
+        config: RunnableConfig | None = None,
+        report: RunReport | None = None,
+    ) -> Pipeline[list[Operation]]:
+        """Ask the model once, and once more for the calls it got wrong; the valid operations."""
+        report = report if report is not None else RunReport()
+        report.rounds += 1
+        human, shown = self.human_message(round_input)
+        while True:
+            mode = self.mode
+            messages: list[BaseMessage] = [mode.system, human]
+            try:
+                raw = yield from Invoke(mode.runnable(shown), messages, config)
+            except ReverieError:
+                raise
+            except ModeUnavailable as why:
+                if self._move_on(mode, str(why), report):
+                    continue
+                raise ModelOutputError(f"Extraction mode {mode.name!r} failed: {why}") from None
+            except Exception as exc:
+                error = provider_error(exc, mode=mode.name)
+                if error.kind in MODE_UNSUPPORTED and self._move_on(mode, error.kind, report):
+                    continue
+                raise error from exc
+            report.record_call(mode.name)
+            reading = mode.read(raw)
+            if reading.unusable is None:
+                break
+            if mode.demands_structure and self._move_on(mode, reading.unusable, report):
                 continue
-            answered.add(call_id)
-            text = f"Rejected: {errors[call_id]}" if call_id in errors else "Accepted."
-            results.append(ToolMessage(content=text, tool_call_id=call_id))
-        # A reply whose calls carry no ids cannot be answered with tool results; say it in text.
-        unanswered = [msg for cid, msg in parsed.errors if not cid]
-        follow_up = prompts.RETRY_PROMPT
-        if unanswered:
-            follow_up = "Rejected calls:\n- " + "\n- ".join(unanswered) + "\n\n" + follow_up
-        return [*messages, reply, *results, HumanMessage(follow_up)]
+            self._unusable(mode, reading.unusable, report)
+            return []
+        first = self._parse(reading, shown)
+        second = None
+        if first.errors:
+            second = yield from self._correct(mode, messages, reading, first, shown, config, report)
+        operations = self._finish(first, second, report)
+        report.operations += len(operations)
+        return operations
+
+    def _move_on(self, mode: OutputMode, reason: str, report: RunReport) -> bool:
+        if not self.policy.advance(mode.name, reason):
+            return False
+        report.fallbacks.append(f"{mode.name} -> {self.policy.current}: {reason}")
+        return True
+
+    def _unusable(self, mode: OutputMode, why: str, report: RunReport) -> None:
+        report.unusable_replies += 1
+        message = (
+            f"The model's reply could not be read as memory operations ({mode.name} mode): "
+            f"{why}. Nothing was stored from it. {mode.hint}"
+        )
+        report.warnings.append(message)
+        if self.policy.on_unusable_reply == "raise":
+            raise UnusableReplyError(message)
+        logger.warning(message)
+
+    def _parse(self, reading: Reading, shown: set[str]) -> ParsedReply:
+        parsed = self.toolkit.parse(reading.calls, reading.invalid, shown)
+        parsed.errors.extend(reading.errors)
+        return parsed
+
+    def _correct(
+        self,
+        mode: OutputMode,
+        messages: list[BaseMessage],
+        reading: Reading,
+        first: ParsedReply,
+        shown: set[str],
+        config: RunnableConfig | None,
+        report: RunReport,
+    ) -> Pipeline[ParsedReply | None]:
+        """One correction request (in a second shape if a strict server refuses the first)."""
+        requests = mode.corrections(messages, reading, first)
+        for attempt, retry_messages in enumerate(requests, start=1):
+            try:
+                raw = yield from Invoke(mode.runnable(shown), retry_messages, config)
+            except ReverieError:
+                raise
+            except Exception as exc:
+                error = provider_error(exc, mode=mode.name, during="correction request")
+                if attempt < len(requests) and error.kind in _SHAPE_ERRORS:
+                    continue
+                if not first.operations:
+                    raise error from exc
+                note = f"{error} The {len(first.operations)} valid operations were kept."
+                report.warnings.append(note)
+                logger.warning(note)
+                return None
+            report.record_call(mode.name)
+            retry = mode.read(raw)
+            if retry.unusable is not None:
+                report.warnings.append(f"The correction reply was unusable: {retry.unusable}.")
+                return ParsedReply()
+            return self._parse(retry, shown)
+        return None
 
     @staticmethod
-    def _finish(first: ParsedReply, second: ParsedReply | None) -> list[Operation]:
+    def _finish(
+        first: ParsedReply, second: ParsedReply | None, report: RunReport
+    ) -> list[Operation]:
         operations = list(first.operations)
         remaining = first.errors
+        report.rejected_calls += len(first.errors)
         if second is not None:
             operations.extend(second.operations)
+            report.rejected_calls += len(second.errors)
             gave_up = not second.operations and not second.errors
             remaining = first.errors if gave_up else second.errors
         if remaining:
@@ -115,23 +241,9 @@ class ExtractionEngine:
                     f"nothing was written. Problems: {detail}. Check the model supports tool calling "
                     "or use a stronger model."
                 )
+            report.warnings.append(f"Dropped invalid memory operations: {detail}")
             logger.warning("Dropped invalid memory operations from the model: %s", detail)
         return operations
-
-    def round(
-        self, round_input: RoundInput, config: RunnableConfig | None = None
-    ) -> Pipeline[list[Operation]]:
-        """Ask the model once, and once more for the calls it got wrong; the valid operations."""
-        messages, shown = self.messages_for(round_input)
-        reply = yield from Invoke(self.bound, messages, config)
-        first = self._first(reply, shown)
-        second = None
-        if first.errors and isinstance(reply, AIMessage):
-            retry = yield from Invoke(
-                self.bound, self._retry_messages(messages, reply, first), config
-            )
-            second = self._first(retry, shown)
-        return self._finish(first, second)
 
 
 def query_messages(new_lines: Sequence[str]) -> list[BaseMessage]:

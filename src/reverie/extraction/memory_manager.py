@@ -16,8 +16,10 @@ from reverie.core.types import ExtractedMemory, RemoveDoc
 from reverie.extraction.budget import chunk_messages
 from reverie.extraction.engine import ExtractionEngine, RoundInput
 from reverie.extraction.messages import normalize_messages, render_messages
+from reverie.extraction.mode_policy import ExtractionMode, ModePolicy, OnUnusableReply
 from reverie.extraction.models import resolve_chat_model
 from reverie.extraction.prompts import DEFAULT_INSTRUCTIONS
+from reverie.extraction.report import ReportedList, RunReport, reported
 from reverie.extraction.schemas import Delete, Insert, Operation, SchemaToolkit, Update
 
 DEFAULT_TOKEN_BUDGET = 6000
@@ -36,6 +38,8 @@ class MemoryManager(Runnable[dict[str, Any], list[ExtractedMemory]]):
         enable_updates: bool = True,
         enable_deletes: bool = False,
         token_budget: int = DEFAULT_TOKEN_BUDGET,
+        extraction_mode: ExtractionMode = "auto",
+        on_unusable_reply: OnUnusableReply = "warn",
     ) -> None:
         self.model = resolve_chat_model(model)
         self.toolkit = SchemaToolkit(
@@ -46,7 +50,11 @@ class MemoryManager(Runnable[dict[str, Any], list[ExtractedMemory]]):
         )
         self.token_budget = token_budget
         self.engine = ExtractionEngine(
-            self.model, self.toolkit, instructions, memory_budget_tokens=token_budget // 3
+            self.model,
+            self.toolkit,
+            instructions,
+            memory_budget_tokens=token_budget // 3,
+            policy=ModePolicy(self.model, extraction_mode, on_unusable_reply),
         )
 
     @property
@@ -127,24 +135,26 @@ class MemoryManager(Runnable[dict[str, Any], list[ExtractedMemory]]):
 
     def _pipeline(
         self, input: dict[str, Any], config: RunnableConfig | None
-    ) -> Pipeline[list[ExtractedMemory]]:
+    ) -> Pipeline[ReportedList[ExtractedMemory]]:
         existing, chunks = self._rounds(input)
         memories = dict(existing)
         changed: dict[str, BaseModel | None] = {}
+        report = RunReport()
         for lines in chunks:
             round_input, aliases = self._round_input(memories, lines)
-            operations = yield from self.engine.round(round_input, config)
+            operations = yield from self.engine.round(round_input, config, report)
             self._apply(memories, aliases, operations, changed)
-        return self._result(changed)
+        return reported(self._result(changed), report)
 
     def invoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> list[ExtractedMemory]:
+    ) -> ReportedList[ExtractedMemory]:
+        """The memories inserted, updated or removed; ``.report`` says how the run went."""
         return run(self._pipeline(input, config))
 
     async def ainvoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> list[ExtractedMemory]:
+    ) -> ReportedList[ExtractedMemory]:
         return await arun(self._pipeline(input, config))
 
 
@@ -158,12 +168,18 @@ def create_memory_manager(
     enable_updates: bool = True,
     enable_deletes: bool = False,
     token_budget: int = DEFAULT_TOKEN_BUDGET,
+    extraction_mode: ExtractionMode = "auto",
+    on_unusable_reply: OnUnusableReply = "warn",
 ) -> MemoryManager:
     """Create a stateless memory manager.
 
     Input ``{"messages": [...], "existing": [...]}`` (existing as strings, ``(id, value)`` or
     ``(id, kind, value)``); output the memories it inserted or updated as ``ExtractedMemory``
     (and ``RemoveDoc`` entries for deletions when ``enable_deletes``).
+
+    ``extraction_mode`` ("auto", "tools", "json_schema", "json" or "text") says how the model is
+    asked for operations; ``on_unusable_reply="raise"`` raises ``UnusableReplyError`` for a
+    reply no operation can be read from (default: a warning). See docs/models/README.md.
     """
     return MemoryManager(
         model,
@@ -173,4 +189,6 @@ def create_memory_manager(
         enable_updates=enable_updates,
         enable_deletes=enable_deletes,
         token_budget=token_budget,
+        extraction_mode=extraction_mode,
+        on_unusable_reply=on_unusable_reply,
     )

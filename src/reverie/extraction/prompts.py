@@ -9,7 +9,14 @@ DEFAULT_INSTRUCTIONS = (
 )
 
 
-def protocol(*, inserts: bool, updates: bool, deletes: bool) -> str:
+NONE_BY_NO_CALLS = "Make all calls at once; none if nothing is worth remembering."
+NONE_BY_ESCAPE_TOOL = "Make all calls at once; if nothing is worth remembering, call only {tool}."
+NONE_BY_EMPTY_LIST = "Make all calls at once; an empty list if nothing is worth remembering."
+
+
+def protocol(
+    *, inserts: bool, updates: bool, deletes: bool, when_nothing: str = NONE_BY_NO_CALLS
+) -> str:
     """How to express changes; only the enabled actions are mentioned."""
     lines = []
     if inserts:
@@ -23,13 +30,32 @@ def protocol(*, inserts: bool, updates: bool, deletes: bool) -> str:
         lines.append(
             "- Stored memories that are contradicted or obsolete: call forget with their ids."
         )
-    lines.append("Make all calls at once; none if nothing is worth remembering.")
+    lines.append(when_nothing)
     return "\n".join(lines)
 
 
-def system_prompt(instructions: str, *, inserts: bool, updates: bool, deletes: bool) -> str:
+def system_prompt(
+    instructions: str,
+    *,
+    inserts: bool,
+    updates: bool,
+    deletes: bool,
+    when_nothing: str = NONE_BY_NO_CALLS,
+) -> str:
     return (
-        instructions.strip() + "\n\n" + protocol(inserts=inserts, updates=updates, deletes=deletes)
+        instructions.strip()
+        + "\n\n"
+        + protocol(inserts=inserts, updates=updates, deletes=deletes, when_nothing=when_nothing)
+    )
+
+
+def answer_format(tool_lines: list[str]) -> str:
+    """For models answering in JSON instead of tool calls: the tools, and the one JSON shape."""
+    return (
+        "Tools:\n"
+        + "\n".join(tool_lines)
+        + '\n\nReply with JSON only, no other text: {"calls": [{"name": "<tool>", "arguments": '
+        '{...}}, ...]}, or {"calls": []} if nothing is worth remembering.'
     )
 
 
@@ -47,6 +73,16 @@ def user_prompt(memory_lines: list[str], context_lines: list[str], new_lines: li
         parts.append("New conversation: none; review the stored memories.")
     return "\n\n".join(parts)
 
+
+RETRY_TEXT_TOOLS = (
+    "Accepted calls are already applied. Send corrected calls for the rejected ones only, "
+    "or no calls to skip them."
+)
+
+RETRY_TEXT_JSON = (
+    "Accepted calls are already applied. Reply with JSON only: corrected calls for the "
+    'rejected ones, or {"calls": []} to skip them.'
+)
 
 RETRY_PROMPT = (
     "Some calls were rejected (see the tool results). Accepted calls are already applied. "

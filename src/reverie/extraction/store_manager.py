@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypedDict
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -24,26 +24,16 @@ from reverie.core.types import Memory
 from reverie.extraction.consolidation import Consolidation, bind_query_model
 from reverie.extraction.engine import ExtractionEngine
 from reverie.extraction.memory_manager import DEFAULT_TOKEN_BUDGET
+from reverie.extraction.mode_policy import ExtractionMode, ModePolicy, OnUnusableReply
 from reverie.extraction.models import resolve_chat_model
+from reverie.extraction.phases import MemoryPhase, phase_engines
 from reverie.extraction.prompts import DEFAULT_INSTRUCTIONS, QUERY_TOOL
+from reverie.extraction.report import ReportedList, RunReport, reported
 from reverie.extraction.run_config import checked_config, messages_of, run_config
 from reverie.extraction.schemas import SchemaToolkit
 from reverie.extraction.store_items import StoreItemsMixin
 from reverie.ledger import port_for
 from reverie.ledger.history import HistoryRecord, read_history
-
-PHASE_INSTRUCTIONS = (
-    "Review the stored memories: merge duplicates, fix contradictions, keep them concise."
-)
-
-
-class MemoryPhase(TypedDict, total=False):
-    """An extra consolidation pass run after the main extraction."""
-
-    instructions: str
-    include_messages: bool
-    enable_inserts: bool
-    enable_deletes: bool
 
 
 class MemoryStoreManager(StoreItemsMixin, Runnable[dict[str, Any], list[dict[str, Any]]]):
@@ -69,6 +59,8 @@ class MemoryStoreManager(StoreItemsMixin, Runnable[dict[str, Any], list[dict[str
         token_budget: int = DEFAULT_TOKEN_BUDGET,
         history: bool = True,
         max_conflict_retries: int = 2,
+        extraction_mode: ExtractionMode = "auto",
+        on_unusable_reply: OnUnusableReply = "warn",
     ) -> None:
         if default is not None and default_factory is not None:
             raise ConfigurationError("Pass either default or default_factory, not both.")
@@ -90,26 +82,15 @@ class MemoryStoreManager(StoreItemsMixin, Runnable[dict[str, Any], list[dict[str
             enable_deletes=enable_deletes,
         )
         memory_budget = token_budget // 3
+        # Shared by the main round and the phases: a mode that fails is given up for all.
+        policy = ModePolicy(self.model, extraction_mode, on_unusable_reply)
         engine = ExtractionEngine(
-            self.model, self.toolkit, instructions, memory_budget_tokens=memory_budget
+            self.model,
+            self.toolkit,
+            instructions,
+            memory_budget_tokens=memory_budget,
+            policy=policy,
         )
-        phase_engines = [
-            (
-                ExtractionEngine(
-                    self.model,
-                    SchemaToolkit(
-                        list(self.toolkit.schemas.values()),
-                        enable_inserts=phase.get("enable_inserts", True),
-                        enable_updates=True,
-                        enable_deletes=phase.get("enable_deletes", True),
-                    ),
-                    phase.get("instructions", PHASE_INSTRUCTIONS),
-                    memory_budget_tokens=memory_budget,
-                ),
-                phase.get("include_messages", False),
-            )
-            for phase in phases or []
-        ]
         conversation_budget = token_budget - memory_budget - engine.fixed_tokens
         if conversation_budget < 100:
             raise ConfigurationError(
@@ -123,7 +104,9 @@ class MemoryStoreManager(StoreItemsMixin, Runnable[dict[str, Any], list[dict[str
         self.consolidation = Consolidation(
             toolkit=self.toolkit,
             engine=engine,
-            phase_engines=phase_engines,
+            phase_engines=phase_engines(
+                self.model, self.toolkit, phases, memory_budget_tokens=memory_budget, policy=policy
+            ),
             query_model=(
                 bind_query_model(
                     resolve_chat_model(query_model, argument="query_model"), QUERY_TOOL
@@ -196,22 +179,24 @@ class MemoryStoreManager(StoreItemsMixin, Runnable[dict[str, Any], list[dict[str
 
     # ----------------------------------------------------------------- consolidation
 
-    def _pipeline(self, input: Any, config: Any) -> Pipeline[list[dict[str, Any]]]:
+    def _pipeline(self, input: Any, config: Any) -> Pipeline[ReportedList[dict[str, Any]]]:
         # Called inside a LangGraph run without a config (as LangMem allows), use the run's
         # config: its thread_id drives incremental processing, its user id the namespace.
         config = run_config(config)
         messages = messages_of(input)
         namespace = self.namespace(config)
-        return self.consolidation.run(self.port, namespace, messages, config)
+        report = RunReport()
+        written = yield from self.consolidation.run(self.port, namespace, messages, config, report)
+        return reported(written, report)
 
     def invoke(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> list[dict[str, Any]]:
+    ) -> ReportedList[dict[str, Any]]:
         return run(self._pipeline(input, config))
 
     async def ainvoke(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> list[dict[str, Any]]:
+    ) -> ReportedList[dict[str, Any]]:
         return await arun(self._pipeline(input, config))
 
     def process(self, messages: Any, config: RunnableConfig | None = None) -> list[dict[str, Any]]:
@@ -264,6 +249,8 @@ def create_memory_store_manager(
     context_messages: int = 2,
     token_budget: int = DEFAULT_TOKEN_BUDGET,
     history: bool = True,
+    extraction_mode: ExtractionMode = "auto",
+    on_unusable_reply: OnUnusableReply = "warn",
 ) -> MemoryStoreManager:
     """Create a manager that keeps memories in a LangGraph store up to date.
 
@@ -272,7 +259,9 @@ def create_memory_store_manager(
     Returns the ``{"namespace", "key", "value"}`` of every memory it wrote.
 
     Beyond LangMem's arguments: ``incremental`` skips messages already consolidated for the same
-    ``thread_id``; ``token_budget`` caps each model call's prompt; ``history`` keeps an audit trail.
+    ``thread_id``; ``token_budget`` caps each model call's prompt; ``history`` keeps an audit trail;
+    ``extraction_mode`` and ``on_unusable_reply``: see docs/models/README.md. The returned list's
+    ``.report`` (a ``RunReport``) says which mode was used and why nothing was stored.
     """
     return MemoryStoreManager(
         model,
@@ -291,6 +280,8 @@ def create_memory_store_manager(
         context_messages=context_messages,
         token_budget=token_budget,
         history=history,
+        extraction_mode=extraction_mode,
+        on_unusable_reply=on_unusable_reply,
     )
 
 

@@ -14,16 +14,17 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models import BaseChatModel, LanguageModelInput, ModelProfile
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import Runnable
-from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict, Field, PrivateAttr
+from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 
 def tool_call(name: str, args: dict[str, Any], id: str | None = None) -> dict[str, Any]:
@@ -38,11 +39,14 @@ def tool_call(name: str, args: dict[str, Any], id: str | None = None) -> dict[st
 
 @dataclass(frozen=True)
 class ScriptedRequest:
-    """What the model was asked: the messages and the tools bound to this call."""
+    """What the model was asked: the messages, the tools bound to this call and, for structured
+    output, the method ("json_schema" or "json_mode") and JSON schema asked for."""
 
     messages: list[BaseMessage]
     tools: list[dict[str, Any]]
     tool_choice: Any = None
+    structured_method: str | None = None
+    schema: dict[str, Any] | None = None
 
     @property
     def tool_names(self) -> list[str]:
@@ -87,15 +91,44 @@ def _normalise_call(call: dict[str, Any]) -> dict[str, Any]:
     return tool_call(call["name"], call.get("args", {}), call.get("id"))
 
 
+# A model that calls tools when it chooses to (it does not enforce a forced tool_choice) and
+# supports structured output. Pass ``profile={}`` to script a model whose abilities are unknown
+# (as a local OpenAI-compatible server's are), or ``{"tool_calling": False}`` one without tools.
+DEFAULT_PROFILE: ModelProfile = {
+    "tool_calling": True,
+    "tool_choice": False,
+    "structured_output": True,
+}
+
+
+def _structured(message: AIMessage, include_raw: bool) -> Any:
+    """What ``with_structured_output`` returns for ``message``: parsed JSON (and the raw reply)."""
+    parsed: Any = None
+    error: Exception | None = None
+    try:
+        parsed = json.loads(message.text)
+    except json.JSONDecodeError as exc:
+        error = exc
+    if include_raw:
+        return {"raw": message, "parsed": parsed, "parsing_error": error}
+    if error is not None:
+        raise error
+    return parsed
+
+
 class ScriptedChatModel(BaseChatModel):
     """A chat model driven by a script instead of a provider.
 
     Give it either ``responder`` (a function of the :class:`ScriptedRequest` returning an
     ``AIMessage``, a text, one tool call dict or a list of them) or ``replies`` (used in order; the
-    last one repeats). Every call is appended to :attr:`calls`.
+    last one repeats). Every call is appended to :attr:`calls`. Structured output
+    (``with_structured_output(method="json_schema" | "json_mode")``) records the schema in the
+    request and parses the scripted reply's text as JSON, as a provider does.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    profile: ModelProfile | None = Field(default_factory=lambda: dict(DEFAULT_PROFILE))  # type: ignore[assignment]
 
     responder: Any = None
     replies: list[Any] = Field(default_factory=list)
@@ -142,6 +175,28 @@ class ScriptedChatModel(BaseChatModel):
         formatted = [convert_to_openai_tool(t) for t in tools]
         return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
 
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type | None = None,
+        *,
+        method: str = "json_schema",
+        include_raw: bool = False,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        if method == "function_calling":
+            if schema is None:
+                raise ValueError("function_calling needs a schema")
+            return super().with_structured_output(schema, include_raw=include_raw, **kwargs)
+        if method not in ("json_schema", "json_mode"):
+            raise ValueError(f"Unsupported structured output method {method!r}")
+        as_dict = (
+            schema
+            if isinstance(schema, dict) or schema is None
+            else convert_to_json_schema(cast(type[BaseModel], schema))
+        )
+        bound = self.bind(structured_method=method, schema=as_dict)
+        return bound | RunnableLambda(partial(_structured, include_raw=include_raw))
+
     def _next_reply(self, request: ScriptedRequest) -> AIMessage:
         if self.responder is not None:
             return _to_message(self.responder(request))
@@ -155,7 +210,13 @@ class ScriptedChatModel(BaseChatModel):
 
     def _record(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> ChatResult:
         tools = list(kwargs.get("tools") or [])
-        request = ScriptedRequest(list(messages), tools, kwargs.get("tool_choice"))
+        request = ScriptedRequest(
+            list(messages),
+            tools,
+            kwargs.get("tool_choice"),
+            kwargs.get("structured_method"),
+            kwargs.get("schema"),
+        )
         reply = self._next_reply(request)
         tool_chars = len(json.dumps(tools, separators=(",", ":"))) if tools else 0
         message_chars = sum(
