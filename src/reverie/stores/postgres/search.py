@@ -201,7 +201,7 @@ def _is_small(request: SearchRequest, vectors: VectorSearch) -> Plan[bool]:
 def _exact(request: SearchRequest, vector: list[float], index: IndexSettings) -> Plan[list[Row]]:
     """Every vector of the namespace compared (an aggregate, which no index can serve), the
     items without vectors after them, in one statement."""
-    best_where, best_params = scope("sv.prefix", request.namespace, request.descendants)
+    best_where, best_params = _vectors_in(request)
     where, params = scope("store.prefix", request.namespace, request.descendants)
     filters, filter_params = filter_clause(request.filter)
     rows = yield from Sql(
@@ -217,11 +217,24 @@ def _exact(request: SearchRequest, vector: list[float], index: IndexSettings) ->
     return rows
 
 
+def _vectors_in(request: SearchRequest) -> tuple[str, list[Any]]:
+    """The vectors of the namespaces searched, found through the vectors' primary key: the
+    prefix-pattern index is on ``store``, so namespaces below are looked up there first."""
+    if not request.descendants:
+        return scope("sv.prefix", request.namespace, descendants=False)
+    where, params = scope("s.prefix", request.namespace, descendants=True)
+    return f"sv.prefix = ANY(ARRAY(SELECT DISTINCT s.prefix FROM store AS s WHERE {where}))", params
+
+
 def _approximate(
     request: SearchRequest, vector: list[float], index: IndexSettings
 ) -> Plan[list[Row]]:
     """The nearest items through the vector index, best first (one row per item)."""
-    where, params = scope("sv.prefix", request.namespace, request.descendants)
+    where, params = scope(
+        "store.prefix" if request.descendants else "sv.prefix",
+        request.namespace,
+        request.descendants,
+    )
     filters, filter_params = filter_clause(request.filter)
     distance = f"sv.embedding {index.operator} {index.query_vector()}"
     # Items may have several vectors (one per indexed field): fetch enough rows for `wanted`
