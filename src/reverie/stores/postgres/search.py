@@ -229,7 +229,8 @@ def _vectors_in(request: SearchRequest) -> tuple[str, list[Any]]:
 def _approximate(
     request: SearchRequest, vector: list[float], index: IndexSettings
 ) -> Plan[list[Row]]:
-    """The nearest items through the vector index, best first (one row per item)."""
+    """The nearest items through the vector index, best first (one row per item; equal scores
+    in insertion order, so pages do not overlap)."""
     where, params = scope(
         "store.prefix" if request.descendants else "sv.prefix",
         request.namespace,
@@ -243,11 +244,11 @@ def _approximate(
     rows = yield from Sql(
         f"SELECT {item_columns('best')}, {index.similarity('best.distance')} AS score FROM ("
         "SELECT DISTINCT ON (near.prefix, near.key) near.* FROM ("
-        f"SELECT {item_columns()}, {distance} AS distance "
+        f"SELECT {item_columns()}, store.reverie_seq, {distance} AS distance "
         "FROM store_vectors AS sv JOIN store ON store.prefix = sv.prefix AND store.key = sv.key "
         f"WHERE {where} AND {ALIVE}{filters} ORDER BY {distance} LIMIT %s"
         ") AS near ORDER BY near.prefix, near.key, near.distance"
-        ") AS best ORDER BY best.distance LIMIT %s",
+        ") AS best ORDER BY best.distance, best.reverie_seq LIMIT %s",
         [vector, *params, *filter_params, vector, candidates, request.wanted],
     )
     return rows
