@@ -34,6 +34,17 @@ def pool_kwargs() -> dict[str, Any]:
     return {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
 
 
+def _pool_options(pool_size: int, pool_timeout: float) -> dict[str, Any]:
+    """Pool settings shared by both openers (the pool is opened once the store is built)."""
+    return {
+        "min_size": 1,
+        "max_size": max(1, pool_size),
+        "kwargs": pool_kwargs(),
+        "timeout": pool_timeout,
+        "open": False,
+    }
+
+
 def _tuning(exact_below: int | None, ef_search: int, iterative: bool) -> SearchTuning:
     defaults = SearchTuning()
     return SearchTuning(
@@ -86,14 +97,10 @@ def open_postgres_store(
     tuning = _tuning(exact_search_below, hnsw_ef_search, info.iterative_scan)
     pool: ConnectionPool[Any] = ConnectionPool(
         url,
-        min_size=1,
-        max_size=max(1, pool_size),
-        kwargs=pool_kwargs(),
         configure=_tune(tuning) if tuning.iterative_scan else None,
         check=ConnectionPool.check_connection,
-        timeout=pool_timeout,
         name="reverie",
-        open=False,
+        **_pool_options(pool_size, pool_timeout),
     )
     try:
         pool.open(wait=True, timeout=connect_timeout)
@@ -133,14 +140,10 @@ async def open_async_postgres_store(
     tuning = _tuning(exact_search_below, hnsw_ef_search, info.iterative_scan)
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         url,
-        min_size=1,
-        max_size=max(1, pool_size),
-        kwargs=pool_kwargs(),
         configure=_atune(tuning) if tuning.iterative_scan else None,
         check=AsyncConnectionPool.check_connection,
-        timeout=pool_timeout,
         name="reverie-async",
-        open=False,
+        **_pool_options(pool_size, pool_timeout),
     )
     try:
         await pool.open(wait=True, timeout=connect_timeout)

@@ -28,7 +28,7 @@ from reverie.stores.postgres.batch import run_batch
 from reverie.stores.postgres.commit import run_commit
 from reverie.stores.postgres.indexing import index_settings
 from reverie.stores.postgres.runner import AsyncRunner, SyncRunner
-from reverie.stores.postgres.schema import migrate
+from reverie.stores.postgres.schema import SchemaInfo, migrate
 from reverie.stores.postgres.search import SearchTuning
 from reverie.stores.postgres.settings import StoreSettings
 from reverie.stores.postgres.ttl import TaskSweeper, ThreadSweeper, sweep, sweep_interval_s
@@ -43,28 +43,41 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def _settings(
-    index: Mapping[str, Any] | None,
-    ttl: TTLConfig | None,
-    tuning: SearchTuning | None,
-    session_tuned: bool,
-) -> StoreSettings:
-    return StoreSettings(
-        index=index_settings(index),
-        ttl=ttl,
-        tuning=tuning or SearchTuning(),
-        session_tuned=session_tuned,
-    )
+class _Configured(NativeStore):
+    """What both stores hold: their configs as LangGraph's stores expose them, and the settings
+    their plans run with."""
+
+    supports_ttl = True
+
+    def _configure(
+        self,
+        index: Mapping[str, Any] | None,
+        ttl: TTLConfig | None,
+        tuning: SearchTuning | None,
+        session_tuned: bool,
+        where: str,
+    ) -> None:
+        self.index_config = dict(index) if index is not None else None
+        self.ttl_config = ttl
+        self.settings = StoreSettings(
+            index=index_settings(index),
+            ttl=ttl,
+            tuning=tuning or SearchTuning(),
+            session_tuned=session_tuned,
+        )
+        self.embeddings = self.settings.index.embeddings if self.settings.index else None
+        self.where = where
+
+    def _set_up(self, schema: SchemaInfo) -> None:
+        self.settings = dataclasses.replace(self.settings, schema=schema)
 
 
-class ReveriePostgresStore(NativeStore):
+class ReveriePostgresStore(_Configured):
     """PostgreSQL + pgvector store on a connection pool (``close()`` closes a pool it owns).
 
     ``index=None`` makes a key-value store without vectors (queries are ignored, as by
     ``InMemoryStore()``); ``ttl`` is LangGraph's ``TTLConfig``.
     """
-
-    supports_ttl = True
 
     def __init__(
         self,
@@ -77,12 +90,8 @@ class ReveriePostgresStore(NativeStore):
         where: str = "the configured server",
         owns_pool: bool = False,
     ) -> None:
+        self._configure(index, ttl, tuning, session_tuned, where)
         self.pool = pool
-        self.index_config = dict(index) if index is not None else None
-        self.ttl_config = ttl
-        self.settings = _settings(index, ttl, tuning, session_tuned)
-        self.embeddings = self.settings.index.embeddings if self.settings.index else None
-        self.where = where
         self._runner = SyncRunner(pool, self.embeddings, where)
         self._owns_pool = owns_pool
         self._sweeper = ThreadSweeper(self.sweep_ttl)
@@ -92,8 +101,7 @@ class ReveriePostgresStore(NativeStore):
 
     def setup(self) -> None:
         """Create or migrate the tables (idempotent; see ``schema.py``)."""
-        schema = self._runner.run(migrate(self.settings.index, self.where))
-        self.settings = dataclasses.replace(self.settings, schema=schema)
+        self._set_up(self._runner.run(migrate(self.settings.index, self.where)))
 
     # -- the storage port ----------------------------------------------------------------
     def batch(self, ops: Iterable[PortOp]) -> list[Result]:
@@ -149,15 +157,13 @@ class ReveriePostgresStore(NativeStore):
         self.close()
 
 
-class ReverieAsyncPostgresStore(NativeStore):
+class ReverieAsyncPostgresStore(_Configured):
     """The async twin of :class:`ReveriePostgresStore`, bound to the event loop it was opened
     on; close it with ``await store.aclose()`` or ``async with``.
 
     Its sync methods may be called from other threads (they run on that loop), never from the
     loop itself.
     """
-
-    supports_ttl = True
 
     def __init__(
         self,
@@ -171,12 +177,8 @@ class ReverieAsyncPostgresStore(NativeStore):
         owns_pool: bool = False,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
+        self._configure(index, ttl, tuning, session_tuned, where)
         self.pool = pool
-        self.index_config = dict(index) if index is not None else None
-        self.ttl_config = ttl
-        self.settings = _settings(index, ttl, tuning, session_tuned)
-        self.embeddings = self.settings.index.embeddings if self.settings.index else None
-        self.where = where
         self.loop = loop or asyncio.get_running_loop()
         self._runner = AsyncRunner(pool, self.embeddings, where)
         self._owns_pool = owns_pool
@@ -187,8 +189,7 @@ class ReverieAsyncPostgresStore(NativeStore):
 
     async def setup(self) -> None:
         """Create or migrate the tables (idempotent; see ``schema.py``)."""
-        schema = await self._runner.run(migrate(self.settings.index, self.where))
-        self.settings = dataclasses.replace(self.settings, schema=schema)
+        self._set_up(await self._runner.run(migrate(self.settings.index, self.where)))
 
     # -- the storage port ----------------------------------------------------------------
     async def abatch(self, ops: Iterable[PortOp]) -> list[Result]:
