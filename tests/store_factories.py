@@ -42,7 +42,8 @@ def postgres_store(tmp_path: Path, index: dict[str, Any] | None) -> Iterator[Bas
 
 @contextlib.contextmanager
 def postgres_async_store(tmp_path: Path, index: dict[str, Any] | None) -> Iterator[BaseStore]:
-    """The AsyncPostgresStore-based store in a fresh database, driven on its own event loop."""
+    """The async PostgreSQL store in a fresh database, driven on its own event loop (its own
+    ``abatch`` and ``acommit`` run)."""
     from tests.postgres.support import async_store_on_loop, fresh_database
 
     with fresh_database() as url, async_store_on_loop(url, index) as store:

@@ -13,23 +13,23 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Coroutine, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from langgraph.store.base import BaseStore, Op, Result
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from langgraph.store.base import BaseStore, Result
 
+from reverie.core.ports import CommitResult, Expectation, NativeStore, PortOp, Write
 from reverie.stores.postgres import (
     ReverieAsyncPostgresStore,
     ReveriePostgresStore,
     open_async_postgres_store,
     open_postgres_store,
 )
-from reverie.stores.postgres.store import pool_kwargs
 
+T = TypeVar("T")
 ADMIN_URL = os.environ.get(
     "REVERIE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:55432/postgres"
 )
@@ -106,60 +106,53 @@ def fresh_database() -> Iterator[str]:
 
 
 def open_test_store(url: str, index: dict[str, Any] | None) -> ReveriePostgresStore:
-    """``open_postgres_store``, or with ``index=None`` a store without vectors (like a bare
-    ``InMemoryStore()``), which the public API does not offer."""
-    if index is not None:
-        return open_postgres_store(url, index=index)
-    pool: ConnectionPool[Any] = ConnectionPool(
-        url,
-        min_size=1,
-        max_size=2,
-        kwargs=pool_kwargs(),
-        check=ConnectionPool.check_connection,
-        open=True,
-    )
-    store = ReveriePostgresStore(pool, owns_pool=True)
-    store.setup()
-    return store
+    """``open_postgres_store``; with ``index=None`` a key-value store without vectors."""
+    return open_postgres_store(url, index=index)
 
 
 async def open_async_test_store(
     url: str, index: dict[str, Any] | None
 ) -> ReverieAsyncPostgresStore:
     """The async twin of :func:`open_test_store`."""
-    if index is not None:
-        return await open_async_postgres_store(url, index=index)
-    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        url,
-        min_size=1,
-        max_size=2,
-        kwargs=pool_kwargs(),
-        check=AsyncConnectionPool.check_connection,
-        open=False,
-    )
-    await pool.open()
-    store = ReverieAsyncPostgresStore(pool, owns_pool=True)
-    await store.setup()
-    return store
+    return await open_async_postgres_store(url, index=index)
 
 
-class OnLoop(BaseStore):
+class OnLoop(NativeStore):
     """Runs an async store's operations on the event loop that owns it, from any thread or loop.
 
-    ``AsyncPostgresStore`` is bound to the loop it was created on; this lets store-generic tests
-    (sync ones and async ones on pytest's loop) drive it unchanged.
+    The async store is bound to the loop it was opened on; this lets store-generic tests (sync
+    ones and async ones on pytest's loop) drive it unchanged. It forwards commits too, so the
+    async store's own ``acommit`` is what runs.
     """
 
     def __init__(self, store: ReverieAsyncPostgresStore, loop: asyncio.AbstractEventLoop) -> None:
         self.store = store
         self.loop = loop
+        self.ttl_config = store.ttl_config
+        self.supports_ttl = store.supports_ttl
 
-    def batch(self, ops: Iterable[Op]) -> list[Result]:
-        return asyncio.run_coroutine_threadsafe(self.store.abatch(list(ops)), self.loop).result()
+    def __repr__(self) -> str:
+        return f"OnLoop({self.store!r})"
 
-    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        future = asyncio.run_coroutine_threadsafe(self.store.abatch(list(ops)), self.loop)
-        return await asyncio.wrap_future(future)
+    def _run(self, call: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(call, self.loop).result()
+
+    async def _arun(self, call: Coroutine[Any, Any, T]) -> T:
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call, self.loop))
+
+    def batch(self, ops: Iterable[PortOp]) -> list[Result]:
+        return self._run(self.store.abatch(list(ops)))
+
+    async def abatch(self, ops: Iterable[PortOp]) -> list[Result]:
+        return await self._arun(self.store.abatch(list(ops)))
+
+    def commit(self, expected: Sequence[Expectation], writes: Sequence[Write]) -> CommitResult:
+        return self._run(self.store.acommit(expected, writes))
+
+    async def acommit(
+        self, expected: Sequence[Expectation], writes: Sequence[Write]
+    ) -> CommitResult:
+        return await self._arun(self.store.acommit(expected, writes))
 
 
 @contextlib.contextmanager

@@ -7,8 +7,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from langgraph.store.base import GetOp
 
-from reverie.core.errors import ConfigurationError, StoreError
+from reverie.core.errors import ConfigurationError, InputError, NamespaceError, StoreError
+from reverie.core.ports import NamespaceSearch
 from reverie.stores.postgres import open_async_postgres_store, open_postgres_store
 from reverie.stores.postgres.connection import _ensure_vector_extension, redact
 from reverie.testing import hashing_index
@@ -107,3 +109,30 @@ def test_dimension_mismatch_is_refused_before_anything_is_written() -> None:
             open_postgres_store(url, index=hashing_index(32))
         with open_postgres_store(url, index=hashing_index(64)) as store:
             assert store.get(("n",), "k") is not None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "value",
+    [{"text": "nul \x00 inside"}, {"n": float("nan")}, {"when": object()}],
+    ids=["nul", "nan", "object"],
+)
+def test_values_postgres_cannot_store_are_refused_saying_what_to_do(value: dict[str, Any]) -> None:
+    with fresh_database() as url, open_postgres_store(url) as store:
+        with pytest.raises(InputError) as caught:
+            store.put(("n",), "k", value)
+        assert "nothing was written" in str(caught.value) or "before storing" in str(caught.value)
+        assert store.get(("n",), "k") is None
+
+
+@pytest.mark.postgres
+def test_malformed_namespaces_and_operations_are_typed_errors() -> None:
+    with fresh_database() as url, open_postgres_store(url) as store:
+        with pytest.raises(NamespaceError, match="without '.'"):
+            store.batch([GetOp(("a.b",), "k")])
+        with pytest.raises(NamespaceError, match="without '.'"):
+            store.batch([NamespaceSearch(("a", "b.c"))])
+        with pytest.raises(InputError, match="Unknown store operation"):
+            store.batch(["not an operation"])  # type: ignore[list-item]
+        with pytest.raises(InputError, match="Unsupported filter operator"):
+            store.search(("a",), filter={"n": {"$regex": "x"}})

@@ -1,43 +1,39 @@
-"""Vector search that stays correct inside one namespace of a large table.
+"""Searching one namespace (or a prefix of namespaces), with or without a query.
 
-pgvector's HNSW index filters *after* walking the graph: with the default ``hnsw.ef_search`` of
-40 it hands back at most 40 nearest rows of the whole table, and the namespace filter then keeps
-only those that belong to the namespace searched. For a small namespace in a big table that is
-usually nothing at all. Two remedies, chosen per search:
+Vector search stays correct inside one namespace of a large table. pgvector's HNSW index filters
+*after* walking the graph: with the default ``hnsw.ef_search`` of 40 it hands back at most 40
+nearest rows of the whole table, and the namespace filter then keeps only those in the
+namespace searched. For a small namespace in a big table that is usually nothing at all. Two
+remedies, chosen per search:
 
-- a namespace small enough (``exact_below`` items or fewer, default 2,000) is searched exactly: every vector in
-  it is compared with the query, found through the namespace's B-tree index. This is also the
-  fastest plan for small namespaces.
+- a namespace of at most ``exact_below`` items (default 2,000) is searched exactly: every vector
+  in it is compared with the query, found through the namespace's B-tree index, in one
+  statement that also appends the items without vectors. This is also the fastest plan for
+  small namespaces.
 - larger namespaces (and searches over every namespace) use the HNSW index with pgvector's
-  iterative scan (pgvector 0.8+), which keeps walking the graph until enough rows pass the filter,
-  in strict distance order. Connections opened by Reverie carry these settings for the session;
-  other connections get them per search, in a transaction.
+  iterative scan (pgvector 0.8+), which keeps walking the graph until enough rows pass the
+  filter, in strict distance order. Connections opened by Reverie carry these settings for the
+  session; other connections get them per search, in the batch's transaction.
 
 Results otherwise follow LangGraph's InMemoryStore: items without a vector come after the scored
-ones (score ``None``) instead of disappearing, and listings without a query keep insertion order
-(an overwritten item keeps its place) grouped by namespace, using the ``reverie_seq`` column.
-
-The per-search logic is written once as a generator of SQL steps; the sync and async stores only
-execute the steps.
+ones (score ``None``), and listings without a query keep insertion order (an overwritten item
+keeps its place) grouped by namespace, using the ``reverie_seq`` column.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from langgraph.store.base import SearchItem, SearchOp
+from langgraph.store.base import SearchItem
 
-# LangGraph helpers reused so namespace matching and row decoding stay identical to PostgresStore.
-from langgraph.store.postgres.base import (
-    PLACEHOLDER,
-    _decode_ns_bytes,
-    _namespace_prefix_condition,
-    _row_to_search_item,
-    get_distance_operator,
-)
+from reverie.stores.postgres.filters import filter_clause
+from reverie.stores.postgres.indexing import IndexSettings
+from reverie.stores.postgres.namespaces import ALIVE, scope
+from reverie.stores.postgres.rows import item_columns, refresh_ttl, to_search_item
+from reverie.stores.postgres.steps import Plan, Row, Sql
 
 
 @dataclass(frozen=True)
@@ -52,14 +48,25 @@ class SearchTuning:
     """Upper bound on index entries one iterative scan may visit before giving up."""
     ef_search: int = 40
     """HNSW candidate list size (pgvector's default 40): higher finds more of the true nearest
-    neighbours, more slowly. Raised automatically to cover ``limit + offset``."""
+    neighbours, more slowly. Raised automatically to cover ``limit + offset`` where the settings
+    are applied per search."""
 
 
-def score_expression(store: Any) -> str:
-    """The distance expression LangGraph orders its vector queries by, as it appears in the SQL."""
-    operator, _ = get_distance_operator(store)
-    vector_type = store.index_config.get("ann_index_config", {}).get("vector_type", "vector")
-    return str(operator % ("%s", vector_type))
+@dataclass(frozen=True)
+class SearchRequest:
+    """One search, whichever operation asked for it."""
+
+    namespace: tuple[str, ...]
+    descendants: bool
+    query: str | None = None
+    filter: Mapping[str, Any] | None = None
+    limit: int = 10
+    offset: int = 0
+    refresh_ttl: bool = False
+
+    @property
+    def wanted(self) -> int:
+        return self.offset + self.limit
 
 
 class NamespaceSizes:
@@ -72,39 +79,32 @@ class NamespaceSizes:
     def __init__(self, ttl_s: float = 30.0, max_entries: int = 10_000) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
-        self._small: dict[tuple[str, ...], tuple[bool, float]] = {}
+        self._small: dict[tuple[tuple[str, ...], bool], tuple[bool, float]] = {}
 
-    def get(self, namespace: tuple[str, ...]) -> bool | None:
-        entry = self._small.get(namespace)
+    def get(self, request: SearchRequest) -> bool | None:
+        entry = self._small.get((request.namespace, request.descendants))
         if entry is None or entry[1] < time.monotonic():
             return None
         return entry[0]
 
-    def put(self, namespace: tuple[str, ...], small: bool) -> None:
+    def put(self, request: SearchRequest, small: bool) -> None:
         if len(self._small) >= self.max_entries:
             self._small.clear()  # rare; cheaper than tracking recency
-        self._small[namespace] = (small, time.monotonic() + self.ttl_s)
+        self._small[(request.namespace, request.descendants)] = (
+            small,
+            time.monotonic() + self.ttl_s,
+        )
 
 
-def namespace_count_query(op: SearchOp, cap: int) -> tuple[str, list[Any]] | None:
-    """SQL counting the namespace's items up to ``cap + 1``; None for an all-namespace search."""
-    if not op.namespace_prefix:
-        return None
-    condition, params = _namespace_prefix_condition(op.namespace_prefix)
-    query = f"SELECT count(*) AS n FROM (SELECT 1 FROM store WHERE {condition} LIMIT %s) AS s"
-    return query, [*params, cap + 1]
+@dataclass(frozen=True)
+class VectorSearch:
+    """What a vector search needs besides the request: how vectors compare and are planned."""
 
-
-def exact_variant(query: str, score: str) -> str | None:
-    """The same query ordered by an expression no index can serve, forcing an exact scan.
-
-    Returns None when the SQL does not have the expected shape, so the caller falls back to the
-    approximate plan rather than run something unverified.
-    """
-    needle = f"ORDER BY {score} ASC"
-    if needle not in query:
-        return None
-    return query.replace(needle, f"ORDER BY ({score}) + 0 ASC", 1)
+    index: IndexSettings
+    tuning: SearchTuning
+    sizes: NamespaceSizes
+    session_tuned: bool
+    """Whether every pooled connection already carries :func:`session_settings`."""
 
 
 def session_settings(tuning: SearchTuning) -> str:
@@ -117,10 +117,9 @@ def session_settings(tuning: SearchTuning) -> str:
     )
 
 
-def ann_settings(tuning: SearchTuning, op: SearchOp) -> tuple[str, list[Any]]:
-    """Transaction-local pgvector settings for one approximate search."""
-    ef_search = min(1000, max(tuning.ef_search, 2 * (op.limit + op.offset) + 1))
-    return (
+def _transaction_settings(tuning: SearchTuning, wanted: int) -> Sql:
+    ef_search = min(1000, max(tuning.ef_search, 2 * wanted + 1))
+    return Sql(
         "SELECT set_config('hnsw.iterative_scan', 'strict_order', true),"
         " set_config('hnsw.max_scan_tuples', %s, true),"
         " set_config('hnsw.ef_search', %s, true)",
@@ -128,94 +127,128 @@ def ann_settings(tuning: SearchTuning, op: SearchOp) -> tuple[str, list[Any]]:
     )
 
 
-def fill_query_vectors(
-    queries: list[tuple[str, list[Any]]],
-    requests: Sequence[tuple[int, str]],
-    vectors: Sequence[Sequence[float]],
-) -> None:
-    """Put each query's embedding where LangGraph left a placeholder for it."""
-    for (index, _), vector in zip(requests, vectors, strict=True):
-        params = queries[index][1]
-        for i, value in enumerate(params):
-            if value is PLACEHOLDER:
-                params[i] = vector
+def search(
+    request: SearchRequest, vector: list[float] | None, vectors: VectorSearch | None
+) -> Plan[list[SearchItem]]:
+    """``request``'s page of items: scored by ``vector`` when given, else a listing."""
+    if vector is None or vectors is None:
+        rows = yield from _listing(request, request.offset, request.limit)
+    else:
+        rows = yield from _vector_search(request, vector, vectors)
+    if request.refresh_ttl:
+        yield from refresh_ttl(rows)
+    return [to_search_item(row) for row in rows]
 
 
-def to_items(rows: Sequence[Any], loader: Any) -> list[SearchItem]:
-    return [
-        _row_to_search_item(_decode_ns_bytes(row["prefix"]), row, loader=loader) for row in rows
-    ]
+def _order(request: SearchRequest) -> str:
+    if request.namespace and not request.descendants:
+        return "store.reverie_seq"
+    return "min(store.reverie_seq) OVER (PARTITION BY store.prefix), store.reverie_seq"
 
 
-SEQ_COLUMN = "reverie_seq"
-LISTING_ORDER = (
-    f"ORDER BY min(store.{SEQ_COLUMN}) OVER (PARTITION BY store.prefix), store.{SEQ_COLUMN}"
-)
-_LANGGRAPH_LISTING_ORDER = "ORDER BY store.updated_at DESC"
-_UNINDEXED = (
-    "AND NOT EXISTS (SELECT 1 FROM store_vectors nv "
-    "WHERE nv.prefix = store.prefix AND nv.key = store.key) "
-)
-
-
-def listing_variant(query: str, *, unindexed_only: bool = False) -> str:
-    """A no-query listing in insertion order; optionally only items that have no vector."""
-    if _LANGGRAPH_LISTING_ORDER not in query:
-        return query
-    order = (_UNINDEXED if unindexed_only else "") + LISTING_ORDER
-    return query.replace(_LANGGRAPH_LISTING_ORDER, order, 1)
-
-
-@dataclass(frozen=True)
-class Step:
-    """One statement to run; ``ann`` runs it in a transaction with the iterative-scan settings."""
-
-    sql: str
-    params: Sequence[Any]
-    ann_op: SearchOp | None = None
-
-
-# A plan yields steps, receives each step's rows, and returns the rows of the search result.
-Plan = Generator[Step, list[Any], list[Any]]
-
-
-def widened(op: SearchOp) -> SearchOp:
-    """The same search from the first hit, so unscored items can be appended after scored ones."""
-    return op._replace(limit=op.offset + op.limit, offset=0)
-
-
-def listing_plan(query: str, params: Sequence[Any]) -> Plan:
-    rows = yield Step(listing_variant(query), params)
+def _listing(
+    request: SearchRequest, offset: int, limit: int, *, unindexed_only: bool = False
+) -> Plan[list[Row]]:
+    where, params = scope("store.prefix", request.namespace, request.descendants)
+    filters, filter_params = filter_clause(request.filter)
+    unindexed = (
+        " AND NOT EXISTS (SELECT 1 FROM store_vectors AS nv "
+        "WHERE nv.prefix = store.prefix AND nv.key = store.key)"
+        if unindexed_only
+        else ""
+    )
+    rows = yield from Sql(
+        f"SELECT {item_columns()}, NULL::float8 AS score FROM store "
+        f"WHERE {where} AND {ALIVE}{filters}{unindexed} "
+        f"ORDER BY {_order(request)} LIMIT %s OFFSET %s",
+        [*params, *filter_params, limit, offset],
+    )
     return rows
 
 
-def vector_plan(
-    score: str,
-    op: SearchOp,
-    vector_query: tuple[str, Sequence[Any]],
-    unindexed_query: tuple[str, Sequence[Any]],
-    tuning: SearchTuning,
-    sizes: NamespaceSizes,
-) -> Plan:
-    """Search ``op`` (already widened by the caller to start at 0) and page the result."""
-    wanted = op.offset + op.limit
-    sql, params = vector_query
-    scored: list[Any] | None = None
-    small = sizes.get(op.namespace_prefix) if op.namespace_prefix else False
-    if small is None:
-        counting = namespace_count_query(op, tuning.exact_below)
-        if counting is not None:
-            counted = yield Step(*counting)
-            small = bool(counted) and counted[0]["n"] <= tuning.exact_below
-            sizes.put(op.namespace_prefix, small)
+def _vector_search(
+    request: SearchRequest, vector: list[float], vectors: VectorSearch
+) -> Plan[list[Row]]:
+    small = yield from _is_small(request, vectors)
     if small:
-        exact = exact_variant(sql, score)
-        if exact is not None:
-            scored = yield Step(exact, params)
-    if scored is None:
-        scored = yield Step(sql, params, ann_op=op if tuning.iterative_scan else None)
+        rows = yield from _exact(request, vector, vectors.index)
+        return rows
+    if vectors.tuning.iterative_scan and not vectors.session_tuned:
+        yield from _transaction_settings(vectors.tuning, request.wanted)
+    scored = yield from _approximate(request, vector, vectors.index)
     rows = list(scored)
-    if len(rows) < wanted:
-        more_sql, more_params = unindexed_query
-        rows += yield Step(listing_variant(more_sql, unindexed_only=True), more_params)
-    return rows[op.offset : wanted]
+    if len(rows) < request.wanted:
+        rows += yield from _listing(request, 0, request.wanted - len(rows), unindexed_only=True)
+    return rows[request.offset : request.wanted]
+
+
+def _is_small(request: SearchRequest, vectors: VectorSearch) -> Plan[bool]:
+    if not request.namespace:
+        return False
+    small = vectors.sizes.get(request)
+    if small is None:
+        cap = vectors.tuning.exact_below
+        where, params = scope("store.prefix", request.namespace, request.descendants)
+        (counted,) = yield from Sql(
+            f"SELECT count(*) AS n FROM (SELECT 1 FROM store WHERE {where} LIMIT %s) AS s",
+            [*params, cap + 1],
+        )
+        small = int(counted["n"]) <= cap
+        vectors.sizes.put(request, small)
+    return small
+
+
+def _exact(request: SearchRequest, vector: list[float], index: IndexSettings) -> Plan[list[Row]]:
+    """Every vector of the namespace compared (an aggregate, which no index can serve), the
+    items without vectors after them, in one statement."""
+    best_where, best_params = _vectors_in(request)
+    where, params = scope("store.prefix", request.namespace, request.descendants)
+    filters, filter_params = filter_clause(request.filter)
+    rows = yield from Sql(
+        f"SELECT {item_columns()}, {index.similarity('best.distance')} AS score "
+        "FROM store LEFT JOIN ("
+        f"SELECT sv.prefix, sv.key, min(sv.embedding {index.operator} {index.query_vector()}) "
+        f"AS distance FROM store_vectors AS sv WHERE {best_where} GROUP BY sv.prefix, sv.key"
+        ") AS best ON best.prefix = store.prefix AND best.key = store.key "
+        f"WHERE {where} AND {ALIVE}{filters} "
+        f"ORDER BY best.distance ASC NULLS LAST, {_order(request)} LIMIT %s OFFSET %s",
+        [vector, *best_params, *params, *filter_params, request.limit, request.offset],
+    )
+    return rows
+
+
+def _vectors_in(request: SearchRequest) -> tuple[str, list[Any]]:
+    """The vectors of the namespaces searched, found through the vectors' primary key: the
+    prefix-pattern index is on ``store``, so namespaces below are looked up there first."""
+    if not request.descendants:
+        return scope("sv.prefix", request.namespace, descendants=False)
+    where, params = scope("s.prefix", request.namespace, descendants=True)
+    return f"sv.prefix = ANY(ARRAY(SELECT DISTINCT s.prefix FROM store AS s WHERE {where}))", params
+
+
+def _approximate(
+    request: SearchRequest, vector: list[float], index: IndexSettings
+) -> Plan[list[Row]]:
+    """The nearest items through the vector index, best first (one row per item; equal scores
+    in insertion order, so pages do not overlap)."""
+    where, params = scope(
+        "store.prefix" if request.descendants else "sv.prefix",
+        request.namespace,
+        request.descendants,
+    )
+    filters, filter_params = filter_clause(request.filter)
+    distance = f"sv.embedding {index.operator} {index.query_vector()}"
+    # Items may have several vectors (one per indexed field): fetch enough rows for `wanted`
+    # distinct items, as LangGraph does.
+    candidates = request.wanted * max(1, len(index.fields)) * 2 + 1
+    rows = yield from Sql(
+        f"SELECT {item_columns('best')}, {index.similarity('best.distance')} AS score FROM ("
+        "SELECT DISTINCT ON (near.prefix, near.key) near.* FROM ("
+        f"SELECT {item_columns()}, store.reverie_seq, {distance} AS distance "
+        "FROM store_vectors AS sv JOIN store ON store.prefix = sv.prefix AND store.key = sv.key "
+        f"WHERE {where} AND {ALIVE}{filters} ORDER BY {distance} LIMIT %s"
+        ") AS near ORDER BY near.prefix, near.key, near.distance"
+        ") AS best ORDER BY best.distance, best.reverie_seq LIMIT %s",
+        [vector, *params, *filter_params, vector, candidates, request.wanted],
+    )
+    return rows

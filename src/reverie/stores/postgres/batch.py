@@ -1,0 +1,89 @@
+"""A batch of LangGraph operations (and :class:`NamespaceSearch`), as one plan.
+
+Texts are embedded first (the puts' and the queries'), outside any transaction. A batch that
+writes is one transaction: it takes the written namespaces' locks (the same locks commits take,
+so a plain put cannot slip between a commit's check and its write), reads, then writes. Reads
+see the state before the batch's puts; several puts to one key keep the last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from langgraph.store.base import GetOp, ListNamespacesOp, PutOp, Result, SearchOp
+
+from reverie.core.errors import InputError
+from reverie.core.ports import NamespaceSearch, PortOp
+from reverie.stores.postgres.namespaces import checked, list_namespaces, lock_namespaces
+from reverie.stores.postgres.rows import get_items, item_key, refresh_ttl, to_item
+from reverie.stores.postgres.search import SearchRequest, search
+from reverie.stores.postgres.settings import StoreSettings
+from reverie.stores.postgres.steps import Embed, Plan, Transaction
+from reverie.stores.postgres.writes import prepare, write_rows
+
+
+def run_batch(ops: Sequence[PortOp], settings: StoreSettings) -> Plan[list[Result]]:
+    """Results in the order of ``ops``."""
+    results: list[Result] = [None] * len(ops)
+    gets: list[tuple[int, GetOp]] = []
+    searches: list[tuple[int, SearchRequest]] = []
+    listings: list[tuple[int, ListNamespacesOp]] = []
+    puts: list[PutOp] = []
+    for i, op in enumerate(ops):
+        if isinstance(op, GetOp):
+            checked(tuple(op.namespace))
+            gets.append((i, op))
+        elif isinstance(op, SearchOp | NamespaceSearch):
+            searches.append((i, _request(op, settings)))
+        elif isinstance(op, ListNamespacesOp):
+            listings.append((i, op))
+        elif isinstance(op, PutOp):
+            puts.append(op)
+        else:
+            raise InputError(
+                f"Unknown store operation {type(op).__name__}; batch() takes GetOp, PutOp, "
+                "SearchOp, ListNamespacesOp and NamespaceSearch."
+            )
+    prepared = prepare(puts, settings.index)
+    document_vectors = yield from Embed(tuple(prepared.texts))
+    queries = [r.query for _, r in searches if r.query and settings.index is not None]
+    distinct_queries = tuple(dict.fromkeys(q for q in queries if q is not None))
+    query_vectors = dict(
+        zip(distinct_queries, (yield from Embed(distinct_queries, query=True)), strict=True)
+    )
+
+    vector_searches = any(r.query for _, r in searches) and settings.searches_need_transaction
+    if puts or vector_searches:
+        yield from Transaction()
+    yield from lock_namespaces(prepared.paths)
+    if gets:
+        found = yield from get_items([item_key(op.namespace, op.key) for _, op in gets])
+        for i, op in gets:
+            row = found.get(item_key(op.namespace, op.key))
+            results[i] = None if row is None else to_item(row)
+        refreshed = [found.get(item_key(op.namespace, op.key)) for _, op in gets if op.refresh_ttl]
+        yield from refresh_ttl(row for row in refreshed if row is not None)
+    for i, request in searches:
+        vector = query_vectors.get(request.query) if request.query else None
+        results[i] = yield from search(request, vector, settings.vector_search)
+    for i, listing in listings:
+        results[i] = yield from list_namespaces(listing)
+    if prepared.rows:
+        yield from write_rows(prepared, document_vectors, settings.schema, settings.index)
+    return results
+
+
+def _request(op: SearchOp | NamespaceSearch, settings: StoreSettings) -> SearchRequest:
+    if isinstance(op, NamespaceSearch):
+        namespace, descendants, refresh = op.namespace, op.descendants, op.refresh_ttl
+    else:
+        namespace, descendants, refresh = op.namespace_prefix, True, op.refresh_ttl
+    return SearchRequest(
+        namespace=checked(tuple(namespace)) if namespace else (),
+        descendants=descendants,
+        query=op.query,
+        filter=op.filter,
+        limit=int(op.limit),
+        offset=int(op.offset),
+        refresh_ttl=settings.refresh_on_read if refresh is None else bool(refresh),
+    )

@@ -1,0 +1,139 @@
+"""The store's ``index`` config: which texts of a value are embedded, and how vectors compare.
+
+Accepts LangGraph's ``PostgresIndexConfig`` unchanged (``dims``, ``embed``, ``fields``,
+``distance_type``, ``ann_index_config`` with ``kind``, ``vector_type``, ``m``,
+``ef_construction``, ``nlist``), so a config written for LangGraph's ``PostgresStore`` works here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langgraph.store.base import PutOp, ensure_embeddings, get_text_at_path, tokenize_path
+
+from reverie.core.errors import ConfigurationError
+
+# distance_type -> (pgvector operator, operator class suffix, similarity from the distance `d`)
+_DISTANCES = {
+    "cosine": ("<=>", "cosine_ops", "1 - {d}"),
+    "l2": ("<->", "l2_ops", "-{d}"),
+    "inner_product": ("<#>", "ip_ops", "-{d}"),
+}
+_ANN_PARAMETERS = {"hnsw": ("m", "ef_construction"), "ivfflat": ("lists", "nlist")}
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """A validated index config."""
+
+    dims: int
+    embeddings: Embeddings
+    fields: tuple[tuple[str, Any], ...]
+    """Each configured field path with its tokenized form (``"$"``: the whole value)."""
+    distance_type: str = "cosine"
+    vector_type: str = "vector"
+    ann_kind: str = "hnsw"
+    ann_parameters: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def operator(self) -> str:
+        return _DISTANCES[self.distance_type][0]
+
+    def similarity(self, distance: str) -> str:
+        """SQL turning the distance expression ``distance`` into a score, higher is closer."""
+        return _DISTANCES[self.distance_type][2].format(d=distance)
+
+    def query_vector(self) -> str:
+        """The SQL placeholder for a query vector passed as a list of floats."""
+        return f"%s::float4[]::{self.vector_type}"
+
+    def index_ddl(self) -> str | None:
+        """``CREATE INDEX`` for the vectors (None for ``kind='flat'``: exact scans only)."""
+        if self.ann_kind == "flat":
+            return None
+        ops = f"{self.vector_type}_{_DISTANCES[self.distance_type][1]}"
+        with_clause = ", ".join(f"{k} = {v}" for k, v in sorted(self.ann_parameters.items()))
+        return (
+            "CREATE INDEX IF NOT EXISTS store_vectors_embedding_idx ON store_vectors "
+            f"USING {self.ann_kind} (embedding {ops})"
+            + (f" WITH ({with_clause})" if with_clause else "")
+        )
+
+    def texts(self, op: PutOp) -> list[tuple[str, str]]:
+        """``(field_name, text)`` for every text of ``op`` to embed, as LangGraph names them."""
+        if op.value is None or op.index is False:
+            return []
+        paths = self.fields if op.index is None else tuple((p, tokenize_path(p)) for p in op.index)
+        found: list[tuple[str, str]] = []
+        for path, tokens in paths:
+            texts = get_text_at_path(op.value, tokens)
+            if len(texts) == 1:
+                found.append((path, texts[0]))
+            else:
+                found.extend((f"{path}.{i}", text) for i, text in enumerate(texts))
+        return found
+
+
+def index_settings(index: Mapping[str, Any] | None) -> IndexSettings | None:
+    """Validate ``index``; None means a plain key-value store without vectors."""
+    if index is None:
+        return None
+    try:
+        dims = int(index["dims"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigurationError(
+            "The index config needs 'dims', the embedding size as a positive integer, e.g. "
+            "{'dims': 384, 'embed': 'openai:text-embedding-3-small'}."
+        ) from exc
+    if dims <= 0 or "embed" not in index:
+        raise ConfigurationError(
+            "The index config needs a positive 'dims' and an 'embed' model (an Embeddings "
+            "object, a 'provider:model' string or a function of a list of texts)."
+        )
+    distance = str(index.get("distance_type", "cosine"))
+    if distance not in _DISTANCES:
+        raise ConfigurationError(
+            f"Unsupported distance_type {distance!r}; use 'cosine', 'l2' or 'inner_product'."
+        )
+    ann = dict(index.get("ann_index_config") or {})
+    vector_type = str(ann.pop("vector_type", "vector"))
+    kind = str(ann.pop("kind", "hnsw"))
+    if vector_type not in ("vector", "halfvec") or kind not in ("hnsw", "ivfflat", "flat"):
+        raise ConfigurationError(
+            f"Unsupported ann_index_config (kind {kind!r}, vector_type {vector_type!r}); use "
+            "kind 'hnsw', 'ivfflat' or 'flat' and vector_type 'vector' or 'halfvec'."
+        )
+    fields = index.get("fields") or ["$"]
+    if isinstance(fields, str):
+        fields = [fields]
+    embeddings = ensure_embeddings(index["embed"])
+    return IndexSettings(
+        dims=dims,
+        embeddings=embeddings,
+        fields=tuple((p, "$" if p == "$" else tokenize_path(p)) for p in fields),
+        distance_type=distance,
+        vector_type=vector_type,
+        ann_kind=kind,
+        ann_parameters=_ann_parameters(kind, ann),
+    )
+
+
+def _ann_parameters(kind: str, given: dict[str, Any]) -> dict[str, int]:
+    """The index build parameters, as integers only: they are written into DDL."""
+    allowed = _ANN_PARAMETERS.get(kind, ())
+    parameters: dict[str, int] = {}
+    for name, value in given.items():
+        if name not in allowed:
+            continue
+        try:
+            number = int(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(
+                f"ann_index_config[{name!r}] must be a positive integer, got {value!r}."
+            ) from exc
+        if number > 0:
+            parameters["lists" if name == "nlist" else name] = number
+    return parameters
