@@ -45,16 +45,9 @@ def _manager(store: BaseStore | None, latency_seconds: float = 0.0) -> MemorySto
 
 def bench_manager() -> MemoryStoreManager:
     """Factory the durable workers import: memories go to PostgreSQL, next to the queue."""
-    import psycopg
-    from langgraph.store.postgres import PostgresStore
-    from psycopg.rows import dict_row
+    from reverie.stores.postgres import open_postgres_store
 
-    conn = psycopg.connect(
-        os.environ[DSN_ENV], autocommit=True, prepare_threshold=0, row_factory=dict_row
-    )
-    store = PostgresStore(conn)  # type: ignore[arg-type]
-    store.setup()
-    return _manager(store)
+    return _manager(open_postgres_store(os.environ[DSN_ENV], pool_size=4))
 
 
 def _payload(i: int) -> dict[str, Any]:
@@ -196,7 +189,7 @@ def _durable(n_latency: int, n_jobs: int) -> dict[str, Any] | str:
         dsn = database_url(name, url)
         os.environ[DSN_ENV] = dsn
         try:
-            bench_manager().store.conn.close()  # type: ignore[attr-defined]
+            bench_manager().store.close()  # type: ignore[attr-defined]  # runs the migrations
             factory = "benchmarks.executor_bench:bench_manager"
             out: dict[str, Any] = {}
             with DurableReflectionExecutor(factory, dsn) as executor:
@@ -234,7 +227,9 @@ def _durable(n_latency: int, n_jobs: int) -> dict[str, Any] | str:
             out["jobs"] = n_jobs
             out["failed"] = rows.get("failed", 0)
             out["jobs_per_s"] = rows.get("succeeded", 0) / elapsed
-            out["worker"] = f"1 worker process, concurrency {concurrency}, PostgresStore"
+            out["worker"] = (
+                f"1 worker process, concurrency {concurrency}, Reverie's PostgreSQL store"
+            )
             out["jobs_per_s_slow_model"] = None
             return out
         finally:

@@ -12,11 +12,8 @@ import os
 import time
 from pathlib import Path
 
-import psycopg
-from langgraph.store.postgres import PostgresStore
-from psycopg.rows import dict_row
-
 from reverie import MemoryStoreManager, create_memory_store_manager
+from reverie.stores.postgres import ReveriePostgresStore, open_postgres_store
 from reverie.testing import ScriptedChatModel, ScriptedRequest, tool_call
 from tests.helpers import new_conversation
 
@@ -36,11 +33,8 @@ def remember_user_lines(request: ScriptedRequest) -> list[dict] | str:
     return [tool_call("Memory", {"content": fact}) for fact in facts] or ""
 
 
-def open_store(dsn: str) -> PostgresStore:
-    conn = psycopg.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row)
-    store = PostgresStore(conn)  # type: ignore[arg-type]
-    store.setup()
-    return store
+def open_store(dsn: str) -> ReveriePostgresStore:
+    return open_postgres_store(dsn, pool_size=2)  # a plain key-value store: no index
 
 
 def manager() -> MemoryStoreManager:

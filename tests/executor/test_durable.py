@@ -28,7 +28,7 @@ MANAGER = "tests.executor.durable_app:manager"
 def dsn(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     with fresh_database() as url:
         monkeypatch.setenv(durable_app.DSN_ENV, url)
-        durable_app.open_store(url).conn.close()  # create the memory tables once, up front
+        durable_app.open_store(url).close()  # create the memory tables once, up front
         yield url
 
 
@@ -54,7 +54,7 @@ def memories(dsn: str, thread: int) -> list[str]:
             if i.namespace == ("memories", f"u{thread}")
         )
     finally:
-        store.conn.close()
+        store.close()
 
 
 def job_counts(dsn: str) -> dict[str, int]:
@@ -102,14 +102,14 @@ async def test_applying_a_job_twice_writes_the_same_memories(dsn: str) -> None:
     # Forget which messages were processed and run the very same job again.
     for item in first.search(state_namespace(("memories", "u7")), limit=100):
         first.delete(item.namespace, item.key)
-    first.conn.close()
+    first.close()
     with psycopg.connect(dsn) as conn:
         conn.execute("UPDATE procrastinate_jobs SET status = 'todo' WHERE id = %s", (job_id,))
     await run_worker_async(MANAGER, dsn, wait=False)
 
     again = durable_app.open_store(dsn)
     assert sorted(i.key for i in again.search(("memories", "u7"), limit=100)) == keys
-    again.conn.close()
+    again.close()
     assert memories(dsn, 7) == ["fact t7 0", "fact t7 1", "fact t7 2"]
 
 
