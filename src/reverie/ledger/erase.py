@@ -74,7 +74,7 @@ def erase_namespace(
                 writes.append(PutOp(tuple(item.namespace), item.key, None))
         result = yield from Commit(port, expected, writes)
         if result.committed:
-            return Erased(dict(counts))
+            return Erased({part: n for part, n in counts.items() if n or part == "memories"})
     raise ConflictError(
         f"{namespace} kept changing while it was being erased; stop its writers and try again."
     )
@@ -107,7 +107,8 @@ def forget_user(
     past versions, audit trail, thread progress and usage), in one step; the counts removed.
 
     ``store.search`` finds nothing of it afterwards, and neither does any table of Reverie's
-    stores. With ``descendants=True`` the namespaces below it go too.
+    stores (LangGraph's ``InMemoryStore`` keeps listing a namespace whose items are all gone, with
+    nothing in it). With ``descendants=True`` the namespaces below it go too.
     """
     return run(erase_namespace(port_for(store), namespace, descendants=descendants))
 
