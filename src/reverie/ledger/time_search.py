@@ -113,54 +113,74 @@ def search_in_time(
                 refresh_ttl=refresh_ttl,
             )
         )
-    pool = max(4 * (offset + limit), 40)
-    current = yield from search_memories(
-        port,
-        namespace,
-        query=query,
-        filter=filter,
-        limit=pool,
-        descendants=descendants,
-        refresh_ttl=refresh_ttl,
-    )
-    found = yield from _admitted(port, current, when)
-    if when.as_of is not None:
-        as_of = utc(when.as_of).timestamp()
-        past_filter = {
-            **(filter or {}),
-            "valid_from_ts": {"$lte": as_of},
-            "valid_to_ts": {"$gt": as_of},
-            **when.event_filter(),
-        }
-        past = yield from search_memories(
+    wanted = offset + limit
+    pool = max(2 * wanted, 10)
+    while True:
+        current = yield from search_memories(
             port,
-            past_namespace(namespace),
+            namespace,
             query=query,
-            filter=past_filter,
+            filter=filter,
             limit=pool,
             descendants=descendants,
+            refresh_ttl=refresh_ttl,
         )
-        found += [_as_memory(item) for item in past]
+        # Ranked by relevance alone, the best ``wanted`` admitted current memories are all that
+        # can make the page; otherwise (no query, or recency reordering) all of them are needed.
+        enough = wanted if query and not when.recency_weight else len(current)
+        found = yield from _admitted(port, current, when, enough)
+        if when.as_of is not None:
+            # The store applies the time filter to closed versions itself: the page's worth.
+            past = yield from search_memories(
+                port,
+                past_namespace(namespace),
+                query=query,
+                filter=_past_filter(filter, when),
+                limit=wanted,
+                descendants=descendants,
+            )
+            found += [_as_memory(item) for item in past]
+        exhausted = len(current) < pool
+        if len(found) >= wanted or exhausted:
+            break
+        pool *= 4  # too many candidates fell outside the time asked for: look further
     now = utc(when.as_of or datetime.now().astimezone()).timestamp()
     ranked = sorted(found, key=lambda f: _rank(f, when, now), reverse=True)
     return [f.item for f in ranked[offset : offset + limit]]
 
 
+def _past_filter(filter: dict[str, Any] | None, when: TimeQuery) -> dict[str, Any]:
+    """Closed versions true at ``when.as_of``, within its event range."""
+    assert when.as_of is not None
+    as_of = utc(when.as_of).timestamp()
+    return {
+        **(filter or {}),
+        "valid_from_ts": {"$lte": as_of},
+        "valid_to_ts": {"$gt": as_of},
+        **when.event_filter(),
+    }
+
+
 def _admitted(
-    port: MemoryStorePort, items: list[SearchItem], when: TimeQuery
+    port: MemoryStorePort, items: list[SearchItem], when: TimeQuery, enough: int
 ) -> Pipeline[list[_Found]]:
-    """The current memories whose time record ``when`` admits."""
-    if not items:
-        return []
-    records = yield from StoreBatch(
-        port, [GetOp(time_namespace(tuple(i.namespace)), i.key, refresh_ttl=False) for i in items]
-    )
-    kept = []
-    for item, found in zip(items, records, strict=True):
-        record = TimeRecord.from_value(found.value if isinstance(found, Item) else None)
-        record = record or TimeRecord.assumed(item)
-        if when.admits(record):
-            kept.append(_Found(item, record.event_time))
+    """The first ``enough`` current memories whose time record ``when`` admits (records are
+    read a page at a time, best candidates first)."""
+    kept: list[_Found] = []
+    page_size = max(min(enough, 50), 10)
+    for start in range(0, len(items), page_size):
+        page = items[start : start + page_size]
+        records = yield from StoreBatch(
+            port,
+            [GetOp(time_namespace(tuple(i.namespace)), i.key, refresh_ttl=False) for i in page],
+        )
+        for item, found in zip(page, records, strict=True):
+            record = TimeRecord.from_value(found.value if isinstance(found, Item) else None)
+            record = record or TimeRecord.assumed(item)
+            if when.admits(record):
+                kept.append(_Found(item, record.event_time))
+        if len(kept) >= enough:
+            break
     return kept
 
 

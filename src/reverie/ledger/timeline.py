@@ -9,8 +9,9 @@ they saw before:
   learnt from and when it was written (``learned_at``).
 - ``("__reverie__", "past", *namespace)``, key ``"<memory key>@<version>"``: every *closed*
   version: its kind and content as they were, ``valid_from`` / ``valid_to``, what replaced it
-  (``superseded_by``, the next version) or that it was closed by a delete. Past versions are
-  indexed by their content, so they can be searched "as of" a date.
+  (``superseded_by``, the next version) or that it was closed by a delete. A past version keeps
+  ``kind`` and ``content`` at the top of its value, as the memory had them, and is indexed with
+  the store's own fields, so "as of" searches find it by what it said.
 
 Superseding (the default of the memory managers) writes the closed version, the new value and
 the new record in the same commit as the rest of the run; the overwrite mode writes none of it.
@@ -30,7 +31,6 @@ from reverie.core.namespace import RESERVED_ROOT
 from reverie.core.ports import Write
 
 OPEN_END_TS = 253402300799.0  # 9999-12-31T23:59:59Z: "still valid", comparable with $gt
-PAST_INDEX = ["content"]  # past versions are found by what they said, not by their bookkeeping
 ClosedBy = Literal["update", "delete"]
 
 
@@ -172,7 +172,6 @@ def timeline_writes(
             past_namespace(namespace),
             past_key(key, current.version),
             past_value(before.value, key, current, ends, closed_by),
-            index=PAST_INDEX,
         )
     )
     if after is None:
