@@ -22,6 +22,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 from langgraph.store.base import BaseStore, Item, Op, PutOp, Result, SearchItem
 
 from reverie.core.errors import InputError
+from reverie.core.indexing import RankingOptions
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,13 @@ class CommitResult:
 class NamespaceSearch(NamedTuple):
     """A search of one namespace: exactly ``namespace``, or with ``descendants=True`` also every
     namespace below it (what LangGraph's ``SearchOp`` always does). Results are ``SearchItem``s,
-    best first with a query, in store order without one."""
+    best first with a query, in store order without one.
+
+    With a query, Reverie's stores rank by hybrid fusion (see ``RankingOptions``) but report
+    each item's cosine similarity to the query as its ``score``. ``min_score`` leaves out items
+    scoring below it (and items without a score); ``diversity`` (0 to 1, 0: off) reorders the
+    best candidates by maximal marginal relevance; ``ranking`` overrides the store's ranking
+    options for this search. Other LangGraph stores honour ``min_score`` only."""
 
     namespace: tuple[str, ...]
     query: str | None = None
@@ -99,6 +106,9 @@ class NamespaceSearch(NamedTuple):
     offset: int = 0
     descendants: bool = False
     refresh_ttl: bool | None = None
+    min_score: float | None = None
+    diversity: float = 0.0
+    ranking: RankingOptions | None = None
 
 
 PortOp = Op | NamespaceSearch
@@ -182,9 +192,32 @@ def as_put(write: Write) -> PutOp:
 
 def search_result(items: Sequence[SearchItem], request: NamespaceSearch) -> list[SearchItem]:
     """Keep only the items ``request`` asks for (used by stores that search by prefix)."""
-    if request.descendants:
-        return list(items)
-    return [i for i in items if tuple(i.namespace) == request.namespace]
+    kept = [i for i in items if request.descendants or tuple(i.namespace) == request.namespace]
+    if request.min_score is not None and request.query:
+        kept = [i for i in kept if i.score is not None and i.score >= request.min_score]
+    return kept
+
+
+def check_search_options(request: NamespaceSearch) -> None:
+    """Refuse search options out of range, saying which and what is allowed."""
+    min_score = request.min_score
+    if min_score is not None and (
+        isinstance(min_score, bool)
+        or not isinstance(min_score, (int, float))
+        or not -1.0 <= min_score <= 1.0
+    ):
+        raise InputError(
+            f"min_score is a cosine similarity threshold from -1 to 1, got {min_score!r}."
+        )
+    diversity = request.diversity
+    if (
+        isinstance(diversity, bool)
+        or not isinstance(diversity, (int, float))
+        or not (0.0 <= diversity <= 1.0)
+    ):
+        raise InputError(f"diversity must be a number from 0 (off) to 1, got {diversity!r}.")
+    if request.ranking is not None and not isinstance(request.ranking, RankingOptions):
+        raise InputError("ranking must be a reverie.RankingOptions (or None for the store's).")
 
 
 __all__ = [
@@ -197,6 +230,7 @@ __all__ = [
     "RestoredItem",
     "Write",
     "as_put",
+    "check_search_options",
     "namespaces_touched",
     "search_result",
     "write_target",

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from reverie.core.indexing import EpisodeFields
 from reverie.stores.embedded.ann import GraphSlot, NamespaceGraph
+from reverie.stores.embedded.episodes import ItemContext, NamespaceEpisodes
 from reverie.stores.embedded.keyword import NamespaceKeywords
 from reverie.stores.embedded.vectors import FloatArray, NamespaceVectors
 
@@ -25,8 +27,9 @@ from reverie.stores.embedded.vectors import FloatArray, NamespaceVectors
 @dataclass
 class Addition:
     item_id: int
-    vectors: FloatArray
-    text: str
+    vectors: FloatArray  # no rows: the item is keyword-indexed only
+    text: str  # what keyword search sees ("": nothing)
+    context: ItemContext = (None, None, None)
 
 
 @dataclass
@@ -36,11 +39,18 @@ class NamespaceEntry:
     vectors: NamespaceVectors
     keywords: NamespaceKeywords | None = None
     graph: GraphSlot = field(default_factory=GraphSlot)
+    episodes: NamespaceEpisodes | None = None
 
     @property
     def nbytes(self) -> int:
         keywords = self.keywords.nbytes if self.keywords is not None else 0
-        return self.vectors.nbytes + keywords + self.graph.nbytes
+        episodes = self.episodes.nbytes if self.episodes is not None else 0
+        return self.vectors.nbytes + keywords + episodes + self.graph.nbytes
+
+    def episode_index(self, conn: sqlite3.Connection, fields: EpisodeFields) -> NamespaceEpisodes:
+        if self.episodes is None:
+            self.episodes = NamespaceEpisodes.load(conn, self.ns_id, fields)
+        return self.episodes
 
     def keyword_index(self, conn: sqlite3.Connection) -> NamespaceKeywords:
         if self.keywords is None:
@@ -125,14 +135,20 @@ class NamespaceCache:
             self.discard(ns_id)
             return
         vectors, keywords, graph = entry.vectors, entry.keywords, entry.graph
+        episodes = entry.episodes
         for item_id in removed:
             graph.removed(vectors.remove(item_id))
             if keywords is not None:
                 keywords.remove(item_id)
+            if episodes is not None:
+                episodes.remove(item_id)
         for add in added:
-            graph.added(vectors, vectors.add(add.item_id, add.vectors))
-            if keywords is not None:
+            if len(add.vectors):
+                graph.added(vectors, vectors.add(add.item_id, add.vectors))
+            if keywords is not None and add.text:
                 keywords.add(add.item_id, add.text)
+            if episodes is not None and (add.text or len(add.vectors)):
+                episodes.add(add.item_id, add.context)
         entry.version = vectors.version = after
         if vectors.dead > 1024 and vectors.dead > vectors.size // 2:
             self.discard(ns_id)  # reload compactly on next use

@@ -1,40 +1,32 @@
-"""Keyword relevance: BM25 over the same text that is embedded, from an in-process inverted index.
+"""Keyword relevance: BM25 over each item's keyword text, from an in-process inverted index.
 
 Why not SQLite FTS5: it scores every document matching any query word before it can sort, so a
 question containing a common word costs tens of milliseconds at 100k memories. Here each
 namespace's postings live in numpy arrays next to its vector matrix (same cache, same
 invalidation), and a query costs one ``bincount`` over the postings of its few words.
 
-Queries are plain text, never a query language: any characters are safe. Very common English
-words are ignored; they match nearly everything and carry no signal.
+Queries are plain text, never a query language: any characters are safe. Terms are those of
+``reverie.retrieval.terms`` (stemmed, without stop words), as in the PostgreSQL store.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 
 import numpy as np
 import numpy.typing as npt
 
-_TOKEN = re.compile(r"\w+", re.UNICODE)
+from reverie.retrieval.terms import terms
+
 K1 = 1.2
 B = 0.75
 MAX_QUERY_TERMS = 32
-_STOPWORD_TEXT = """a about above after again all am an and any are as at be been before being below between
-    both but by can could did do does doing down during each few for from further had has have
-    having he her here hers herself him himself his how i if in into is it its itself just me
-    more most my myself no nor not now of off on once only or other our ours ourselves out over
-    own same she should so some such than that the their theirs them themselves then there these
-    they this those through to too under until up very was we were what when where which while
-    who whom why will with would you your yours yourself yourselves"""
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def tokens(text: str) -> list[str]:
-    """Lower-cased word tokens without stop words."""
-    return [t for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS]
+    """The keyword terms of ``text`` (see ``reverie.retrieval.terms``)."""
+    return terms(text)
 
 
 class NamespaceKeywords:

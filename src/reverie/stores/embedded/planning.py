@@ -7,7 +7,7 @@ read or written. Several puts to one key keep the last (as in ``InMemoryStore``)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from langgraph.store.base import (
@@ -22,6 +22,7 @@ from langgraph.store.base import (
 )
 
 from reverie.core.errors import InputError, NamespaceError
+from reverie.core.indexing import EpisodeFields, IndexFields
 from reverie.core.ports import (
     Expectation,
     NamespaceSearch,
@@ -29,6 +30,7 @@ from reverie.core.ports import (
     RestoredItem,
     Write,
     as_put,
+    check_search_options,
     write_target,
 )
 from reverie.stores.embedded.filters import validate_filter
@@ -43,11 +45,18 @@ def index_fields(paths: Sequence[str] | None) -> Fields:
 
 
 class Planner:
-    """Turns operations into a :class:`Plan`. ``fields`` is None when the store has no index
-    (nothing is embedded then)."""
+    """Turns operations into a :class:`Plan`. ``fields`` (embedded) is None when the store has
+    no index (nothing is embedded or keyword-indexed then); ``keyword_fields`` default to it."""
 
-    def __init__(self, fields: Fields | None) -> None:
+    def __init__(
+        self,
+        fields: Fields | None,
+        keyword_fields: Fields | None = None,
+        episodes: EpisodeFields | None = None,
+    ) -> None:
         self.fields = fields
+        self.keyword_fields = fields if keyword_fields is None else keyword_fields
+        self.episodes = episodes or EpisodeFields()
 
     def plan(self, ops: Iterable[PortOp], *, embed_queries: bool) -> Plan:
         """Plan a ``batch``; ``embed_queries`` says whether searches rank by vectors."""
@@ -65,6 +74,8 @@ class Planner:
                 puts[(op.namespace, op.key)] = self._plan_put(op)
             elif isinstance(op, (SearchOp, NamespaceSearch)):
                 validate_filter(op.filter)
+                if isinstance(op, NamespaceSearch):
+                    check_search_options(op)
                 if op.query and embed_queries:
                     queries.setdefault(op.query, None)
         return Plan(op_list, puts, _unique_texts(puts.values()), list(queries))
@@ -107,14 +118,28 @@ class Planner:
         plan = PutPlan(op, value_json)
         if self.fields is None or op.index is False:
             return plan
-        fields = self.fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
-        for label, tokens in fields:
-            texts = get_text_at_path(op.value, tokens)
-            if len(texts) == 1:
-                plan.texts.append((label, texts[0]))
-            else:
-                plan.texts.extend((f"{label}.{i}", t) for i, t in enumerate(texts))
+        if op.index is None:
+            embedded, keywords = self.fields, self.keyword_fields or []
+        else:
+            embedded = index_fields(op.index) if op.index else []
+            chosen = op.index.keywords if isinstance(op.index, IndexFields) else op.index
+            keywords = index_fields(chosen) if chosen else []
+        plan.texts = texts_at(op.value, embedded)
+        plan.keyword_texts = [text for _, text in texts_at(op.value, keywords)]
+        plan.context = self.episodes.of(op.value)
         return plan
+
+
+def texts_at(value: Mapping[str, Any], fields: Fields) -> list[tuple[str, str]]:
+    """``(label, text)`` for every text at ``fields`` in ``value``, labelled as LangGraph does."""
+    found: list[tuple[str, str]] = []
+    for label, tokens in fields:
+        texts = get_text_at_path(value, tokens)
+        if len(texts) == 1:
+            found.append((label, texts[0]))
+        else:
+            found.extend((f"{label}.{i}", t) for i, t in enumerate(texts))
+    return found
 
 
 def _check_labels(op: PortOp) -> None:

@@ -13,6 +13,7 @@ from langgraph.store.base import Item, MatchCondition, PutOp, SearchItem
 from reverie.core.errors import InputError
 from reverie.core.ports import PortOp
 from reverie.stores.embedded.cache import Addition
+from reverie.stores.embedded.episodes import ItemContext
 
 CHUNK = 900  # stays under SQLite's bound-parameter limit on every build
 ITEM_COLUMNS = "i.id, n.path, i.key, i.value, i.created_at, i.updated_at, i.ttl_minutes"
@@ -82,13 +83,15 @@ class Row:
 class PutPlan:
     op: PutOp
     value_json: str | None
-    texts: list[tuple[str, str]] = field(default_factory=list)  # (path label, text)
+    texts: list[tuple[str, str]] = field(default_factory=list)  # (path label, text) embedded
+    keyword_texts: list[str] = field(default_factory=list)
     restored: tuple[float, float] | None = None  # (created_at, updated_at) an import keeps
+    context: ItemContext = (None, None, None)  # (episode, position, speaker)
 
     @property
     def body(self) -> str | None:
-        """The text keyword search sees: every embedded text of the item."""
-        return "\n".join(t for _, t in self.texts) if self.texts else None
+        """The text keyword search sees: every keyword-indexed text of the item."""
+        return "\n".join(self.keyword_texts) if self.keyword_texts else None
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 Exact cosine over each namespace's cached matrix (int8-narrowed in large namespaces, see
 ``quantized``; or candidates from an HNSW graph rescored exactly, see ``ann``) and BM25 over its
-cached inverted index (see ``keyword``), fused by reciprocal rank (see ``ranking``). Filters are
-applied to the ranked candidates, widening to the whole namespace when a selective filter
+cached inverted index (see ``keyword``), fused with the memories' episode context (see
+``hybrid`` and ``reverie.retrieval.fusion``); scores are cosines. Filters (and ``min_score``)
+are applied to the ranked candidates, widening to the whole namespace when a selective filter
 needs it; items with nothing to rank by come last, in store order.
 """
 
@@ -16,17 +17,19 @@ from typing import Any
 
 import numpy as np
 
+from reverie.core.indexing import EpisodeFields, RankingOptions
 from reverie.stores.embedded.ann import MAX_CANDIDATES, recall_at
 from reverie.stores.embedded.cache import NamespaceCache, NamespaceEntry
 from reverie.stores.embedded.database import StoreFile
 from reverie.stores.embedded.filters import matches_filter
+from reverie.stores.embedded.hybrid import diversified, hybrid_ranking
 from reverie.stores.embedded.items import ItemReader
 from reverie.stores.embedded.namespaces import Versioned
-from reverie.stores.embedded.ranking import SearchMode, reciprocal_rank_fusion, top_positions
+from reverie.stores.embedded.ranking import SearchMode, top_positions
 from reverie.stores.embedded.rows import Row
 from reverie.stores.embedded.vectors import FloatArray
 
-Ranked = list[tuple[int, float]]  # (item id, score), best first
+Ranked = list[tuple[int, float | None]]  # (item id, score), best first
 Hit = tuple[Row, float | None]  # a found item and its score (None: not ranked)
 
 
@@ -40,6 +43,9 @@ class SearchRequest:
     filter: dict[str, Any] | None
     limit: int
     offset: int
+    min_score: float | None = None
+    diversity: float = 0.0
+    ranking: RankingOptions | None = None
 
 
 class Searcher:
@@ -58,7 +64,11 @@ class Searcher:
         ranks_queries: bool,
         mode: SearchMode,
         ann_threshold: int | None,
+        episodes: EpisodeFields | None = None,
+        ranking: RankingOptions | None = None,
     ) -> None:
+        self.episodes = episodes or EpisodeFields()
+        self.ranking = ranking or RankingOptions()
         self.db = db
         self.reader = reader
         self.cache = cache
@@ -87,14 +97,22 @@ class Searcher:
         ns_ids = [n for n, _ in request.namespaces]
         kept: list[Hit] = []
         if request.query and self.ranks_queries:
-            pool: int | None = max(4 * wanted, 100)
+            options = request.ranking or self.ranking
+            pool: int | None = max(4 * wanted, options.pool)
             while True:
-                ranked, complete = self._rank(request.query, query_vector, request.namespaces, pool)
-                kept = self._take(ranked, request.filter, wanted, now)
+                ranked, complete = self._rank(
+                    request.query, query_vector, request.namespaces, pool, options
+                )
+                if request.min_score is not None and not complete:
+                    complete = _all_above(ranked, request.min_score, pool)
+                if request.diversity:
+                    entries = [self.entry(n) for n in request.namespaces]
+                    ranked = diversified(ranked, entries, request.diversity, wanted)
+                kept = self._take(ranked, request.filter, wanted, now, request.min_score)
                 if len(kept) >= wanted or complete:
                     break
                 pool = None  # a selective filter ate the pool: rank everything
-            if len(kept) < wanted:
+            if len(kept) < wanted and request.min_score is None:
                 # Items with nothing to rank by (e.g. stored with index=False) come last, in
                 # store order, as in InMemoryStore.
                 seen = {item_id for item_id, _ in ranked}
@@ -114,8 +132,15 @@ class Searcher:
         return self.cache.get(self.db.conn, *namespace)
 
     def _take(
-        self, ranked: Ranked, filter: dict[str, Any] | None, wanted: int, now: float
+        self,
+        ranked: Ranked,
+        filter: dict[str, Any] | None,
+        wanted: int,
+        now: float,
+        min_score: float | None = None,
     ) -> list[Hit]:
+        if min_score is not None:
+            ranked = [(i, s) for i, s in ranked if s is not None and s >= min_score]
         kept: list[Hit] = []
         # Without a filter nearly every ranked row is kept: read only what the page needs.
         step = wanted if filter is None else max(wanted, 32)
@@ -136,10 +161,11 @@ class Searcher:
         query_vector: FloatArray | None,
         namespaces: list[Versioned],
         pool: int | None,
+        options: RankingOptions,
     ) -> tuple[Ranked, bool]:
         """Best-first (item id, score) and whether every scoreable item is in the list."""
         entries = [self.entry(n) for n in namespaces]
-        vector: Ranked = []
+        vector: list[tuple[int, float]] = []
         vector_complete = True
         if self.mode != "keyword" and query_vector is not None:
             parts, partial = self._vector_scores(entries, query_vector, pool)
@@ -148,16 +174,14 @@ class Searcher:
             # filter that leaves too few of them widens to ranking everything.
             vector_complete = vector_complete and not partial
         if self.mode == "vector":
-            return vector, vector_complete
+            return list(vector), vector_complete
         hits, keyword_complete = _merge(
             [e.keyword_index(self.db.conn).scores(query) for e in entries], pool
         )
         if self.mode == "keyword":
-            return hits, keyword_complete
-        fused = reciprocal_rank_fusion(
-            [i for i, _ in vector],
-            [i for i, _ in hits],
-            vector_missing_rank=len(vector) + 1,
+            return list(hits), keyword_complete
+        fused = hybrid_ranking(
+            self.db.conn, entries, self.episodes, query, query_vector, vector, hits, options
         )
         return fused, vector_complete and keyword_complete
 
@@ -196,7 +220,14 @@ class Searcher:
         return parts, partial
 
 
-def _merge(parts: list[tuple[Any, Any]], pool: int | None) -> tuple[Ranked, bool]:
+def _all_above(ranked: Ranked, min_score: float, pool: int | None) -> bool:
+    """Whether every item scoring ``min_score`` or more is already ranked: the ranking holds
+    the ``pool`` best cosines, so it does once the lowest of those is below the threshold."""
+    scores = sorted((s for _, s in ranked if s is not None), reverse=True)
+    return pool is not None and len(scores) >= pool and scores[pool - 1] < min_score
+
+
+def _merge(parts: list[tuple[Any, Any]], pool: int | None) -> tuple[list[tuple[int, float]], bool]:
     """Merge per-namespace (ids, scores) into one best-first list of at most ``pool``, and
     whether it holds every scored item."""
     parts = [p for p in parts if len(p[0])]

@@ -40,6 +40,7 @@ from langgraph.store.base import (
 )
 
 from reverie.core.errors import ConfigurationError
+from reverie.core.indexing import EpisodeFields, RankingOptions, ReverieIndexConfig
 from reverie.core.ports import (
     CommitResult,
     Expectation,
@@ -68,8 +69,10 @@ class EmbeddedStore(NativeStore):
 
     Args:
         path: The store file (created with its parent folders if missing).
-        index: LangGraph index config (``dims``, ``embed``, optional ``fields``). Without it the
-            store is a plain key-value store and ``query`` is ignored, as in ``InMemoryStore``.
+        index: LangGraph index config (``dims``, ``embed``, optional ``fields``), plus Reverie's
+            ``keyword_fields`` (what keyword search sees; default ``fields``) and
+            ``episode_fields`` (see ``reverie.EpisodeFields``). Without it the store is a plain
+            key-value store and ``query`` is ignored, as in ``InMemoryStore``.
         ttl: LangGraph TTL config (``default_ttl`` minutes, ``refresh_on_read``,
             ``sweep_interval_minutes``). Expired items are never returned.
         search_mode: ``"hybrid"`` (default), ``"vector"`` or ``"keyword"``.
@@ -79,6 +82,8 @@ class EmbeddedStore(NativeStore):
             approximate nearest-neighbour graph (HNSW) whose candidates are rescored exactly;
             ``None`` or 0 (default) always ranks exactly. The graph of a large namespace is
             built in a background thread, and searches rank exactly until it is ready.
+        ranking: How hybrid search weighs its signals (``reverie.RankingOptions``; a search may
+            override it through ``NamespaceSearch.ranking``).
     """
 
     supports_ttl: bool = True
@@ -87,12 +92,13 @@ class EmbeddedStore(NativeStore):
         self,
         path: str | os.PathLike[str],
         *,
-        index: IndexConfig | None = None,
+        index: IndexConfig | ReverieIndexConfig | None = None,
         ttl: TTLConfig | None = None,
         search_mode: SearchMode = "hybrid",
         busy_timeout: float = 5.0,
         cache_bytes: int = 1 << 30,
         ann_threshold: int | None = None,
+        ranking: RankingOptions | None = None,
     ) -> None:
         _check_search_mode(search_mode)
         self.path = Path(path).expanduser()
@@ -100,7 +106,8 @@ class EmbeddedStore(NativeStore):
         self.index_config: IndexConfig | None = None
         self.embeddings: Embeddings | None = None
         self.dims = 0
-        fields = None
+        fields = keyword_fields = None
+        episodes = EpisodeFields()
         if index:
             if not index.get("dims") or not index.get("embed"):
                 raise ConfigurationError(
@@ -111,6 +118,13 @@ class EmbeddedStore(NativeStore):
             self.embeddings = ensure_embeddings(index["embed"])
             self.dims = int(index["dims"])
             fields = index_fields(index.get("fields"))
+            config = cast(ReverieIndexConfig, index)
+            if "keyword_fields" in config:
+                chosen = config["keyword_fields"]
+                keyword_fields = index_fields(chosen) if chosen else []
+            episodes = EpisodeFields.from_config(config.get("episode_fields"))
+        if ranking is not None and not isinstance(ranking, RankingOptions):
+            raise ConfigurationError("ranking must be a reverie.RankingOptions.")
         if ann_threshold is not None and ann_threshold < 0:
             raise ConfigurationError(
                 f"ann_threshold must be a vector count >= 0 (0 or None: exact search only); "
@@ -124,7 +138,7 @@ class EmbeddedStore(NativeStore):
         if self.embeddings is not None:
             self._db.check_dims(self.dims)
         self._cache = NamespaceCache(self.dims, cache_bytes, self.ann_threshold, self._builder)
-        self._planner = Planner(fields)
+        self._planner = Planner(fields, keyword_fields, episodes)
         self._embedder = Embedder(self.embeddings, self.dims)
         self._namespaces = Namespaces(self._db)
         self._reader = ItemReader(self._db, self._namespaces)
@@ -136,6 +150,8 @@ class EmbeddedStore(NativeStore):
             ranks_queries=self.embeddings is not None,
             mode=search_mode,
             ann_threshold=self.ann_threshold,
+            episodes=episodes,
+            ranking=ranking,
         )
         self._writer = Writer(
             self._db, self._namespaces, self._reader, self._cache, self._expiry, self.dims
@@ -255,6 +271,17 @@ class EmbeddedStore(NativeStore):
         refresh: set[int] | None,
     ) -> list[SearchItem]:
         request = SearchRequest(namespaces, op.query, op.filter, op.limit, op.offset)
+        if isinstance(op, NamespaceSearch):
+            request = SearchRequest(
+                namespaces,
+                op.query,
+                op.filter,
+                op.limit,
+                op.offset,
+                min_score=op.min_score,
+                diversity=op.diversity,
+                ranking=op.ranking,
+            )
         hits = self._searcher.search(request, embedded.queries.get(op.query or ""), now)
         if refresh is not None:
             refresh.update(row.id for row, _ in hits if row.ttl_minutes is not None)

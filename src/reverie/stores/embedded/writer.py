@@ -180,16 +180,21 @@ class Writer:
         ids: dict[tuple[int, str], int],
         vectors: dict[str, FloatArray],
     ) -> dict[int, list[Addition]]:
-        """Insert the vectors of the items just written; returns them per namespace."""
+        """Insert the vectors of the items just written; returns what the caches must add (also
+        for items indexed by keywords only), per namespace."""
         added: dict[int, list[Addition]] = defaultdict(list)
         vector_rows: list[tuple[int, int, str, bytes]] = []
         for ns_id, p in stored:
-            if not p.texts:
+            if not p.texts and not p.keyword_texts:
                 continue
             item_id = ids[(ns_id, p.op.key)]
             rows = [vectors[text] for _, text in p.texts]
+            if not rows:  # keyword-indexed only
+                empty = np.empty((0, self.dims), dtype=np.float32)
+                added[ns_id].append(Addition(item_id, empty, p.body or "", p.context))
+                continue
             matrix = rows[0][None, :] if len(rows) == 1 else np.stack(rows)
-            added[ns_id].append(Addition(item_id, matrix, p.body or ""))
+            added[ns_id].append(Addition(item_id, matrix, p.body or "", p.context))
             vector_rows.extend(
                 (ns_id, item_id, label, rows[i].tobytes()) for i, (label, _) in enumerate(p.texts)
             )

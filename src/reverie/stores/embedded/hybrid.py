@@ -1,0 +1,101 @@
+"""Hybrid ranking in the embedded store: the candidate pool that ``reverie.retrieval.fusion``
+ranks, and maximal marginal relevance over the best of it.
+
+The pool is the vector ranking's and the keyword ranking's candidates plus their neighbours in
+their episodes; every candidate's exact cosine is looked up (or computed, for keyword
+candidates outside the vector list), so the score returned is always the true cosine.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Hashable
+
+import numpy as np
+
+from reverie.core.indexing import EpisodeFields, RankingOptions
+from reverie.retrieval.diversity import diversify
+from reverie.retrieval.fusion import Pool, rank_pool
+from reverie.stores.embedded.cache import NamespaceEntry
+from reverie.stores.embedded.vectors import FloatArray
+
+Ranked = list[tuple[int, "float | None"]]  # (item id, cosine or None), best first
+_ORDER_SHIFT = 40  # store order: namespace position, then item id (ids stay below 2**40)
+
+
+def hybrid_ranking(
+    conn: sqlite3.Connection,
+    entries: list[NamespaceEntry],
+    fields: EpisodeFields,
+    query: str,
+    query_vector: FloatArray | None,
+    vector: list[tuple[int, float]],
+    keywords: list[tuple[int, float]],
+    options: RankingOptions,
+) -> Ranked:
+    """The pool of ``vector`` and ``keywords`` candidates (and their neighbours), ranked."""
+    cosine = dict(vector)
+    keyword = dict(keywords)
+    wanted = set(cosine) | set(keyword)
+    ids: list[int] = []
+    orders: list[int] = []
+    contexts: list[tuple[Hashable | None, float, str | None]] = []
+    for position, entry in enumerate(entries):
+        mine = [i for i in wanted if _holds(entry, i)]
+        if not mine:
+            continue
+        episodes = entry.episode_index(conn, fields)
+        members = mine + sorted(episodes.neighbours(mine) - wanted)
+        unscored = [i for i in members if i not in cosine and i in entry.vectors.rows_of]
+        if unscored and query_vector is not None:
+            rows = np.asarray([r for i in unscored for r in entry.vectors.rows_of[i]], np.int64)
+            found_ids, found = entry.vectors.scores_at(rows, query_vector)
+            cosine.update(zip(found_ids.tolist(), found.tolist(), strict=True))
+        for item_id in members:
+            episode, at, speaker = episodes.of.get(item_id, (None, None, None))
+            ids.append(item_id)
+            orders.append((position << _ORDER_SHIFT) | item_id)
+            contexts.append(
+                ((position, episode) if episode is not None else None, _nan(at), speaker)
+            )
+    if not ids:
+        return []
+    pool = Pool(
+        cosine=np.asarray([cosine.get(i, np.nan) for i in ids], dtype=np.float64),
+        keyword=np.asarray([keyword.get(i, 0.0) for i in ids], dtype=np.float64),
+        order=np.asarray(orders, dtype=np.int64),
+        episode=[c[0] for c in contexts],
+        position=np.asarray([c[1] for c in contexts], dtype=np.float64),
+        speaker=[c[2] for c in contexts],
+    )
+    ranked = rank_pool(pool, query, options).tolist()
+    return [(ids[p], cosine.get(ids[p])) for p in ranked]
+
+
+def _holds(entry: NamespaceEntry, item_id: int) -> bool:
+    if item_id in entry.vectors.rows_of:
+        return True
+    return entry.keywords is not None and item_id in entry.keywords.doc_of
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
+def diversified(
+    ranked: Ranked, entries: list[NamespaceEntry], diversity: float, wanted: int
+) -> Ranked:
+    """``ranked`` with its best ``3 * wanted`` (at least 30) reordered by MMR."""
+    head = ranked[: max(3 * wanted, 30)]
+    if diversity <= 0 or len(head) < 2:
+        return ranked
+    dims = entries[0].vectors.dims if entries else 0
+    vectors = np.zeros((len(head), dims), dtype=np.float32)
+    for n, (item_id, _) in enumerate(head):
+        for entry in entries:
+            rows = entry.vectors.rows_of.get(item_id)
+            if rows:
+                vectors[n] = entry.vectors.matrix[rows[0]]
+                break
+    order = diversify(vectors, diversity, len(head))
+    return [head[i] for i in order] + ranked[len(head) :]
