@@ -21,6 +21,9 @@ class Message(BaseModel):
 
     role: Role
     content: str
+    name: str | None = None  # who spoke (OpenAI's ``name``); episodes fall back to the role
+    created_at: Any = None  # when it was said: ISO 8601 text or epoch seconds (also ``timestamp``)
+    timestamp: Any = None
 
     @field_validator("content", mode="before")
     @classmethod

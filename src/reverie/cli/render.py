@@ -61,7 +61,11 @@ def episode_rows(items: Iterable[SearchItem], *, title: str) -> Table:
     for item in items:
         content = item.value.get("content", {})
         turn = content.get("turn") if isinstance(content, dict) else None
-        role = content.get("role", "-") if isinstance(content, dict) else "-"
+        role = (
+            (content.get("speaker") or content.get("role", "-"))
+            if isinstance(content, dict)
+            else "-"
+        )
         table.add_row(
             "-" if item.score is None else f"{item.score:.3f}",
             "-" if turn is None else str(turn),

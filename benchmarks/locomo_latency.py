@@ -1,0 +1,84 @@
+"""Search latency on LoCoMo's questions at 10,000 memories in one namespace, query embedding
+included (the local MiniLM model embeds each question as it is asked) and excluded, for vector
+and hybrid search side by side in one run; and embedding throughput on LoCoMo's turns."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langgraph.store.base import PutOp
+
+from benchmarks.common import percentiles
+from benchmarks.locomo_data import Conversation
+from reverie.cli.conversation import conversation_id
+from reverie.cli.episodes import EPISODE_INDEX_FIELDS, episode_key, episode_values
+from reverie.stores.embedded import EmbeddedStore
+
+MEMORIES = 10_000
+
+
+class LiveQueries(Embeddings):
+    """Documents from the precomputed table; queries embedded by ``model`` when ``live``."""
+
+    def __init__(self, table: dict[str, list[float]], model: Embeddings) -> None:
+        self.table = table
+        self.model = model
+        self.live = True
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self.table[t] for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.model.embed_query(text) if self.live else self.table[text]
+
+
+def latency(
+    conversations: list[Conversation],
+    table: dict[str, list[float]],
+    model: Embeddings,
+    workdir: Path,
+    quick: bool,
+) -> dict[str, Any]:
+    embeddings = LiveQueries(table, model)
+    index = {"dims": len(next(iter(table.values()))), "embed": embeddings}
+    namespace = ("latency",)
+    questions = [q.text for c in conversations for q in c.questions][: 200 if quick else None]
+    texts: list[str] = []
+    with EmbeddedStore(workdir / "latency.db", index=index) as store:  # type: ignore[arg-type]
+        stored, copy = 0, 0
+        while stored < MEMORIES and copy < 20:
+            for conv in conversations:
+                for _, messages, _ in conv.sessions:
+                    episode = f"{conversation_id(messages)}-{copy}"
+                    puts = []
+                    for turn, value in episode_values(messages).items():
+                        value["content"]["conversation"] = episode
+                        texts.append(value["context"]["for_embedding"])
+                        key = episode_key(episode, turn)
+                        puts.append(PutOp(namespace, key, value, index=EPISODE_INDEX_FIELDS))
+                    store.batch(puts[: MEMORIES - stored])
+                    stored += min(len(puts), MEMORIES - stored)
+            copy += 1
+        rows: dict[str, list[float]] = {}
+        for mode in ("vector", "hybrid"):
+            store.search_mode = mode  # type: ignore[assignment]
+            timings: dict[bool, list[float]] = {True: [], False: []}
+            for live in (True, False):
+                embeddings.live = live
+                for question in questions[:20]:  # warm the caches and the model
+                    store.search(namespace, query=question)
+                for question in questions:
+                    start = time.perf_counter()
+                    store.search(namespace, query=question)
+                    timings[live].append((time.perf_counter() - start) * 1000)
+            with_q, without_q = percentiles(timings[True]), percentiles(timings[False])
+            name = "hybrid (default)" if mode == "hybrid" else "vector only"
+            rows[name] = [with_q["p50"], with_q["p95"], without_q["p50"], without_q["p95"]]
+    sample = list(dict.fromkeys(texts))[: 200 if quick else 1000]
+    start = time.perf_counter()
+    model.embed_documents(sample)
+    per_s = len(sample) / (time.perf_counter() - start)
+    return {"memories": stored, "queries": len(questions), "rows": rows, "turns_per_s": per_s}
