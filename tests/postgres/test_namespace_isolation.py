@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from langgraph.store.postgres import PostgresStore
 
+from reverie.core.indexing import RankingOptions
 from reverie.stores.postgres import (
     ReveriePostgresStore,
     open_async_postgres_store,
@@ -125,9 +126,14 @@ def big_url() -> Iterator[str]:
         yield url
 
 
+# These tests check the vector side's top k, so they rank by similarity alone (hybrid ranking
+# would reorder by keywords; the scores would still be these cosines).
+VECTOR_ONLY = RankingOptions.vector_only()
+
+
 @pytest.fixture
 def store(big_url: str) -> Iterator[ReveriePostgresStore]:
-    with open_postgres_store(big_url, index=index_config()) as s:
+    with open_postgres_store(big_url, index=index_config(), ranking=VECTOR_ONLY) as s:
         yield s
 
 
@@ -152,7 +158,9 @@ def test_plain_langgraph_store_loses_the_namespace(big_url: str) -> None:
 def test_large_namespace_uses_iterative_index_scan(big_url: str) -> None:
     """Above the exact-search size the HNSW index is used, and still fills the page."""
     user = ("memories", "user7")
-    with open_postgres_store(big_url, index=index_config(), exact_search_below=0) as approx:
+    with open_postgres_store(
+        big_url, index=index_config(), exact_search_below=0, ranking=VECTOR_ONLY
+    ) as approx:
         hits = approx.search(user, query=QUERY, limit=10)
     assert len(hits) == 10 and {tuple(h.namespace) for h in hits} == {user}
     scores = [h.score or 0.0 for h in hits]
@@ -167,7 +175,9 @@ def test_large_namespace_uses_iterative_index_scan(big_url: str) -> None:
 
 async def test_async_store_gets_the_same_top_k(big_url: str) -> None:
     truth = true_scores(big_url, ALICE)
-    async with await open_async_postgres_store(big_url, index=index_config()) as store:
+    async with await open_async_postgres_store(
+        big_url, index=index_config(), ranking=VECTOR_ONLY
+    ) as store:
         hits = await store.asearch(ALICE, query=QUERY, limit=5)
     assert [tuple(h.namespace) for h in hits] == [ALICE] * 5
     assert rounded([h.score for h in hits]) == rounded(truth[:5])

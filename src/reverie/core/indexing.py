@@ -142,8 +142,12 @@ class RankingOptions:
     @classmethod
     def plain(cls) -> RankingOptions:
         """Reciprocal rank fusion of the two rankings only, no context features."""
-        return cls(rrf_k=20.0, keyword_weight=1.0, neighbour_weight=0.0, speaker_weight=0.0,
-                   episode_weight=0.0)  # fmt: skip
+        return cls(keyword_weight=1.0, neighbour_weight=0.0, speaker_weight=0.0, episode_weight=0.0)
+
+    @classmethod
+    def vector_only(cls) -> RankingOptions:
+        """Rank by cosine similarity alone (what LangGraph's stores do)."""
+        return cls(keyword_weight=0.0, neighbour_weight=0.0, speaker_weight=0.0, episode_weight=0.0)
 
 
 class ReverieIndexConfig(IndexConfig, total=False):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from langgraph.store.base import GetOp, ListNamespacesOp, PutOp, Result, SearchOp
 
 from reverie.core.errors import InputError
-from reverie.core.ports import NamespaceSearch, PortOp
+from reverie.core.ports import NamespaceSearch, PortOp, check_search_options
 from reverie.stores.postgres.namespaces import checked, list_namespaces, lock_namespaces
 from reverie.stores.postgres.rows import get_items, item_key, refresh_ttl, to_item
 from reverie.stores.postgres.search import SearchRequest, search
@@ -74,11 +74,15 @@ def run_batch(ops: Sequence[PortOp], settings: StoreSettings) -> Plan[list[Resul
 
 
 def _request(op: SearchOp | NamespaceSearch, settings: StoreSettings) -> SearchRequest:
+    options: dict[str, object] = {}
     if isinstance(op, NamespaceSearch):
+        check_search_options(op)
         namespace, descendants, refresh = op.namespace, op.descendants, op.refresh_ttl
+        options = {"min_score": op.min_score, "diversity": op.diversity, "ranking": op.ranking}
     else:
         namespace, descendants, refresh = op.namespace_prefix, True, op.refresh_ttl
     return SearchRequest(
+        **options,  # type: ignore[arg-type]
         namespace=checked(tuple(namespace)) if namespace else (),
         descendants=descendants,
         query=op.query,

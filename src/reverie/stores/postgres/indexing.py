@@ -15,6 +15,7 @@ from langchain_core.embeddings import Embeddings
 from langgraph.store.base import PutOp, ensure_embeddings, get_text_at_path, tokenize_path
 
 from reverie.core.errors import ConfigurationError
+from reverie.core.indexing import EpisodeFields, IndexFields
 
 # distance_type -> (pgvector operator, operator class suffix, similarity from the distance `d`)
 _DISTANCES = {
@@ -37,6 +38,9 @@ class IndexSettings:
     vector_type: str = "vector"
     ann_kind: str = "hnsw"
     ann_parameters: dict[str, int] = field(default_factory=dict)
+    keyword_fields: tuple[tuple[str, Any], ...] | None = None
+    """Paths keyword search sees (None: the embedded ``fields``)."""
+    episodes: EpisodeFields = field(default_factory=EpisodeFields)
 
     @property
     def operator(self) -> str:
@@ -66,15 +70,38 @@ class IndexSettings:
         """``(field_name, text)`` for every text of ``op`` to embed, as LangGraph names them."""
         if op.value is None or op.index is False:
             return []
-        paths = self.fields if op.index is None else tuple((p, tokenize_path(p)) for p in op.index)
-        found: list[tuple[str, str]] = []
-        for path, tokens in paths:
-            texts = get_text_at_path(op.value, tokens)
-            if len(texts) == 1:
-                found.append((path, texts[0]))
-            else:
-                found.extend((f"{path}.{i}", text) for i, text in enumerate(texts))
-        return found
+        paths = self.fields if op.index is None else _tokenized(op.index)
+        return _texts_at(op.value, paths)
+
+    def keyword_text(self, op: PutOp) -> str | None:
+        """The text keyword search sees for ``op`` (None: none), as the embedded store's."""
+        if op.value is None or op.index is False:
+            return None
+        if op.index is None:
+            paths = self.fields if self.keyword_fields is None else self.keyword_fields
+        elif isinstance(op.index, IndexFields):
+            paths = _tokenized(op.index.keywords)
+        else:
+            paths = _tokenized(op.index)
+        texts = [text for _, text in _texts_at(op.value, paths)]
+        return "\n".join(texts) if texts else None
+
+
+def _tokenized(paths: list[str]) -> tuple[tuple[str, Any], ...]:
+    return tuple((p, "$" if p == "$" else tokenize_path(p)) for p in paths)
+
+
+def _texts_at(
+    value: Mapping[str, Any], paths: tuple[tuple[str, Any], ...]
+) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for path, tokens in paths:
+        texts = get_text_at_path(dict(value), tokens)
+        if len(texts) == 1:
+            found.append((path, texts[0]))
+        else:
+            found.extend((f"{path}.{i}", text) for i, text in enumerate(texts))
+    return found
 
 
 def index_settings(index: Mapping[str, Any] | None) -> IndexSettings | None:
@@ -110,7 +137,12 @@ def index_settings(index: Mapping[str, Any] | None) -> IndexSettings | None:
     if isinstance(fields, str):
         fields = [fields]
     embeddings = ensure_embeddings(index["embed"])
+    keyword_fields = None
+    if "keyword_fields" in index:
+        keyword_fields = _tokenized(list(index["keyword_fields"] or []))
     return IndexSettings(
+        keyword_fields=keyword_fields,
+        episodes=EpisodeFields.from_config(index.get("episode_fields")),
         dims=dims,
         embeddings=embeddings,
         fields=tuple((p, "$" if p == "$" else tokenize_path(p)) for p in fields),

@@ -89,7 +89,31 @@ def vector_migrations(index: IndexSettings) -> tuple[tuple[str, str], ...]:
     ddl = index.index_ddl()
     if ddl is not None:
         migrations.append(("store_vectors_embedding_idx", ddl))
-    return tuple(migrations)
+    return tuple(migrations) + KEYWORD_MIGRATIONS
+
+
+# Keyword search (BM25, as the embedded store computes it): each item's keyword terms with
+# their counts, and its length in terms. Rows go with their item (ON DELETE CASCADE).
+KEYWORD_MIGRATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "reverie_keyword_docs",
+        "CREATE TABLE IF NOT EXISTS reverie_keyword_docs ("
+        "prefix text NOT NULL, key text NOT NULL, length real NOT NULL, "
+        "PRIMARY KEY (prefix, key), "
+        "FOREIGN KEY (prefix, key) REFERENCES store (prefix, key) ON DELETE CASCADE)",
+    ),
+    (
+        "reverie_terms",
+        "CREATE TABLE IF NOT EXISTS reverie_terms ("
+        "prefix text NOT NULL, term text NOT NULL, key text NOT NULL, tf real NOT NULL, "
+        "PRIMARY KEY (prefix, term, key), "
+        "FOREIGN KEY (prefix, key) REFERENCES store (prefix, key) ON DELETE CASCADE)",
+    ),
+    (
+        "reverie_terms_by_item",
+        "CREATE INDEX IF NOT EXISTS reverie_terms_by_item ON reverie_terms (prefix, key)",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -100,6 +124,8 @@ class SchemaInfo:
     """``ttl_minutes`` holds fractions (False: LangGraph's integer column)."""
     has_vectors: bool = False
     """A ``store_vectors`` table exists (an overwrite must drop the item's old vectors)."""
+    has_keywords: bool = False
+    """The keyword tables exist (an overwrite must drop the item's old terms)."""
 
 
 LANGGRAPH_COLUMNS = {"prefix", "key", "value", "created_at", "updated_at"}
@@ -108,7 +134,10 @@ COLUMNS = (
     "SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute "
     "WHERE attrelid = to_regclass('store') AND attnum > 0 AND NOT attisdropped"
 )
-HAS_VECTORS = "SELECT to_regclass('store_vectors') IS NOT NULL AS present"
+HAS_VECTORS = (
+    "SELECT to_regclass('store_vectors') IS NOT NULL AS present, "
+    "to_regclass('reverie_terms') IS NOT NULL AS keywords"
+)
 
 
 def migrate(index: IndexSettings | None, where: str) -> Plan[SchemaInfo]:
@@ -137,4 +166,5 @@ def migrate(index: IndexSettings | None, where: str) -> Plan[SchemaInfo]:
     return SchemaInfo(
         fractional_ttl=columns.get("ttl_minutes") != "integer",
         has_vectors=bool(vectors["present"]),
+        has_keywords=bool(vectors["keywords"]),
     )

@@ -22,6 +22,7 @@ keeps its place) grouped by namespace, using the ``reverie_seq`` column.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from typing import Any
 
 from langgraph.store.base import SearchItem
 
+from reverie.core.indexing import RankingOptions
+from reverie.stores.postgres import hybrid
 from reverie.stores.postgres.filters import filter_clause
 from reverie.stores.postgres.indexing import IndexSettings
 from reverie.stores.postgres.namespaces import ALIVE, scope
@@ -63,6 +66,9 @@ class SearchRequest:
     limit: int = 10
     offset: int = 0
     refresh_ttl: bool = False
+    min_score: float | None = None
+    diversity: float = 0.0
+    ranking: RankingOptions | None = None
 
     @property
     def wanted(self) -> int:
@@ -105,6 +111,9 @@ class VectorSearch:
     sizes: NamespaceSizes
     session_tuned: bool
     """Whether every pooled connection already carries :func:`session_settings`."""
+    ranking: RankingOptions | None = None
+    """Hybrid ranking (vector + keyword + episode context); None: vector similarity only
+    (a database without the keyword tables)."""
 
 
 def session_settings(tuning: SearchTuning) -> str:
@@ -133,6 +142,8 @@ def search(
     """``request``'s page of items: scored by ``vector`` when given, else a listing."""
     if vector is None or vectors is None:
         rows = yield from _listing(request, request.offset, request.limit)
+    elif vectors.ranking is not None and request.query:
+        rows = yield from _hybrid_search(request, vector, vectors, vectors.ranking)
     else:
         rows = yield from _vector_search(request, vector, vectors)
     if request.refresh_ttl:
@@ -180,6 +191,75 @@ def _vector_search(
     if len(rows) < request.wanted:
         rows += yield from _listing(request, 0, request.wanted - len(rows), unindexed_only=True)
     return rows[request.offset : request.wanted]
+
+
+def _hybrid_search(
+    request: SearchRequest, vector: list[float], vectors: VectorSearch, default: RankingOptions
+) -> Plan[list[Row]]:
+    """The page of a hybrid search (see ``hybrid``); scores are cosines."""
+    assert request.query
+    options = request.ranking or default
+    index = vectors.index
+    pool = max(4 * request.wanted, options.pool)
+    small = yield from _is_small(request, vectors)
+    if small:
+        nearest = yield from _exact_top(request, vector, index, pool)
+    else:
+        if vectors.tuning.iterative_scan and not vectors.session_tuned:
+            yield from _transaction_settings(vectors.tuning, pool)
+        deeper = dataclasses.replace(request, limit=pool, offset=0)
+        nearest = yield from _approximate(deeper, vector, index)
+    cosine = {(r["prefix"], r["key"]): float(r["score"]) for r in nearest}
+    keyword = yield from hybrid.keyword_candidates(
+        request.namespace, request.descendants, request.query, request.filter, pool
+    )
+    keys = list(dict.fromkeys([*cosine, *keyword]))
+    context, near = yield from hybrid.pool_context(keys, index, request.filter)
+    unscored = [k for k in [*keys, *((r["prefix"], r["key"]) for r in near)] if k not in cosine]
+    cosine.update((yield from hybrid.cosines_of(unscored, vector, index)))
+    ranked = hybrid.rank(request.query, cosine, keyword, [*context, *near], options)
+    if request.min_score is not None:
+        ranked = [k for k in ranked if k in cosine and cosine[k] >= request.min_score]
+    if request.diversity:
+        ranked = yield from hybrid.diversified(
+            ranked, request.diversity, request.wanted, index.dims
+        )
+    rows = yield from _rows_of(ranked[: request.wanted], cosine)
+    if len(rows) < request.wanted and request.min_score is None:
+        rows += yield from _listing(request, 0, request.wanted - len(rows), unindexed_only=True)
+    return rows[request.offset : request.wanted]
+
+
+def _rows_of(keys: list[tuple[str, str]], scores: dict[tuple[str, str], float]) -> Plan[list[Row]]:
+    """The live items of ``keys`` in that order, each with its score."""
+    if not keys:
+        return []
+    found = yield from Sql(
+        f"SELECT {item_columns()} FROM store JOIN unnest(%s::text[], %s::text[]) "
+        "AS k(prefix, key) ON store.prefix = k.prefix AND store.key = k.key "
+        f"WHERE {ALIVE}",
+        [[p for p, _ in keys], [k for _, k in keys]],
+    )
+    by_key = {(r["prefix"], r["key"]): r for r in found}
+    return [{**by_key[k], "score": scores.get(k)} for k in keys if k in by_key]
+
+
+def _exact_top(
+    request: SearchRequest, vector: list[float], index: IndexSettings, count: int
+) -> Plan[list[Row]]:
+    """(prefix, key, score) of the ``count`` most similar live items matching the filter."""
+    best_where, best_params = _vectors_in(request)
+    filters, filter_params = filter_clause(request.filter)
+    distance = f"min(sv.embedding {index.operator} {index.query_vector()})"
+    rows = yield from Sql(
+        f"SELECT sv.prefix, sv.key, {index.similarity(distance)} AS score "
+        "FROM store_vectors AS sv JOIN store ON store.prefix = sv.prefix AND store.key = sv.key "
+        f"WHERE {best_where} AND {ALIVE}{filters} "
+        "GROUP BY sv.prefix, sv.key, store.reverie_seq "
+        f"ORDER BY {distance} ASC, store.reverie_seq LIMIT %s",
+        [vector, *best_params, *filter_params, vector, count],
+    )
+    return rows
 
 
 def _is_small(request: SearchRequest, vectors: VectorSearch) -> Plan[bool]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from langgraph.store.base import TTLConfig
 
+from reverie.core.indexing import RankingOptions
 from reverie.stores.postgres.indexing import IndexSettings
 from reverie.stores.postgres.schema import SchemaInfo
 from reverie.stores.postgres.search import NamespaceSizes, SearchTuning, VectorSearch
@@ -23,6 +24,7 @@ class StoreSettings:
     """Whether the pool applies the pgvector session settings to every connection."""
     schema: SchemaInfo = field(default_factory=SchemaInfo)
     sizes: NamespaceSizes = field(default_factory=NamespaceSizes)
+    ranking: RankingOptions = field(default_factory=RankingOptions)
 
     @property
     def refresh_on_read(self) -> bool:
@@ -32,7 +34,8 @@ class StoreSettings:
     def vector_search(self) -> VectorSearch | None:
         if self.index is None:
             return None
-        return VectorSearch(self.index, self.tuning, self.sizes, self.session_tuned)
+        hybrid = self.ranking if self.schema.has_keywords else None
+        return VectorSearch(self.index, self.tuning, self.sizes, self.session_tuned, hybrid)
 
     @property
     def searches_need_transaction(self) -> bool:

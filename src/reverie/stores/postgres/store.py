@@ -23,6 +23,7 @@ from langgraph.store.base import Result, TTLConfig
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from reverie.core.errors import StoreError
+from reverie.core.indexing import RankingOptions
 from reverie.core.ports import CommitResult, Expectation, NativeStore, PortOp, Write
 from reverie.stores.postgres.batch import run_batch
 from reverie.stores.postgres.commit import run_commit
@@ -56,6 +57,7 @@ class _Configured(NativeStore):
         tuning: SearchTuning | None,
         session_tuned: bool,
         where: str,
+        ranking: RankingOptions | None = None,
     ) -> None:
         self.index_config = dict(index) if index is not None else None
         self.ttl_config = ttl
@@ -64,6 +66,7 @@ class _Configured(NativeStore):
             ttl=ttl,
             tuning=tuning or SearchTuning(),
             session_tuned=session_tuned,
+            ranking=ranking or RankingOptions(),
         )
         self.embeddings = self.settings.index.embeddings if self.settings.index else None
         self.where = where
@@ -89,8 +92,9 @@ class ReveriePostgresStore(_Configured):
         session_tuned: bool = False,
         where: str = "the configured server",
         owns_pool: bool = False,
+        ranking: RankingOptions | None = None,
     ) -> None:
-        self._configure(index, ttl, tuning, session_tuned, where)
+        self._configure(index, ttl, tuning, session_tuned, where, ranking)
         self.pool = pool
         self._runner = SyncRunner(pool, self.embeddings, where)
         self._owns_pool = owns_pool
@@ -176,8 +180,9 @@ class ReverieAsyncPostgresStore(_Configured):
         where: str = "the configured server",
         owns_pool: bool = False,
         loop: asyncio.AbstractEventLoop | None = None,
+        ranking: RankingOptions | None = None,
     ) -> None:
-        self._configure(index, ttl, tuning, session_tuned, where)
+        self._configure(index, ttl, tuning, session_tuned, where, ranking)
         self.pool = pool
         self.loop = loop or asyncio.get_running_loop()
         self._runner = AsyncRunner(pool, self.embeddings, where)

@@ -9,6 +9,7 @@ place of the first (as InMemoryStore does).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,6 +17,7 @@ from typing import Any
 
 from reverie.core.errors import InputError
 from reverie.core.ports import RestoredItem, Write, as_put, write_target
+from reverie.retrieval.terms import terms
 from reverie.stores.postgres.indexing import IndexSettings
 from reverie.stores.postgres.namespaces import as_text, checked
 from reverie.stores.postgres.rows import params_of
@@ -87,6 +89,8 @@ class RowWrite:
     """Set for restored items, which keep their own timestamps."""
     texts: tuple[tuple[str, str], ...] = ()
     """``(field_name, text)`` to embed and store as the item's vectors."""
+    keyword_text: str | None = None
+    """What keyword search sees (None: the item is not keyword-indexed)."""
 
     @property
     def restored(self) -> bool:
@@ -124,6 +128,7 @@ def prepare(writes: Sequence[Write], index: IndexSettings | None) -> PreparedWri
             created_at=created,
             updated_at=updated,
             texts=tuple(index.texts(op)) if index is not None else (),
+            keyword_text=index.keyword_text(op) if index is not None else None,
         )
         latest[(row.prefix, row.key)] = row
     rows = list(latest.values())
@@ -153,6 +158,8 @@ def write_rows(
             yield from Sql(upsert, _upsert_params(batch))
     if schema.has_vectors and kept:
         yield from Sql(DELETE_VECTORS, params_of([(r.prefix, r.key) for r in kept]))
+    if schema.has_keywords and kept:
+        yield from write_keywords(kept)
     by_text = dict(zip(prepared.texts, vectors, strict=True))
     embedded = [(r, name, by_text[text]) for r in kept for name, text in r.texts]
     if embedded:
@@ -166,6 +173,39 @@ def write_rows(
                 [json.dumps([float(x) for x in vector]) for _, _, vector in embedded],
             ],
         )
+
+
+DELETE_KEYWORDS = (
+    "DELETE FROM {table} USING unnest(%s::text[], %s::text[]) AS w(prefix, key) "
+    "WHERE {table}.prefix = w.prefix AND {table}.key = w.key"
+)
+INSERT_DOCS = (
+    "INSERT INTO reverie_keyword_docs (prefix, key, length) "
+    "SELECT * FROM unnest(%s::text[], %s::text[], %s::real[])"
+)
+INSERT_TERMS = (
+    "INSERT INTO reverie_terms (prefix, key, term, tf) "
+    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::real[])"
+)
+
+
+def write_keywords(rows: list[RowWrite]) -> Plan[None]:
+    """Replace the keyword terms of ``rows`` (written items) with their new texts' terms."""
+    pairs = params_of([(r.prefix, r.key) for r in rows])
+    for table in ("reverie_terms", "reverie_keyword_docs"):
+        yield from Sql(DELETE_KEYWORDS.format(table=table), pairs)
+    docs: list[tuple[str, str, float]] = []
+    postings: list[tuple[str, str, str, float]] = []
+    for row in rows:
+        if row.keyword_text is None:
+            continue
+        found = terms(row.keyword_text)
+        docs.append((row.prefix, row.key, float(len(found))))
+        postings += [(row.prefix, row.key, t, float(n)) for t, n in Counter(found).items()]
+    if docs:
+        yield from Sql(INSERT_DOCS, [list(column) for column in zip(*docs, strict=True)])
+    if postings:
+        yield from Sql(INSERT_TERMS, [list(column) for column in zip(*postings, strict=True)])
 
 
 def _upsert_params(rows: list[RowWrite]) -> list[Any]:

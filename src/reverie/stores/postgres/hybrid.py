@@ -1,0 +1,189 @@
+"""Hybrid search on PostgreSQL: the same candidate pool and fusion as the embedded store.
+
+The pool is gathered in a few statements: the ``pool`` nearest items (exactly in small
+namespaces, through the HNSW index in large ones, as vector search does), the ``pool`` best by
+BM25 (``reverie_terms``, with the embedded store's formula and terms, so the scores agree), then
+the context of every candidate and its neighbours in their episodes, and the exact cosine of
+candidates the vector list did not score. ``reverie.retrieval.fusion`` orders the pool; the
+page's items come back with their cosine as the score.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from reverie.core.indexing import RankingOptions
+from reverie.retrieval.diversity import diversify
+from reverie.retrieval.fusion import Pool, rank_pool
+from reverie.retrieval.terms import terms
+from reverie.stores.postgres.filters import filter_clause
+from reverie.stores.postgres.indexing import IndexSettings
+from reverie.stores.postgres.namespaces import ALIVE, scope
+from reverie.stores.postgres.steps import Plan, Row, Sql
+
+K1, B = 1.2, 0.75  # as the embedded store's BM25
+MAX_QUERY_TERMS = 32
+Key = tuple[str, str]  # (prefix, key)
+
+_BM25 = """
+WITH q AS (SELECT DISTINCT unnest(%s::text[]) AS term),
+docs AS (SELECT d.prefix, count(*)::float8 AS n, avg(d.length)::float8 AS avgdl
+         FROM reverie_keyword_docs AS d WHERE {docs_scope} GROUP BY d.prefix),
+df AS (SELECT t.prefix, t.term, count(*)::float8 AS df FROM reverie_terms AS t
+       JOIN q ON q.term = t.term WHERE {terms_scope} GROUP BY t.prefix, t.term)
+SELECT t.prefix, t.key, sum(ln(1 + (docs.n - df.df + 0.5) / (df.df + 0.5)) * t.tf * {k1_1}
+       / (t.tf + {k1} * (1 - {b} + {b} * d.length / greatest(docs.avgdl, 1e-9)))) AS bm25
+FROM reverie_terms AS t
+JOIN q ON q.term = t.term
+JOIN df ON df.prefix = t.prefix AND df.term = t.term
+JOIN docs ON docs.prefix = t.prefix
+JOIN reverie_keyword_docs AS d ON d.prefix = t.prefix AND d.key = t.key
+JOIN store ON store.prefix = t.prefix AND store.key = t.key
+WHERE {terms_scope} AND {alive}{filters}
+GROUP BY t.prefix, t.key, store.reverie_seq
+ORDER BY bm25 DESC, store.reverie_seq LIMIT %s
+"""
+
+
+def keyword_candidates(
+    namespace: tuple[str, ...],
+    descendants: bool,
+    query: str,
+    filter: Any,
+    pool: int,
+) -> Plan[dict[Key, float]]:
+    """The ``pool`` best items by BM25 (per namespace statistics), with their scores."""
+    wanted = list(dict.fromkeys(terms(query)))[:MAX_QUERY_TERMS]
+    if not wanted:
+        return {}
+    docs_scope, docs_params = scope("d.prefix", namespace, descendants)
+    terms_scope, terms_params = scope("t.prefix", namespace, descendants)
+    filters, filter_params = filter_clause(filter)
+    sql = _BM25.format(
+        docs_scope=docs_scope, terms_scope=terms_scope, alive=ALIVE, filters=filters,
+        k1=K1, k1_1=K1 + 1, b=B,
+    )  # fmt: skip
+    rows = yield from Sql(
+        sql,
+        [wanted, *docs_params, *terms_params, *terms_params, *filter_params, pool],
+    )
+    return {(r["prefix"], r["key"]): float(r["bm25"]) for r in rows}
+
+
+def _context_columns(index: IndexSettings) -> tuple[str, list[Any]]:
+    episode, position, speaker = ("{" + p.replace(".", ",") + "}" for p in index.episodes.paths)
+    columns = (
+        "store.reverie_seq, store.value #>> %s AS episode, "
+        "CASE WHEN jsonb_typeof(store.value #> %s) = 'number' "
+        "THEN (store.value #>> %s)::float8 END AS position, "
+        "CASE WHEN jsonb_typeof(store.value #> %s) = 'string' THEN store.value #>> %s END AS speaker"
+    )
+    return columns, [episode, position, position, speaker, speaker]
+
+
+def pool_context(
+    keys: Sequence[Key], index: IndexSettings, filter: Any
+) -> Plan[tuple[list[Row], list[Row]]]:
+    """(candidates' context rows, their neighbours' context rows): the neighbours are the
+    items at position -1 and +1 of the same episode, indexed and alive, matching ``filter``."""
+    columns, params = _context_columns(index)
+    found = yield from Sql(
+        f"SELECT store.prefix, store.key, {columns} FROM store "
+        "JOIN unnest(%s::text[], %s::text[]) AS c(prefix, key) "
+        "ON store.prefix = c.prefix AND store.key = c.key",
+        [*params, [p for p, _ in keys], [k for _, k in keys]],
+    )
+    wanted = [
+        (r["prefix"], r["episode"], r["position"] + step)
+        for r in found
+        if r["episode"] is not None and r["position"] is not None
+        for step in (-1.0, 1.0)
+    ]
+    if not wanted:
+        return found, []
+    episode_path, position_path = params[0], params[1]
+    filters, filter_params = filter_clause(filter)
+    near = yield from Sql(
+        f"SELECT store.prefix, store.key, {columns} FROM store "
+        "JOIN unnest(%s::text[], %s::text[], %s::float8[]) AS w(prefix, episode, position) "
+        "ON store.prefix = w.prefix AND store.value #>> %s = w.episode "
+        "AND store.value #> %s = to_jsonb(w.position) "
+        f"WHERE {ALIVE}{filters} AND (EXISTS (SELECT 1 FROM reverie_keyword_docs AS d "
+        "WHERE d.prefix = store.prefix AND d.key = store.key) OR EXISTS (SELECT 1 FROM "
+        "store_vectors AS v WHERE v.prefix = store.prefix AND v.key = store.key))",
+        [
+            *params,
+            [w[0] for w in wanted],
+            [w[1] for w in wanted],
+            [w[2] for w in wanted],
+            episode_path,
+            position_path,
+            *filter_params,
+        ],
+    )
+    known = set(keys)
+    return found, [r for r in near if (r["prefix"], r["key"]) not in known]
+
+
+def cosines_of(
+    keys: Sequence[Key], vector: list[float], index: IndexSettings
+) -> Plan[dict[Key, float]]:
+    """The exact similarity of each of ``keys`` that has a vector (its best field's)."""
+    if not keys:
+        return {}
+    rows = yield from Sql(
+        f"SELECT sv.prefix, sv.key, {index.similarity(f'min(sv.embedding {index.operator} {index.query_vector()})')} AS score "
+        "FROM store_vectors AS sv JOIN unnest(%s::text[], %s::text[]) AS c(prefix, key) "
+        "ON sv.prefix = c.prefix AND sv.key = c.key GROUP BY sv.prefix, sv.key",
+        [vector, [p for p, _ in keys], [k for _, k in keys]],
+    )
+    return {(r["prefix"], r["key"]): float(r["score"]) for r in rows}
+
+
+def rank(
+    query: str,
+    cosine: dict[Key, float],
+    keyword: dict[Key, float],
+    context: list[Row],
+    options: RankingOptions,
+) -> list[Key]:
+    """The pool ordered by ``reverie.retrieval.fusion`` (ties in listing order)."""
+    keys = [(r["prefix"], r["key"]) for r in context]
+    pool = Pool(
+        cosine=np.asarray([cosine.get(k, np.nan) for k in keys], dtype=np.float64),
+        keyword=np.asarray([keyword.get(k, 0.0) for k in keys], dtype=np.float64),
+        order=np.asarray([int(r["reverie_seq"] or 0) for r in context], dtype=np.int64),
+        episode=[
+            (r["prefix"], r["episode"]) if r["episode"] is not None else None for r in context
+        ],
+        position=np.asarray(
+            [np.nan if r["position"] is None else r["position"] for r in context], dtype=np.float64
+        ),
+        speaker=[r["speaker"] for r in context],
+    )
+    return [keys[i] for i in rank_pool(pool, query, options).tolist()]
+
+
+def diversified(ranked: list[Key], diversity: float, wanted: int, dims: int) -> Plan[list[Key]]:
+    """``ranked`` with its best ``3 * wanted`` (at least 30) reordered by MMR."""
+    head = ranked[: max(3 * wanted, 30)]
+    if diversity <= 0 or len(head) < 2:
+        return ranked
+    rows = yield from Sql(
+        "SELECT DISTINCT ON (sv.prefix, sv.key) sv.prefix, sv.key, sv.embedding::text AS v "
+        "FROM store_vectors AS sv JOIN unnest(%s::text[], %s::text[]) AS c(prefix, key) "
+        "ON sv.prefix = c.prefix AND sv.key = c.key ORDER BY sv.prefix, sv.key, sv.field_name",
+        [[p for p, _ in head], [k for _, k in head]],
+    )
+    found = {(r["prefix"], r["key"]): json.loads(r["v"]) for r in rows}
+    vectors = np.zeros((len(head), dims), dtype=np.float32)
+    for n, key in enumerate(head):
+        if key in found:
+            row = np.asarray(found[key], dtype=np.float32)
+            vectors[n] = row / (float(np.linalg.norm(row)) or 1.0)
+    order = diversify(vectors, diversity, len(head))
+    return [head[i] for i in order] + ranked[len(head) :]
