@@ -11,6 +11,7 @@ from reverie.core.errors import (
     StoreError,
     UnusableReplyError,
 )
+from reverie.core.indexing import EpisodeFields, IndexFields, RankingOptions
 from reverie.core.namespace import NamespaceTemplate
 from reverie.core.types import ExtractedMemory, Memory, RemoveDoc
 from reverie.executor import CancelledSubmission, ReflectionExecutor
@@ -28,6 +29,7 @@ from reverie.extraction.thread_extractor import (
 )
 from reverie.ledger.erase import Erased, aforget_user, forget_user
 from reverie.ledger.history import HistoryRecord
+from reverie.ledger.search import SearchOptions
 from reverie.ledger.time_search import TimeQuery, Version
 from reverie.procedural import (
     AnnotatedTrajectory,
@@ -37,11 +39,20 @@ from reverie.procedural import (
     create_multi_prompt_optimizer,
     create_prompt_optimizer,
 )
+from reverie.retrieval.rerank import CompressorReranker, LLMReranker, Reranker, ScoreReranker
 from reverie.tools import create_manage_memory_tool, create_search_memory_tool
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ScoreReranker",
+    "Reranker",
+    "LLMReranker",
+    "CompressorReranker",
+    "SearchOptions",
+    "RankingOptions",
+    "IndexFields",
+    "EpisodeFields",
     "AnnotatedTrajectory",
     "CancelledSubmission",
     "ConfigurationError",

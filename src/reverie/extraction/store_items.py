@@ -24,9 +24,11 @@ from reverie.extraction.consolidation import DEFAULT_KEY, Consolidation
 from reverie.extraction.event_time import reference_time
 from reverie.extraction.run_config import checked_config, run_config, thread_id_of
 from reverie.extraction.schemas import SchemaToolkit
+from reverie.ledger.search import SearchOptions
 from reverie.ledger.time_search import TimeQuery, Version, memory_timeline, search_in_time
 from reverie.ledger.timeline import Moment
 from reverie.ledger.writes import change_memory
+from reverie.retrieval.rerank import Reranker
 
 IndexFields = Literal[False] | list[str] | None
 
@@ -145,6 +147,7 @@ class StoreItemsMixin:
         config: RunnableConfig | None,
         descendants: bool,
         when: TimeQuery,
+        options: SearchOptions,
     ) -> Pipeline[list[SearchItem]]:
         namespace = self.get_namespace(config)
         items = yield from search_in_time(
@@ -157,6 +160,7 @@ class StoreItemsMixin:
             offset=offset,
             descendants=descendants,
             refresh_ttl=refresh_ttl,
+            options=options,
         )
         default = self._default(config) if not items and offset == 0 and when.plain else None
         if default is None:
@@ -178,6 +182,9 @@ class StoreItemsMixin:
         event_after: datetime | None = None,
         event_before: datetime | None = None,
         recency_weight: float = 0.0,
+        min_score: float | None = None,
+        rerank: Reranker | None = None,
+        diversity: float = 0.0,
     ) -> list[SearchItem]:
         """Memories of this manager's namespace (``descendants=True``: and those below it).
         With a default and nothing stored yet, the default as it would be created.
@@ -185,11 +192,16 @@ class StoreItemsMixin:
         ``as_of``: the memories as they were at that moment (versions since replaced or deleted
         included, later ones left out); ``event_after`` / ``event_before``: only memories learnt
         from events in that range; ``recency_weight`` (0-1): prefer newer facts (see
-        ``reverie.ledger.time_search.TimeQuery``).
+        ``reverie.ledger.time_search.TimeQuery``). ``min_score``: leave out memories whose
+        cosine similarity to the query is lower; ``rerank``: a ``reverie.retrieval.rerank``
+        reranker for the best candidates; ``diversity`` (0-1): spread near-duplicates apart.
         """
         when = TimeQuery(as_of, event_after, event_before, recency_weight)
+        options = SearchOptions(min_score=min_score, diversity=diversity, rerank=rerank)
         return run(
-            self._search(query, filter, limit, offset, refresh_ttl, config, descendants, when)
+            self._search(
+                query, filter, limit, offset, refresh_ttl, config, descendants, when, options
+            )
         )
 
     async def asearch(
@@ -206,10 +218,16 @@ class StoreItemsMixin:
         event_after: datetime | None = None,
         event_before: datetime | None = None,
         recency_weight: float = 0.0,
+        min_score: float | None = None,
+        rerank: Reranker | None = None,
+        diversity: float = 0.0,
     ) -> list[SearchItem]:
         when = TimeQuery(as_of, event_after, event_before, recency_weight)
+        options = SearchOptions(min_score=min_score, diversity=diversity, rerank=rerank)
         return await arun(
-            self._search(query, filter, limit, offset, refresh_ttl, config, descendants, when)
+            self._search(
+                query, filter, limit, offset, refresh_ttl, config, descendants, when, options
+            )
         )
 
     def timeline(self, key: str, *, config: RunnableConfig | None = None) -> list[Version]:

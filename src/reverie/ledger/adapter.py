@@ -37,6 +37,7 @@ from reverie.core.ports import (
     RestoredItem,
     Write,
     as_put,
+    check_search_options,
     namespaces_touched,
     search_result,
 )
@@ -80,6 +81,9 @@ class LockingStoreAdapter:
         return await arun(self._batch(list(ops)))
 
     def _batch(self, ops: list[PortOp]) -> Pipeline[list[Result]]:
+        for op in ops:
+            if isinstance(op, NamespaceSearch):
+                check_search_options(op)
         plain: list[Op] = [
             _first_page(op, self.store) if isinstance(op, NamespaceSearch) else op for op in ops
         ]

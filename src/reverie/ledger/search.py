@@ -9,13 +9,37 @@ returned by a search of user namespaces.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from langgraph.store.base import SearchItem
 
 from reverie.core.effects import Pipeline, Search
+from reverie.core.indexing import RankingOptions
 from reverie.core.namespace import RESERVED_ROOT
 from reverie.core.ports import MemoryStorePort, NamespaceSearch
+from reverie.retrieval.rerank import Reranker
+
+RERANK_DEPTH = 20  # candidates a reranker reads: enough to lift a buried hit, few for a model
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """How a query search ranks and what it keeps, beyond LangGraph's arguments.
+
+    ``min_score``: leave out items whose cosine similarity to the query is below it.
+    ``diversity`` (0-1, 0: off): reorder the best candidates by maximal marginal relevance.
+    ``ranking``: the store's ranking weights for this search (``RankingOptions``).
+    ``rerank``: a :class:`~reverie.retrieval.rerank.Reranker` applied to the best
+    ``rerank_depth`` candidates (the page, if deeper). Reverie's stores honour all of them;
+    other LangGraph stores honour ``min_score`` and ``rerank``.
+    """
+
+    min_score: float | None = None
+    diversity: float = 0.0
+    ranking: RankingOptions | None = None
+    rerank: Reranker | None = None
+    rerank_depth: int = RERANK_DEPTH
 
 
 def search_memories(
@@ -28,20 +52,34 @@ def search_memories(
     offset: int = 0,
     descendants: bool = False,
     refresh_ttl: bool | None = None,
+    options: SearchOptions | None = None,
 ) -> Pipeline[list[SearchItem]]:
     """Memories of ``namespace`` (and, with ``descendants``, of every namespace below it);
-    ``refresh_ttl`` as LangGraph's (None: the store's default)."""
+    ``refresh_ttl`` as LangGraph's (None: the store's default); ``options``: see
+    :class:`SearchOptions`."""
+    options = options or SearchOptions()
+    rerank, rerank_depth = options.rerank, options.rerank_depth
+    reranking = rerank is not None and bool(query)
+    wanted = offset + limit
     request = NamespaceSearch(
         tuple(namespace),
         query=query,
         filter=filter,
-        limit=limit,
-        offset=offset,
+        limit=max(wanted, rerank_depth) if reranking else limit,
+        offset=0 if reranking else offset,
         descendants=descendants,
         refresh_ttl=refresh_ttl,
+        min_score=options.min_score,
+        diversity=options.diversity,
+        ranking=options.ranking,
     )
     items = yield from Search(port, request)
     if descendants and (not namespace or namespace[0] != RESERVED_ROOT):
         # A search from the root would otherwise reach every user's audit trail.
         items = [i for i in items if not i.namespace or i.namespace[0] != RESERVED_ROOT]
+    if reranking:
+        assert rerank is not None and query
+        depth = max(wanted, rerank_depth)
+        items = (yield from rerank.rerank(query, items[:depth])) + items[depth:]
+        items = items[offset:wanted]
     return items

@@ -19,7 +19,7 @@ from reverie.core.dates import utc
 from reverie.core.effects import Pipeline, StoreBatch
 from reverie.core.errors import InputError
 from reverie.core.ports import MemoryStorePort, NamespaceSearch
-from reverie.ledger.search import search_memories
+from reverie.ledger.search import SearchOptions, search_memories
 from reverie.ledger.timeline import TimeRecord, past_namespace, time_namespace
 
 DAY_S = 86_400.0
@@ -97,9 +97,13 @@ def search_in_time(
     offset: int = 0,
     descendants: bool = False,
     refresh_ttl: bool | None = None,
+    options: SearchOptions | None = None,
 ) -> Pipeline[list[SearchItem]]:
     """Memories of ``namespace`` as ``when`` asks; results shaped like current memories (a closed
-    version comes back under its memory's key, with its ``{"kind", "content"}`` then)."""
+    version comes back under its memory's key, with its ``{"kind", "content"}`` then).
+
+    Scores are cosine similarities, so current and closed versions merge by one measure.
+    ``options`` apply in full to a plain search; in time, only ``min_score`` does."""
     if when.plain:
         return (
             yield from search_memories(
@@ -111,8 +115,10 @@ def search_in_time(
                 offset=offset,
                 descendants=descendants,
                 refresh_ttl=refresh_ttl,
+                options=options,
             )
         )
+    threshold = SearchOptions(min_score=options.min_score) if options else None
     wanted = offset + limit
     pool = max(2 * wanted, 10)
     while True:
@@ -124,6 +130,7 @@ def search_in_time(
             limit=pool,
             descendants=descendants,
             refresh_ttl=refresh_ttl,
+            options=threshold,
         )
         # Ranked by relevance alone, the best ``wanted`` admitted current memories are all that
         # can make the page; otherwise (no query, or recency reordering) all of them are needed.
@@ -138,6 +145,7 @@ def search_in_time(
                 filter=_past_filter(filter, when),
                 limit=wanted,
                 descendants=descendants,
+                options=threshold,
             )
             found += [_as_memory(item) for item in past]
         exhausted = len(current) < pool
