@@ -1,0 +1,67 @@
+"""The embedded store and PostgreSQL rank a fixed corpus alike: same top 10 for >= 95% of
+queries (both compute the same BM25 and cosines, and fuse them with the same code)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from reverie.cli.conversation import Message
+from reverie.cli.episodes import store_episodes
+from reverie.core.ports import NamespaceSearch
+from reverie.ledger import port_for
+from reverie.testing import hashing_index
+from tests.store_factories import FACTORIES
+
+NS = ("agree", "u1")
+WORDS = (
+    "garden puppy shelter adopt violin concert beach sunrise painting camping mountain lake "
+    "recipe pasta marathon training bakery cake museum photo guitar lesson friend sister "
+    "birthday party school book library hike tent kayak river snow ski trip city"
+).split()
+SPEAKERS = ["Ana", "Ben", "Caro"]
+
+
+def corpus() -> list[list[Message]]:
+    rng = random.Random(7)
+    chats = []
+    for day in range(30):
+        chat = []
+        for turn in range(12):
+            words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 12)))
+            chat.append(
+                Message(
+                    role="user" if turn % 2 == 0 else "assistant",
+                    content=f"{words} ({day}.{turn})",
+                    name=SPEAKERS[(day + turn) % 3],
+                    created_at=f"2024-03-{day % 28 + 1:02d}T10:00:00Z",
+                )
+            )
+        chats.append(chat)
+    return chats
+
+
+def queries() -> list[str]:
+    rng = random.Random(11)
+    found = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 5))) for _ in range(50)]
+    return found + [f"what did {s} say about the {rng.choice(WORDS)}" for s in SPEAKERS * 4]
+
+
+def top_sets(kind: str, tmp_path: Path) -> list[set[str]]:
+    with FACTORIES[kind](tmp_path, hashing_index(dims=64)) as store:
+        for chat in corpus():
+            store_episodes(store, NS, chat)
+        port = port_for(store)
+        results = port.batch([NamespaceSearch(NS, query=q, limit=10) for q in queries()])
+    return [{item.key for item in found} for found in results]  # type: ignore[union-attr]
+
+
+@pytest.mark.postgres
+def test_postgres_ranks_like_the_embedded_store(tmp_path: Path) -> None:
+    embedded = top_sets("embedded", tmp_path / "e")
+    postgres = top_sets("postgres", tmp_path / "p")
+    same = sum(a == b for a, b in zip(embedded, postgres, strict=True))
+    assert all(len(s) == 10 for s in embedded)
+    assert same / len(embedded) >= 0.95, f"{same} of {len(embedded)} queries agree"
