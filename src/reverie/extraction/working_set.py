@@ -9,6 +9,7 @@ delete only lands on the version of the memory the model was shown.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,8 @@ class PlannedWrites:
     writes: list[Write] = field(default_factory=list)
     # {"namespace", "key", "value"} of every memory written (what invoke returns).
     written: list[dict[str, Any]] = field(default_factory=list)
+    # How many memories each audit action changes (insert, update, delete): the run's counts.
+    actions: Counter[str] = field(default_factory=Counter)
 
 
 def plan_writes(
@@ -101,6 +104,7 @@ def plan_writes(
         if after is not None and after == before:
             continue
         plan.writes.append(PutOp(namespace, entry.key, after))
+        plan.actions[action] += 1
         if after is not None:
             plan.written.append({"namespace": namespace, "key": entry.key, "value": after})
         if history:
