@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -23,12 +24,14 @@ from reverie.core.effects import Commit, Invoke, Pipeline, StoreBatch
 from reverie.core.errors import ConfigurationError, ConflictError
 from reverie.core.ports import Expectation, MemoryStorePort, Write
 from reverie.core.types import stored_value
+from reverie.extraction.accounting import RunAccount
 from reverie.extraction.budget import chunk_messages
 from reverie.extraction.engine import ExtractionEngine, RoundInput, queries_from, query_messages
 from reverie.extraction.messages import render_messages
 from reverie.extraction.report import RunReport
 from reverie.extraction.run_config import idempotency_key_of, thread_id_of
 from reverie.extraction.schemas import SchemaToolkit
+from reverie.extraction.usage import count_truncated, record_query_reply, record_searches
 from reverie.extraction.working_set import (
     Entry,
     WorkingSet,
@@ -68,10 +71,13 @@ class Consolidation:
         messages: list[BaseMessage],
         config: RunnableConfig | None,
         report: RunReport | None = None,
+        account: RunAccount | None = None,
     ) -> Pipeline[list[dict[str, Any]]]:
         """Consolidate ``messages`` into ``namespace``; the memories written. ``report`` counts
-        the run's model calls and the modes they used."""
+        the run's model calls, tokens and changes; ``account`` times, traces and records them
+        (``reverie.extraction.accounting``)."""
         report = report if report is not None else RunReport()
+        account = account if account is not None else RunAccount(report)
         thread_id = thread_id_of(config)
         idempotency = idempotency_key_of(config)
         rendered = render_messages(messages)
@@ -87,12 +93,23 @@ class Consolidation:
 
         written: list[dict[str, Any]] = []
         chunks = chunk_messages(new, self.conversation_budget) or [[]]
+        report.truncated_messages += count_truncated(new, chunks)
         conflicts = 0
         index = 0
         while index < len(chunks):
             lines = [m.line for m in chunks[index]]
-            entries = yield from self._retrieve(port, namespace, lines, config)
-            yield from self._consolidate(entries, context, lines, config, report)
+            entries = yield from account.phase(
+                "retrieve",
+                config,
+                partial(self._retrieve, port, namespace, lines, report=report),
+                lambda found: {"memories": len(found)},
+            )
+            yield from account.phase(
+                "model",
+                config,
+                partial(self._consolidate, entries, context, lines, report=report),
+                lambda _: {"operations": report.operations},
+            )
             plan = plan_writes(
                 namespace,
                 entries,
@@ -110,7 +127,14 @@ class Consolidation:
                 next_state.advance(chunks[index], self.context_messages)
                 writes.append(PutOp(state_ns, thread_id, next_state.to_value(), index=False))
                 expected.append(Expectation(state_ns, thread_id, state_value))
-            result = yield from Commit(port, expected, writes)
+            result = yield from account.commit(
+                port,
+                expected,
+                writes,
+                plan.actions,
+                closing=index == len(chunks) - 1,
+                written=len(written) + len(plan.written),
+            )
             if not result.committed:
                 conflicts += 1
                 if conflicts > self.max_conflict_retries:
@@ -141,10 +165,14 @@ class Consolidation:
             index += 1
         return written
 
-    def _queries(self, lines: list[str], config: RunnableConfig | None) -> Pipeline[list[str]]:
+    def _queries(
+        self, lines: list[str], config: RunnableConfig | None, report: RunReport
+    ) -> Pipeline[list[str]]:
         if self.query_model is None or not lines:
             return default_queries(lines)
-        reply = yield from Invoke(self.query_model, query_messages(lines), config)
+        messages = query_messages(lines)
+        reply = yield from Invoke(self.query_model, messages, config)
+        record_query_reply(report, reply, messages)
         return queries_from(reply)[: self.query_limit] or default_queries(lines)
 
     def _retrieve(
@@ -153,8 +181,11 @@ class Consolidation:
         namespace: tuple[str, ...],
         lines: list[str],
         config: RunnableConfig | None,
+        *,
+        report: RunReport,
     ) -> Pipeline[WorkingSet]:
-        queries = yield from self._queries(lines, config)
+        queries = yield from self._queries(lines, config, report)
+        record_searches(report, len(queries))
         found: dict[str, SearchItem] = {}
         for query in queries:
             items = yield from search_memories(
@@ -218,6 +249,7 @@ class Consolidation:
         context: list[str],
         lines: list[str],
         config: RunnableConfig | None,
+        *,
         report: RunReport,
     ) -> Pipeline[None]:
         if lines:
