@@ -84,6 +84,9 @@ def test_usage_agrees_on_the_report_the_future_the_record_and_the_day(
 
     records = manager.runs(config=config())
     assert [counted(r) for r in records] == [counted(r) for r in reports]
+    # The audit trail names the run behind each change.
+    changes = manager.history(config=config())
+    assert [c.run_id for c in changes] == [reports[0].run_id] + [reports[1].run_id] * 2
 
     (day,) = manager.usage(config=config())
     assert day.namespace == NS and day.day == datetime.now(timezone.utc).date()

@@ -116,6 +116,7 @@ class Consolidation:
                 thread_id,
                 f"{idempotency}:{index}" if idempotency else None,
                 history=self.history,
+                run_id=report.run_id,
             )
             expected = expectations_for(entries)
             writes: list[Write] = list(plan.writes)

@@ -76,6 +76,7 @@ def plan_writes(
     idempotency: str | None,
     *,
     history: bool,
+    run_id: str | None = None,
 ) -> PlannedWrites:
     """The writes (and audit records) that make the store match the working set."""
     plan = PlannedWrites()
@@ -114,6 +115,8 @@ def plan_writes(
                 else None
             )
             plan.writes.append(
-                history_put(namespace, entry.key, action, before, after, thread_id, record_key)
+                history_put(
+                    namespace, entry.key, action, before, after, thread_id, record_key, run_id
+                )
             )
     return plan
