@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
@@ -26,7 +27,9 @@ from reverie.core.ports import Expectation, MemoryStorePort, Write
 from reverie.core.types import stored_value
 from reverie.extraction.accounting import RunAccount
 from reverie.extraction.budget import chunk_messages
+from reverie.extraction.chunk_time import DatedChunk, date_chunk, read_time_records
 from reverie.extraction.engine import ExtractionEngine, RoundInput, queries_from, query_messages
+from reverie.extraction.event_time import reference_time
 from reverie.extraction.messages import render_messages
 from reverie.extraction.report import RunReport
 from reverie.extraction.run_config import idempotency_key_of, thread_id_of
@@ -34,6 +37,7 @@ from reverie.extraction.schemas import SchemaToolkit
 from reverie.extraction.usage import count_truncated, record_query_reply, record_searches
 from reverie.extraction.working_set import (
     Entry,
+    Supersession,
     WorkingSet,
     apply_operations,
     expectations_for,
@@ -42,6 +46,7 @@ from reverie.extraction.working_set import (
 from reverie.ledger.history import history_put
 from reverie.ledger.search import search_memories
 from reverie.ledger.thread_state import ThreadState, context_line, state_namespace
+from reverie.ledger.timeline import Moment, timeline_writes
 
 DEFAULT_KEY = "default"
 
@@ -63,6 +68,7 @@ class Consolidation:
     incremental: bool
     context_messages: int
     conversation_budget: int
+    supersede: bool = True  # close changed memories' versions instead of overwriting them
 
     def run(
         self,
@@ -78,6 +84,7 @@ class Consolidation:
         (``reverie.extraction.accounting``)."""
         report = report if report is not None else RunReport()
         account = account if account is not None else RunAccount(report)
+        reference = reference_time(config)
         thread_id = thread_id_of(config)
         idempotency = idempotency_key_of(config)
         rendered = render_messages(messages)
@@ -98,6 +105,7 @@ class Consolidation:
         index = 0
         while index < len(chunks):
             lines = [m.line for m in chunks[index]]
+            dated = date_chunk(chunks[index], reference, datetime.now(timezone.utc))
             entries = yield from account.phase(
                 "retrieve",
                 config,
@@ -107,15 +115,21 @@ class Consolidation:
             yield from account.phase(
                 "model",
                 config,
-                partial(self._consolidate, entries, context, lines, report=report),
+                partial(self._consolidate, entries, context, dated, report=report),
                 lambda _: {"operations": report.operations},
             )
+            supersession = None
+            if self.supersede:
+                records = yield from read_time_records(port, namespace, entries)
+                moment = Moment(dated.event_time, datetime.now(timezone.utc), thread_id)
+                supersession = Supersession(moment, records)
             plan = plan_writes(
                 namespace,
                 entries,
                 thread_id,
                 f"{idempotency}:{index}" if idempotency else None,
                 history=self.history,
+                supersession=supersession,
                 run_id=report.run_id,
             )
             expected = expectations_for(entries)
@@ -225,6 +239,10 @@ class Consolidation:
             writes.append(
                 history_put(namespace, DEFAULT_KEY, "insert", None, value, thread_id_of(config))
             )
+        if self.supersede:
+            now = datetime.now(timezone.utc)
+            moment = Moment(now, now, thread_id_of(config))
+            writes += timeline_writes(namespace, DEFAULT_KEY, None, None, value, moment)
         # Only create it if it is still absent: a concurrent run may have made and updated it.
         yield from Commit(port, [Expectation(namespace, DEFAULT_KEY, None)], writes)
         created = yield from _read(port, namespace, DEFAULT_KEY)
@@ -248,15 +266,16 @@ class Consolidation:
         self,
         entries: WorkingSet,
         context: list[str],
-        lines: list[str],
+        dated: DatedChunk,
         config: RunnableConfig | None,
         *,
         report: RunReport,
     ) -> Pipeline[None]:
+        lines = dated.prompt_lines
         if lines:
             shown = [(alias, e.content) for alias, e in entries.items()]
             operations = yield from self.engine.round(
-                RoundInput(shown, context, lines), config, report
+                RoundInput(shown, context, lines, dated.dates), config, report
             )
             apply_operations(entries, operations)
         for engine, include_messages in self.phase_engines:
@@ -264,7 +283,10 @@ class Consolidation:
             if not shown and not include_messages:
                 continue
             round_input = RoundInput(
-                shown, context if include_messages else [], lines if include_messages else []
+                shown,
+                context if include_messages else [],
+                lines if include_messages else [],
+                dated.dates if include_messages else None,
             )
             operations = yield from engine.round(round_input, config, report)
             apply_operations(entries, operations)

@@ -66,6 +66,7 @@ class MemoryStoreManager(
         max_conflict_retries: int = 2,
         extraction_mode: ExtractionMode = "auto",
         on_unusable_reply: OnUnusableReply = "warn",
+        supersede: bool = True,
     ) -> None:
         if default is not None and default_factory is not None:
             raise ConfigurationError("Pass either default or default_factory, not both.")
@@ -126,6 +127,7 @@ class MemoryStoreManager(
             incremental=incremental,
             context_messages=max(0, context_messages),
             conversation_budget=conversation_budget,
+            supersede=supersede,
         )
         self.token_budget = token_budget
         self.keeps_usage = usage
@@ -266,6 +268,7 @@ def create_memory_store_manager(
     usage: bool = True,
     extraction_mode: ExtractionMode = "auto",
     on_unusable_reply: OnUnusableReply = "warn",
+    supersede: bool = True,
 ) -> MemoryStoreManager:
     """Create a manager that keeps memories in a LangGraph store up to date.
 
@@ -279,6 +282,10 @@ def create_memory_store_manager(
     it (``manager.runs()``, ``manager.usage()``; docs/observability.md); ``extraction_mode`` and
     ``on_unusable_reply``: see docs/models/README.md. The returned list's ``.report`` (a
     ``RunReport``) says which mode was used, what the run cost and why nothing was stored.
+    ``supersede`` (default) keeps every version of a changed memory with when it was true, so
+    the past can be searched (``search(..., as_of=...)``); ``supersede=False`` overwrites, as
+    LangMem does. Pass ``config["configurable"]["reference_time"]`` for when a conversation
+    happened, if its messages do not carry their own times.
     """
     return MemoryStoreManager(
         model,
@@ -300,6 +307,7 @@ def create_memory_store_manager(
         usage=usage,
         extraction_mode=extraction_mode,
         on_unusable_reply=on_unusable_reply,
+        supersede=supersede,
     )
 
 
