@@ -212,3 +212,29 @@ def test_runs_and_usage_select_by_time(any_store: BaseStore) -> None:
         r.run_id for r in manager.runs(config=config())
     ]
     assert all(i.namespace == NS for i in any_store.search(NS))
+
+
+@pytest.mark.parametrize(("supersede", "counts"), [(True, (0, 1, 1)), (False, (1, 0, 1))])
+def test_changes_are_counted_as_updates_or_supersessions(
+    any_store: BaseStore, supersede: bool, counts: tuple[int, int, int]
+) -> None:
+    any_store.put(NS, "city", {"kind": "Memory", "content": {"content": "User lives in Lyon"}})
+    any_store.put(NS, "pet", {"kind": "Memory", "content": {"content": "User has a dog"}})
+
+    def move_and_forget(request: ScriptedRequest) -> list[dict[str, Any]]:
+        return [
+            tool_call("Memory", {"content": "Paris", "memory_id": alias_of(request, "Lyon")}),
+            tool_call("forget", {"ids": [alias_of(request, "dog")]}),
+        ]
+
+    manager = create_memory_store_manager(
+        ScriptedChatModel(responder=move_and_forget),
+        store=any_store,
+        enable_deletes=True,
+        supersede=supersede,
+        query_limit=5,
+    )
+    report = manager.invoke(said("I moved to Paris; the dog lives with my sister now."), config())
+    assert (report.report.updated, report.report.superseded, report.report.deleted) == counts
+    (day,) = manager.usage(config=config())
+    assert (day.totals.updated, day.totals.superseded, day.totals.deleted) == counts

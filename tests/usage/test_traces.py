@@ -152,7 +152,8 @@ def test_a_callback_handler_sees_the_named_runs() -> None:
     report = manager().invoke(said("I like tea."), {**CONFIG, "callbacks": [handler]}).report
     assert handler.seen == EXPECTED
     assert RunReport.from_dict(handler.outputs["reverie.memory_run"]).run_id == report.run_id
-    assert handler.outputs["reverie.commit"] == {"committed": True, "writes": 4}
+    # The memory, its time record, its audit record, the thread's progress, the usage record.
+    assert handler.outputs["reverie.commit"] == {"committed": True, "writes": 5}
 
 
 async def test_an_async_handler_sees_them_from_ainvoke_and_run_name_names_the_run() -> None:
