@@ -203,7 +203,7 @@ def accounted_run(
     try:
         written = yield from consolidation.run(port, namespace, messages, config, report, account)
     except Exception as exc:
-        yield from account.close(port, report.inserted + report.updated, exc)
+        yield from account.close(port, report.inserted + report.updated + report.superseded, exc)
         raise
     yield from account.close(port, len(written), None)
     return written
