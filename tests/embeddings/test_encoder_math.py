@@ -7,13 +7,13 @@ import numpy as np
 from reverie.embeddings.bert import erf, gelu_
 
 
-def test_erf_matches_math_erf_within_1e_6():
+def test_erf_matches_math_erf_within_1e_6() -> None:
     x = np.linspace(-6, 6, 4001, dtype=np.float32)
     expected = np.array([math.erf(float(v)) for v in x])
     assert np.max(np.abs(erf(x) - expected)) < 1e-6
 
 
-def test_gelu_is_the_exact_erf_form():
+def test_gelu_is_the_exact_erf_form() -> None:
     x = np.linspace(-8, 8, 2001, dtype=np.float32)
     expected = np.array([v * 0.5 * (1.0 + math.erf(v / math.sqrt(2.0))) for v in x.astype(float)])
     assert np.max(np.abs(gelu_(x.copy()) - expected)) < 2e-6

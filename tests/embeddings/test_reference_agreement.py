@@ -12,7 +12,7 @@ from benchmarks.embedding_agreement import compare, reference_python
 from benchmarks.embedding_texts import agreement_texts
 
 
-def test_vectors_match_sentence_transformers():
+def test_vectors_match_sentence_transformers() -> None:
     python = reference_python()
     if python is None:
         pytest.skip("no sentence-transformers: set REVERIE_ST_PYTHON to compare with it")
