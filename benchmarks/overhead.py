@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.store.base import Op, Result
 from langgraph.store.memory import InMemoryStore
 
 from benchmarks.common import markdown_table, percentiles, quick_mode, write_results
@@ -19,7 +22,7 @@ from reverie import create_memory_store_manager
 from reverie.testing import HashingEmbeddings, ScriptedChatModel, tool_call
 
 NAMESPACE = ("memories", "bench")
-CONFIG = {"configurable": {"langgraph_user_id": "bench"}}
+CONFIG: RunnableConfig = {"configurable": {"langgraph_user_id": "bench"}}
 
 
 def _store(size: int) -> _TimedStore:
@@ -47,7 +50,7 @@ class _TimedStore(InMemoryStore):
 
     spent_ms = 0.0
 
-    async def abatch(self, ops):  # type: ignore[no-untyped-def]
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         start = time.perf_counter()
         try:
             return await super().abatch(ops)
