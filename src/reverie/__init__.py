@@ -26,7 +26,9 @@ from reverie.extraction.thread_extractor import (
     ThreadExtractor,
     create_thread_extractor,
 )
+from reverie.ledger.erase import Erased, aforget_user, forget_user
 from reverie.ledger.history import HistoryRecord
+from reverie.ledger.time_search import TimeQuery, Version
 from reverie.procedural import (
     AnnotatedTrajectory,
     Prompt,
@@ -44,6 +46,7 @@ __all__ = [
     "CancelledSubmission",
     "ConfigurationError",
     "ConflictError",
+    "Erased",
     "ExtractedMemory",
     "HistoryRecord",
     "InputError",
@@ -63,9 +66,12 @@ __all__ = [
     "RemoveDoc",
     "ReverieError",
     "StoreError",
+    "TimeQuery",
+    "Version",
     "SummarizeThread",
     "ThreadExtractor",
     "UnusableReplyError",
+    "aforget_user",
     "create_manage_memory_tool",
     "create_memory_manager",
     "create_memory_searcher",
@@ -74,4 +80,5 @@ __all__ = [
     "create_prompt_optimizer",
     "create_search_memory_tool",
     "create_thread_extractor",
+    "forget_user",
 ]

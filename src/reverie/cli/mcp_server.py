@@ -16,10 +16,11 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from reverie.cli.storage import format_namespace, memory_text, opened_store
+from reverie.core.dates import as_datetime
 from reverie.core.effects import arun
 from reverie.core.types import Memory, stored_value
 from reverie.ledger import port_for
-from reverie.ledger.search import search_memories
+from reverie.ledger.time_search import TimeQuery, search_in_time
 from reverie.ledger.writes import change_memory
 
 
@@ -68,12 +69,19 @@ def build_server(
         await arun(change_memory(port, namespace, key, lambda _: value))
         return {"key": key, "namespace": where, "content": content}
 
-    @server.tool(description="Find memories by meaning, best match first.")
-    async def search(query: str, limit: int = 5) -> list[dict[str, Any]]:
+    @server.tool(
+        description="Find memories by meaning, best match first. as_of (an ISO date such as "
+        "2024-03-01, optional): what was true then, including facts since replaced."
+    )
+    async def search(query: str, limit: int = 5, as_of: str | None = None) -> list[dict[str, Any]]:
+        moment = as_datetime(as_of) if as_of else None
+        if as_of and moment is None:
+            raise ToolError(f"as_of {as_of[:40]!r} is not a date; use e.g. 2024-03-01.")
         items = await arun(
-            search_memories(
+            search_in_time(
                 port,
                 namespace,
+                TimeQuery(as_of=moment),
                 query=query,
                 limit=max(1, min(limit, 100)),
                 descendants=descendants,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -24,13 +25,16 @@ from reverie.core.errors import ConfigurationError, ConflictError
 from reverie.core.ports import Expectation, MemoryStorePort, Write
 from reverie.core.types import stored_value
 from reverie.extraction.budget import chunk_messages
+from reverie.extraction.chunk_time import DatedChunk, date_chunk, read_time_records
 from reverie.extraction.engine import ExtractionEngine, RoundInput, queries_from, query_messages
+from reverie.extraction.event_time import reference_time
 from reverie.extraction.messages import render_messages
 from reverie.extraction.report import RunReport
 from reverie.extraction.run_config import idempotency_key_of, thread_id_of
 from reverie.extraction.schemas import SchemaToolkit
 from reverie.extraction.working_set import (
     Entry,
+    Supersession,
     WorkingSet,
     apply_operations,
     expectations_for,
@@ -39,6 +43,7 @@ from reverie.extraction.working_set import (
 from reverie.ledger.history import history_put
 from reverie.ledger.search import search_memories
 from reverie.ledger.thread_state import ThreadState, context_line, state_namespace
+from reverie.ledger.timeline import Moment, timeline_writes
 
 DEFAULT_KEY = "default"
 
@@ -60,6 +65,7 @@ class Consolidation:
     incremental: bool
     context_messages: int
     conversation_budget: int
+    supersede: bool = True  # close changed memories' versions instead of overwriting them
 
     def run(
         self,
@@ -72,6 +78,7 @@ class Consolidation:
         """Consolidate ``messages`` into ``namespace``; the memories written. ``report`` counts
         the run's model calls and the modes they used."""
         report = report if report is not None else RunReport()
+        reference = reference_time(config)
         thread_id = thread_id_of(config)
         idempotency = idempotency_key_of(config)
         rendered = render_messages(messages)
@@ -91,14 +98,21 @@ class Consolidation:
         index = 0
         while index < len(chunks):
             lines = [m.line for m in chunks[index]]
+            dated = date_chunk(chunks[index], reference, datetime.now(timezone.utc))
             entries = yield from self._retrieve(port, namespace, lines, config)
-            yield from self._consolidate(entries, context, lines, config, report)
+            yield from self._consolidate(entries, context, dated, config, report)
+            supersession = None
+            if self.supersede:
+                records = yield from read_time_records(port, namespace, entries)
+                moment = Moment(dated.event_time, datetime.now(timezone.utc), thread_id)
+                supersession = Supersession(moment, records)
             plan = plan_writes(
                 namespace,
                 entries,
                 thread_id,
                 f"{idempotency}:{index}" if idempotency else None,
                 history=self.history,
+                supersession=supersession,
             )
             expected = expectations_for(entries)
             writes: list[Write] = list(plan.writes)
@@ -193,6 +207,10 @@ class Consolidation:
             writes.append(
                 history_put(namespace, DEFAULT_KEY, "insert", None, value, thread_id_of(config))
             )
+        if self.supersede:
+            now = datetime.now(timezone.utc)
+            moment = Moment(now, now, thread_id_of(config))
+            writes += timeline_writes(namespace, DEFAULT_KEY, None, None, value, moment)
         # Only create it if it is still absent: a concurrent run may have made and updated it.
         yield from Commit(port, [Expectation(namespace, DEFAULT_KEY, None)], writes)
         created = yield from _read(port, namespace, DEFAULT_KEY)
@@ -216,14 +234,15 @@ class Consolidation:
         self,
         entries: WorkingSet,
         context: list[str],
-        lines: list[str],
+        dated: DatedChunk,
         config: RunnableConfig | None,
         report: RunReport,
     ) -> Pipeline[None]:
+        lines = dated.prompt_lines
         if lines:
             shown = [(alias, e.content) for alias, e in entries.items()]
             operations = yield from self.engine.round(
-                RoundInput(shown, context, lines), config, report
+                RoundInput(shown, context, lines, dated.dates), config, report
             )
             apply_operations(entries, operations)
         for engine, include_messages in self.phase_engines:
@@ -231,7 +250,10 @@ class Consolidation:
             if not shown and not include_messages:
                 continue
             round_input = RoundInput(
-                shown, context if include_messages else [], lines if include_messages else []
+                shown,
+                context if include_messages else [],
+                lines if include_messages else [],
+                dated.dates if include_messages else None,
             )
             operations = yield from engine.round(round_input, config, report)
             apply_operations(entries, operations)

@@ -46,6 +46,7 @@ class RoundInput:
     shown: list[tuple[str, BaseModel]]
     context_lines: list[str]
     new_lines: list[str]
+    dates: str | None = None  # when the new conversation happened, as the prompt says it
 
 
 class ExtractionEngine:
@@ -118,7 +119,9 @@ class ExtractionEngine:
         kept = fit_lines(lines, self.memory_budget_tokens)
         shown_aliases = {alias for alias, _ in round_input.shown[: len(kept)]}
         human = HumanMessage(
-            prompts.user_prompt(kept, round_input.context_lines, round_input.new_lines)
+            prompts.user_prompt(
+                kept, round_input.context_lines, round_input.new_lines, round_input.dates
+            )
         )
         return human, shown_aliases
 

@@ -61,6 +61,7 @@ class MemoryStoreManager(StoreItemsMixin, Runnable[dict[str, Any], list[dict[str
         max_conflict_retries: int = 2,
         extraction_mode: ExtractionMode = "auto",
         on_unusable_reply: OnUnusableReply = "warn",
+        supersede: bool = True,
     ) -> None:
         if default is not None and default_factory is not None:
             raise ConfigurationError("Pass either default or default_factory, not both.")
@@ -121,6 +122,7 @@ class MemoryStoreManager(StoreItemsMixin, Runnable[dict[str, Any], list[dict[str
             incremental=incremental,
             context_messages=max(0, context_messages),
             conversation_budget=conversation_budget,
+            supersede=supersede,
         )
         self.token_budget = token_budget
         self.explicit_store = store
@@ -251,6 +253,7 @@ def create_memory_store_manager(
     history: bool = True,
     extraction_mode: ExtractionMode = "auto",
     on_unusable_reply: OnUnusableReply = "warn",
+    supersede: bool = True,
 ) -> MemoryStoreManager:
     """Create a manager that keeps memories in a LangGraph store up to date.
 
@@ -262,6 +265,10 @@ def create_memory_store_manager(
     ``thread_id``; ``token_budget`` caps each model call's prompt; ``history`` keeps an audit trail;
     ``extraction_mode`` and ``on_unusable_reply``: see docs/models/README.md. The returned list's
     ``.report`` (a ``RunReport``) says which mode was used and why nothing was stored.
+    ``supersede`` (default) keeps every version of a changed memory with when it was true, so
+    the past can be searched (``search(..., as_of=...)``); ``supersede=False`` overwrites, as
+    LangMem does. Pass ``config["configurable"]["reference_time"]`` for when a conversation
+    happened, if its messages do not carry their own times.
     """
     return MemoryStoreManager(
         model,
@@ -282,6 +289,7 @@ def create_memory_store_manager(
         history=history,
         extraction_mode=extraction_mode,
         on_unusable_reply=on_unusable_reply,
+        supersede=supersede,
     )
 
 

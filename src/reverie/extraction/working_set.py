@@ -19,6 +19,7 @@ from reverie.core.ports import Expectation, Write
 from reverie.core.types import stored_value
 from reverie.extraction.schemas import Delete, Insert, Operation, Update
 from reverie.ledger.history import Action, history_put
+from reverie.ledger.timeline import Moment, TimeRecord, timeline_writes
 
 _KEY_NAMESPACE = uuid.UUID("6f0b7c52-31a4-4d59-9d0e-5be0c2f0a1d4")
 
@@ -66,6 +67,15 @@ class PlannedWrites:
     written: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Supersession:
+    """Keep closed versions (see ``ledger.timeline``): when the changes happen, and the time
+    records of the stored memories they change."""
+
+    moment: Moment
+    records: dict[str, TimeRecord | None]
+
+
 def plan_writes(
     namespace: tuple[str, ...],
     entries: WorkingSet,
@@ -73,8 +83,10 @@ def plan_writes(
     idempotency: str | None,
     *,
     history: bool,
+    supersession: Supersession | None = None,
 ) -> PlannedWrites:
-    """The writes (and audit records) that make the store match the working set."""
+    """The writes (and audit records) that make the store match the working set; with a
+    ``supersession``, also each change's timeline (closed versions instead of overwrites)."""
     plan = PlannedWrites()
     inserted = 0
     for entry in entries.values():
@@ -101,6 +113,15 @@ def plan_writes(
         if after is not None and after == before:
             continue
         plan.writes.append(PutOp(namespace, entry.key, after))
+        if supersession is not None:
+            plan.writes += timeline_writes(
+                namespace,
+                entry.key,
+                entry.item if isinstance(entry.item, Item) else None,
+                supersession.records.get(entry.key),
+                after,
+                supersession.moment,
+            )
         if after is not None:
             plan.written.append({"namespace": namespace, "key": entry.key, "value": after})
         if history:

@@ -27,8 +27,10 @@ def search_memories(
     limit: int = 10,
     offset: int = 0,
     descendants: bool = False,
+    refresh_ttl: bool | None = None,
 ) -> Pipeline[list[SearchItem]]:
-    """Memories of ``namespace`` (and, with ``descendants``, of every namespace below it)."""
+    """Memories of ``namespace`` (and, with ``descendants``, of every namespace below it);
+    ``refresh_ttl`` as LangGraph's (None: the store's default)."""
     request = NamespaceSearch(
         tuple(namespace),
         query=query,
@@ -36,6 +38,7 @@ def search_memories(
         limit=limit,
         offset=offset,
         descendants=descendants,
+        refresh_ttl=refresh_ttl,
     )
     items = yield from Search(port, request)
     if descendants and (not namespace or namespace[0] != RESERVED_ROOT):
