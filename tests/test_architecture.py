@@ -133,6 +133,8 @@ PRIVATE = [
     ),
     # The hidden protocols and private attributes Reverie once used (as a plain grep finds them).
     re.compile(r"_internal|\._store\b|\._data\b|\._cursor|getattr\(store"),
+    # A private attribute reached by name, of any library (the standard library's too).
+    re.compile(r"getattr\([^,]+,\s*[\"']_[a-z]"),
 ]
 
 

@@ -203,6 +203,39 @@ def test_pending_work_is_processed_when_the_interpreter_exits(tmp_path: Path) ->
     assert marker.read_text() == "latest words"
 
 
+def test_an_async_manager_on_the_embedded_store_finishes_its_work_at_exit(
+    tmp_path: Path,
+) -> None:
+    """Pending work that needs threads at exit (the store's async path waits in one) still
+    runs: the executor's threads are its own, not ``concurrent.futures``' (closed by then)."""
+    path = tmp_path / "memories.db"
+    script = textwrap.dedent(
+        f"""
+        from reverie import create_memory_store_manager
+        from reverie.executor import ReflectionExecutor
+        from reverie.stores.embedded import EmbeddedStore
+        from reverie.testing import ScriptedChatModel, hashing_index, tool_call
+
+        store = EmbeddedStore({str(path)!r}, index=hashing_index())
+        model = ScriptedChatModel(responder=lambda r: tool_call("Memory", {{"content": "likes tea"}}))
+        manager = create_memory_store_manager(model, namespace=("memories",), store=store)
+        executor = ReflectionExecutor(manager)
+        payload = {{"messages": [{{"role": "user", "content": "I like tea"}}]}}
+        executor.submit(payload, {{"configurable": {{"thread_id": "t"}}}}, after_seconds=600)
+        """
+    )
+    env = {"PYTHONPATH": f"{REPO / 'src'}:{REPO}", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    from reverie.stores.embedded import EmbeddedStore
+    from reverie.testing import hashing_index
+
+    with EmbeddedStore(path, index=hashing_index()) as store:
+        assert [i.value["content"]["content"] for i in store.search(("memories",))] == ["likes tea"]
+
+
 def test_failures_are_set_on_the_future_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     def reflect(payload: str) -> None:
         raise ValueError(f"cannot reflect on {payload}")
