@@ -1,8 +1,12 @@
-"""Deterministic English texts for the embedding benchmarks: short sentences and a few long ones."""
+"""Texts for the embedding benchmarks: generated short sentences, hard cases, LoCoMo turns."""
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import re
+from pathlib import Path
 
 _SUBJECTS = [
     "My sister",
@@ -71,3 +75,37 @@ def agreement_texts(quick: bool) -> list[str]:
         " ".join(short_sentences(60, seed=3)),  # far past 256 tokens: truncated
     ]
     return texts
+
+
+# LoCoMo (CC BY-NC 4.0) is read where it lies, beside the repository, and never copied into it.
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def locomo_file() -> Path:
+    folder = os.environ.get("REVERIE_LOCOMO_DIR") or _REPO.parent / "shared" / "data" / "locomo"
+    return Path(folder) / "locomo10.json"
+
+
+def locomo_texts() -> tuple[list[str], list[str]] | None:
+    """Every LoCoMo dialogue turn (``Speaker: text [shares caption]``) and every question, in
+    file order; None when the data is not there."""
+    path = locomo_file()
+    if not path.is_file():
+        return None
+    turns: list[str] = []
+    questions: list[str] = []
+    for sample in json.loads(path.read_text(encoding="utf-8")):
+        conversation = sample["conversation"]
+        sessions = sorted(
+            (int(key.split("_")[1]), key)
+            for key in conversation
+            if re.fullmatch(r"session_\d+", key)
+        )
+        for _, key in sessions:
+            for turn in conversation[key]:
+                text = f"{turn['speaker']}: {turn['text']}"
+                if turn.get("blip_caption"):
+                    text += f" [shares {turn['blip_caption']}]"
+                turns.append(text)
+        questions += [qa["question"] for qa in sample["qa"]]
+    return turns, questions
