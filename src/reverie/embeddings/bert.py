@@ -156,12 +156,12 @@ def _attention(
     qkv = layer.qkv(x, ws.qkv(n, 3 * hidden), ws.staging)
     # (batch*length, 3*hidden) -> (3, batch, heads, length, head_dim), as strided views
     qkv5 = qkv.reshape(batch, length, 3, heads, head_dim).transpose(2, 0, 3, 1, 4)
-    query, key, value = qkv5[0], qkv5[1], qkv5[2]
+    query, key, value = qkv5[0], qkv5[1], qkv5[2]  # the query is pre-scaled by 1/sqrt(head_dim)
     scores = np.matmul(
         query, key.transpose(0, 1, 3, 2), out=ws.scores((batch, heads, length, length))
     )
     if bias is not None:
-        scores += bias  # the query is pre-scaled by 1/sqrt(head_dim)
+        scores += bias
     scores -= scores.max(axis=-1, keepdims=True)
     np.exp(scores, out=scores)
     scores /= scores.sum(axis=-1, keepdims=True)

@@ -161,6 +161,8 @@ class LocalMiniLMEmbeddings(Embeddings):
             )
         model = self._loaded()
         encoder = model.encoder
+        if not texts:
+            return np.empty((0, encoder.weights.hidden_size), dtype=np.float32)
         # One text at a time: tokenizing is ~1% of the work, and encode_batch would start a
         # thread pool that competes with BLAS and warns when the process later forks.
         token_ids = [model.tokenizer.encode(text).ids for text in texts]
@@ -185,6 +187,8 @@ class LocalMiniLMEmbeddings(Embeddings):
                 ids = _padded([token_ids[i] for i in chunk], width)
                 result[chunk] = encode_batch(encoder, ids, lengths[chunk], workspace)
 
+        # numkong and numpy release the GIL in their kernels, so batches on separate threads run
+        # in parallel. In float32, BLAS already spreads each product over its own threads.
         workers = min(self.threads, len(batches)) if encoder.precision == "bfloat16" else 1
         if workers <= 1:
             run(batches)
