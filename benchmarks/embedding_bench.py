@@ -50,14 +50,14 @@ def _rate(count: int, seconds: float) -> float:
 
 def text_sets(quick: bool) -> dict[str, tuple[list[str], list[str]]]:
     """Set name -> (texts embedded as one batch, texts embedded one at a time as queries)."""
-    queries = 40 if quick else 200
+    queries = 40 if quick else 150
     sets = {"short sentences": short_sentences(200 if quick else 1000)}
     locomo = locomo_texts()
     if locomo is not None:
         turns, questions = locomo
         # Every n-th text: all conversations are represented, whatever the count.
-        sets["LoCoMo turns"] = turns[:: 20 if quick else 3]
-        sets["LoCoMo questions"] = questions[:: 10 if quick else 2]
+        sets["LoCoMo turns"] = turns[:: 20 if quick else 6]
+        sets["LoCoMo questions"] = questions[:: 10 if quick else 4]
     return {
         name: (texts, texts[:: max(1, len(texts) // queries)][:queries])
         for name, texts in sets.items()
