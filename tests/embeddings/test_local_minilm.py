@@ -11,6 +11,8 @@ import pytest
 
 from reverie.core.errors import EmbeddingError
 from reverie.embeddings import LocalMiniLMEmbeddings
+from reverie.embeddings.local import BATCH_TOKENS
+from reverie.embeddings.projections import Precision
 from reverie.embeddings.weights import locate_model_dir
 
 
@@ -140,10 +142,11 @@ def test_explicit_model_dir(minilm: LocalMiniLMEmbeddings) -> None:
 def test_long_texts_are_split_into_smaller_batches(minilm: LocalMiniLMEmbeddings) -> None:
     lengths = np.array([256] * 40 + [10] * 5, dtype=np.int64)
     order = np.argsort(lengths, kind="stable")
-    batches = minilm._batches(order, lengths, heads=12)
+    batches = minilm._batches(order, lengths)
     assert sorted(int(i) for chunk, _ in batches for i in chunk) == list(range(45))
     assert all(width == max(lengths[chunk]) for chunk, width in batches)
     assert max(len(chunk) for chunk, width in batches if width == 256) < 32
+    assert all(len(chunk) * width <= BATCH_TOKENS or len(chunk) == 1 for chunk, width in batches)
 
 
 def test_texts_of_different_lengths_batched_together_match_alone(
@@ -153,3 +156,38 @@ def test_texts_of_different_lengths_batched_together_match_alone(
     together = minilm.embed_documents(texts)
     for text, vector in zip(texts, together, strict=True):
         assert np.allclose(minilm.embed_documents([text])[0], vector, atol=1e-5)
+
+
+def test_precision_is_checked_and_reported() -> None:
+    with pytest.raises(EmbeddingError, match="precision"):
+        LocalMiniLMEmbeddings(precision="int4")  # type: ignore[arg-type]
+    with pytest.raises(EmbeddingError, match="threads"):
+        LocalMiniLMEmbeddings(threads=0)
+    assert LocalMiniLMEmbeddings(precision="float32").precision == "float32"
+    chosen = LocalMiniLMEmbeddings()
+    assert chosen.precision in ("float32", "bfloat16")
+    assert chosen.precision in repr(chosen)
+
+
+def test_without_numkong_auto_is_float32_and_bfloat16_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "numkong", None)  # makes the import fail
+    assert LocalMiniLMEmbeddings().precision == "float32"
+    with pytest.raises(EmbeddingError, match="numkong"):
+        LocalMiniLMEmbeddings(precision="bfloat16")
+
+
+def test_worker_threads_give_the_same_vectors() -> None:
+    texts = [" ".join(["word"] * n) for n in range(1, 120, 3)]
+    one = LocalMiniLMEmbeddings(threads=1).embed_documents(texts)
+    two = LocalMiniLMEmbeddings(threads=2).embed_documents(texts)
+    assert np.array_equal(one, two)
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_both_precisions_agree(precision: Precision) -> None:
+    texts = ["The cat sits on the mat", "Stock markets fell", "x " * 300, ""]
+    exact = np.asarray(LocalMiniLMEmbeddings(precision="float32").embed_documents(texts))
+    other = np.asarray(LocalMiniLMEmbeddings(precision=precision).embed_documents(texts))
+    assert np.min(np.sum(exact * other, axis=1)) > 0.9999
