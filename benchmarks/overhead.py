@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.store.base import Op, Result
 from langgraph.store.memory import InMemoryStore
 
 from benchmarks.common import markdown_table, percentiles, quick_mode, write_results
@@ -26,7 +29,7 @@ from reverie.ledger.usage import usage_namespace
 from reverie.testing import HashingEmbeddings, ScriptedChatModel, tool_call
 
 NAMESPACE = ("memories", "bench")
-CONFIG = {"configurable": {"langgraph_user_id": "bench"}}
+CONFIG: RunnableConfig = {"configurable": {"langgraph_user_id": "bench"}}
 USAGE = usage_namespace(NAMESPACE)
 
 
@@ -55,7 +58,7 @@ class _TimedStore(InMemoryStore):
 
     spent_ms = 0.0
 
-    async def abatch(self, ops):  # type: ignore[no-untyped-def]
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         start = time.perf_counter()
         try:
             return await super().abatch(ops)

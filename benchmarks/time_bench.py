@@ -64,7 +64,7 @@ def run(quick: bool) -> None:
     queries = 50 if quick else 200
     budget = 10.0 if quick else 40.0
     data = Dataset(total, 1, queries, seed=11)
-    rows = []
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as folder:
         store = EmbeddedStore(Path(folder) / "time.db", index=_index(data))
         with store:

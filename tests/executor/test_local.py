@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from concurrent.futures import CancelledError
+from concurrent.futures import CancelledError, Future
 from pathlib import Path
 
 import pytest
@@ -39,7 +39,7 @@ def conversation(text: str) -> dict:
     return {"messages": [{"role": "user", "content": text}]}
 
 
-def thread(name: str) -> dict:
+def thread(name: str) -> RunnableConfig:
     return {"configurable": {"thread_id": name}}
 
 
@@ -290,7 +290,9 @@ def test_sync_reflectors_see_the_executor_store_through_get_store() -> None:
 
     with ReflectionExecutor(reflect, store=store) as executor:
         assert executor.submit("hi", thread("t")).result(timeout=10) == "t"
-    assert store.get(("notes",), "k").value == {"text": "hi"}
+    item = store.get(("notes",), "k")
+    assert item is not None
+    assert item.value == {"text": "hi"}
 
 
 def test_inside_an_entrypoint_as_in_the_quickstart() -> None:
@@ -337,6 +339,7 @@ async def test_async_entrypoint_submits_without_blocking_the_loop() -> None:
         return executor.submit({"messages": [{"role": "user", "content": message}]}, config)
 
     future = await chat.ainvoke("my cat is Tom", {"configurable": {"thread_id": "1"}})
+    assert isinstance(future, Future)
     assert not future.done()  # the reply came back before the reflection finished
     model.gate.set()
     await asyncio.wrap_future(future)
