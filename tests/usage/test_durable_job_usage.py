@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
 
 from reverie.executor.durable import DurableReflectionExecutor
 from reverie.executor.worker import run_worker_async
@@ -14,7 +15,7 @@ from tests.executor import durable_app
 from tests.postgres.support import fresh_database
 
 MANAGER = "tests.executor.durable_app:manager"
-CONFIG = {"configurable": {"thread_id": "t1", "langgraph_user_id": "u1"}}
+CONFIG: RunnableConfig = {"configurable": {"thread_id": "t1", "langgraph_user_id": "u1"}}
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ async def test_a_jobs_usage_is_read_back_by_its_id(
     with DurableReflectionExecutor(MANAGER, dsn) as executor:
         job_id = executor.submit(payload, CONFIG).result()
         # Another thread (a second job of thread t1 would replace the first while it waits).
-        second = {"configurable": {"thread_id": "t2", "langgraph_user_id": "u1"}}
+        second: RunnableConfig = {"configurable": {"thread_id": "t2", "langgraph_user_id": "u1"}}
         other = executor.submit({"messages": [HumanMessage("fact three")]}, second).result()
         assert executor.job_usage(job_id) == []  # not run yet
         with caplog.at_level(logging.INFO, logger="reverie.executor"):

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import pytest
+from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
@@ -16,7 +17,7 @@ from tests.helpers import alias_of
 
 LOGGER = "reverie.extraction"
 NS = ("memories", "ann")
-CONFIG: dict[str, Any] = {"configurable": {"langgraph_user_id": "ann", "thread_id": "t1"}}
+CONFIG: RunnableConfig = {"configurable": {"langgraph_user_id": "ann", "thread_id": "t1"}}
 
 
 def said(*lines: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 
 from reverie import ConflictError, create_memory_store_manager
@@ -41,7 +42,7 @@ COUNTED = (
 )
 
 
-def config(thread: str = "t1") -> dict[str, Any]:
+def config(thread: str = "t1") -> RunnableConfig:
     return {"configurable": {"langgraph_user_id": "ann", "thread_id": thread}}
 
 

@@ -9,6 +9,7 @@ from uuid import UUID
 import pytest
 from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
 from langchain_core.messages import BaseMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.func import entrypoint
 from langgraph.store.memory import InMemoryStore
 from opentelemetry import trace
@@ -21,7 +22,16 @@ from reverie.extraction import otel_spans
 from reverie.extraction.report import RunReport
 from reverie.testing import ScriptedChatModel, hashing_index, tool_call
 
-CONFIG: dict[str, Any] = {"configurable": {"langgraph_user_id": "ann", "thread_id": "t1"}}
+CONFIG: RunnableConfig = {"configurable": {"langgraph_user_id": "ann", "thread_id": "t1"}}
+
+
+def traced(*handlers: BaseCallbackHandler, run_name: str | None = None) -> RunnableConfig:
+    config: RunnableConfig = {**CONFIG, "callbacks": list(handlers)}
+    if run_name is not None:
+        config["run_name"] = run_name
+    return config
+
+
 PHASES = ["reverie.retrieve", "reverie.model", "reverie.commit"]
 _EXPORTER = InMemorySpanExporter()
 
@@ -127,7 +137,7 @@ class Runs(BaseCallbackHandler):
         self.outputs[self.names[run_id]] = outputs
 
 
-class AsyncRuns(AsyncCallbackHandler, Runs):  # type: ignore[misc]
+class AsyncRuns(AsyncCallbackHandler, Runs):
     async def on_chain_start(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         Runs.on_chain_start(self, *args, **kwargs)
 
@@ -149,7 +159,7 @@ EXPECTED = [
 
 def test_a_callback_handler_sees_the_named_runs() -> None:
     handler = Runs()
-    report = manager().invoke(said("I like tea."), {**CONFIG, "callbacks": [handler]}).report
+    report = manager().invoke(said("I like tea."), traced(handler)).report
     assert handler.seen == EXPECTED
     assert RunReport.from_dict(handler.outputs["reverie.memory_run"]).run_id == report.run_id
     # The memory, its time record, its audit record, the thread's progress, the usage record.
@@ -158,8 +168,7 @@ def test_a_callback_handler_sees_the_named_runs() -> None:
 
 async def test_an_async_handler_sees_them_from_ainvoke_and_run_name_names_the_run() -> None:
     handler = AsyncRuns()
-    config = {**CONFIG, "callbacks": [handler], "run_name": "remember"}
-    await manager().ainvoke(said("I like tea."), config)
+    await manager().ainvoke(said("I like tea."), traced(handler, run_name="remember"))
     assert handler.seen == [
         (
             name.replace("reverie.memory_run", "remember"),
@@ -177,14 +186,14 @@ def test_inside_a_langgraph_run_the_memory_run_nests_under_it() -> None:
     def chat(text: str) -> int:
         return len(memory.invoke(said(text)))
 
-    assert chat.invoke("I like tea.", {**CONFIG, "callbacks": [handler]}) == 1
+    assert chat.invoke("I like tea.", traced(handler)) == 1
     assert ("reverie.memory_run", "chat") in handler.seen
     assert ("chat_model", "reverie.model") in handler.seen
 
 
 def test_usage_false_makes_no_runs_of_its_own(spans: InMemorySpanExporter) -> None:
     handler = Runs()
-    manager(usage=False).invoke(said("I like tea."), {**CONFIG, "callbacks": [handler]})
+    manager(usage=False).invoke(said("I like tea."), traced(handler))
     assert [name for name, _ in handler.seen] == ["chat_model"]
     assert list(spans.get_finished_spans()) == []
 
@@ -197,6 +206,6 @@ async def test_inside_an_async_langgraph_run_too() -> None:
     async def chat(text: str) -> int:
         return len(await memory.ainvoke(said(text)))
 
-    assert await chat.ainvoke("I like tea.", {**CONFIG, "callbacks": [handler]}) == 1
+    assert await chat.ainvoke("I like tea.", traced(handler)) == 1
     assert ("reverie.memory_run", "chat") in handler.seen
     assert ("chat_model", "reverie.model") in handler.seen

@@ -34,9 +34,8 @@ def reply_message(raw: Any) -> AIMessage | None:
     """The model's message in what a call returned (structured output wraps it as ``raw``)."""
     if isinstance(raw, AIMessage):
         return raw
-    if isinstance(raw, dict) and isinstance(raw.get("raw"), AIMessage):
-        return raw["raw"]
-    return None
+    message = raw.get("raw") if isinstance(raw, dict) else None
+    return message if isinstance(message, AIMessage) else None
 
 
 def record_reply(
