@@ -236,9 +236,11 @@ def executors_available() -> bool:
 def _executor(system: str, manager: Any, store: InMemoryStore) -> Any:
     if system == "reverie":
         from reverie.executor import ReflectionExecutor
-    else:
-        from langmem import ReflectionExecutor  # type: ignore[no-redef]
-    return ReflectionExecutor(manager, store=store)
+
+        return ReflectionExecutor(manager, store=store)
+    import langmem
+
+    return langmem.ReflectionExecutor(manager, store=store)
 
 
 class _Direct:

@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from langgraph.store.base import Item, PutOp
 
-from benchmarks.common import markdown_table, percentiles, quick_mode, write_results
-from benchmarks.store_bench import Dataset, _index
+from benchmarks.common import markdown_table, quick_mode, write_results
+from benchmarks.store_bench import Dataset, _index, _time_searches
 from reverie.core.effects import run as drive
 from reverie.ledger import port_for
 from reverie.ledger.time_search import TimeQuery, search_in_time
@@ -59,27 +58,13 @@ def _versioned_ops(data: Dataset, half: int) -> list[Any]:
     return ops
 
 
-def _time(call: Any, queries: int, budget_s: float) -> dict[str, float]:
-    call(0)
-    samples = []
-    deadline = time.perf_counter() + budget_s
-    for i in range(queries):
-        call(i)  # warm: the namespace was searched just before, as in a running agent
-        start = time.perf_counter()
-        call(i)
-        samples.append((time.perf_counter() - start) * 1000)
-        if time.perf_counter() > deadline and len(samples) >= 10:
-            break
-    return {**percentiles(samples), "samples": len(samples)}
-
-
 def run(quick: bool) -> None:
     total = 20_000 if quick else 100_000
     half = total // 2
     queries = 50 if quick else 200
     budget = 10.0 if quick else 40.0
     data = Dataset(total, 1, queries, seed=11)
-    rows = []
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as folder:
         store = EmbeddedStore(Path(folder) / "time.db", index=_index(data))
         with store:
@@ -115,7 +100,7 @@ def run(quick: bool) -> None:
             ]
             results = {}
             for kind, content, namespace, when in cases:
-                stats = _time(search(namespace, when), queries, budget)
+                stats = _time_searches(search(namespace, when), queries, budget)
                 results[(kind, content)] = stats
                 rows.append({"search": kind, "namespace holds": content, **stats})
     baseline = rows[0]["p95"]

@@ -125,6 +125,7 @@ def test_forget_user_leaves_nothing_of_the_user(store_and_scan: tuple[BaseStore,
         "time": 2,
         "history": 3,
         "threads": 1,
+        "usage": 3,  # one usage record per run
     }
     after = scan()
     assert USER not in after
@@ -137,7 +138,7 @@ async def test_forget_user_async_and_twice() -> None:
     store = InMemoryStore(index=hashing_index())
     fill(store)
     first = await aforget_user(store, ("memories", USER))
-    assert first.total == 9
+    assert first.total == 12
     again = await aforget_user(store, ("memories", USER))
     assert again.counts == {"memories": 0}
 
@@ -162,5 +163,5 @@ def test_the_cli_erases_a_namespace_after_confirmation(tmp_path: Path) -> None:
     assert USER in sqlite_scan(path)()
     done = runner.invoke(app, [*base, "--yes"])
     assert done.exit_code == 0, done.output
-    assert "Erased memories/alice-7f3c: 9 items" in " ".join(done.output.split())
+    assert "Erased memories/alice-7f3c: 12 items" in " ".join(done.output.split())
     assert USER not in sqlite_scan(path)()

@@ -11,11 +11,16 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from reverie.ledger.timeline import past_namespace, time_namespace
 from reverie.testing import hashing_index
+
+if TYPE_CHECKING:
+    from reverie.stores.embedded import EmbeddedStore
+    from reverie.stores.postgres import ReveriePostgresStore
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX-only")
 
@@ -109,6 +114,7 @@ def kill_child_at(backend: str, where: str, mode: str, line: str) -> None:
 
 def state(backend: str, where: str) -> tuple[list[str], int, list[int]]:
     """(current texts, current version, closed versions) as a fresh store sees them."""
+    store: EmbeddedStore | ReveriePostgresStore
     if backend == "embedded":
         from reverie.stores.embedded import EmbeddedStore
 

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from langgraph.store.base import BaseStore, Item
+from langgraph.store.base import BaseStore, IndexConfig, Item
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
@@ -126,7 +126,7 @@ def serve(
     target: str | None,
     namespace: tuple[str, ...],
     *,
-    index: dict[str, Any] | None = None,
+    index: IndexConfig | None = None,
     descendants: bool = False,
 ) -> None:
     """Open the store and answer MCP requests on stdin/stdout until the client disconnects."""

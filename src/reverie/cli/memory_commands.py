@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from reverie.cli import render
+from reverie.cli import render, usage_view
 from reverie.cli.errors import friendly_errors
 from reverie.cli.storage import (
     DEFAULT_USER,
@@ -175,8 +175,26 @@ def stats(
     namespace: NamespaceFilter = None,
     user: UserOption = DEFAULT_USER,
     descendants: DescendantsOption = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help="Usage of memory runs from this day on: '7d', '24h', '2w' or a date."
+        ),
+    ] = None,
+    price: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--price",
+            help="MODEL=INPUT,OUTPUT dollars per million tokens, to show the cost (repeatable).",
+        ),
+    ] = None,
+    job: Annotated[
+        int | None, typer.Option("--job", help="Show the memory runs of one durable job.")
+    ] = None,
 ) -> None:
-    """Count memories per namespace and kind."""
+    """Count memories per namespace and kind, and what memory runs did and cost."""
+    since_day = usage_view.parse_since(since) if since else None
+    prices = [usage_view.parse_price(p) for p in price or []]
     per_namespace: Counter[str] = Counter()
     per_kind: Counter[str] = Counter()
     newest = None
@@ -186,6 +204,7 @@ def stats(
             per_namespace[format_namespace(item.namespace)] += 1
             per_kind[render.kind_of(item.value)] += 1
             newest = item.updated_at if newest is None else max(newest, item.updated_at)
+        usage = usage_view.read(port_for(store), where, below, since_day, job)
     total = sum(per_namespace.values())
     render.out.print(
         f"[bold]{render.count(total, 'memory', 'memories')}[/] in "
@@ -201,3 +220,4 @@ def stats(
         for kind, count in per_kind.most_common():
             kinds.add_row(escape(kind), str(count))
         render.out.print(table, kinds)
+    usage_view.show(usage, since_day, prices, job)

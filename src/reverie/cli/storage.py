@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from langgraph.store.base import BaseStore, Item
+from langgraph.store.base import BaseStore, IndexConfig, Item
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from reverie.cli.episodes import EPISODE_INDEX_FIELDS
@@ -36,7 +36,7 @@ def describe_target(target: str | None) -> str:
 
 @contextlib.contextmanager
 def opened_store(
-    target: str | Path | None, *, index: dict[str, Any] | None = None
+    target: str | Path | None, *, index: IndexConfig | None = None
 ) -> Iterator[NativeStore]:
     """Open ``target`` (None: the default store) for one command and close it afterwards."""
     try:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
+from langgraph.store.base import IndexConfig
 
 from reverie.cli.embedding_choice import EMBEDDINGS_ENV, index_for
 from reverie.cli.storage import DEFAULT_USER, opened_store, parse_namespace
@@ -37,7 +38,7 @@ def store_target(ctx: typer.Context) -> str | None:
     return state(ctx).store
 
 
-def index_of(ctx: typer.Context) -> dict[str, Any] | None:
+def index_of(ctx: typer.Context) -> IndexConfig | None:
     return index_for(state(ctx).embeddings)
 
 

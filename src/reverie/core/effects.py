@@ -17,7 +17,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Generator, Sequence
 from typing import Any, Generic, TypeVar, cast
 
+from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import set_config_context
+from langchain_core.runnables.utils import coro_with_context
 from langgraph.store.base import Result, SearchItem
 
 from reverie.core.ports import (
@@ -130,7 +133,13 @@ class Commit(Effect[CommitResult]):
 
 
 class Invoke(Effect[Any]):
-    """Call a LangChain runnable (a chat model, a bound model, a chain)."""
+    """Call a LangChain runnable (a chat model, a bound model, a chain).
+
+    A config whose callbacks belong to a parent run (a traced phase of a manager run) is made
+    the ambient LangChain config while the runnable runs, as LangChain does for a runnable's
+    children: otherwise a ``RunnableBinding`` called inside a LangGraph node merges the node's
+    callbacks over the config's and attaches the call to the node instead of to its parent.
+    """
 
     def __init__(
         self, runnable: Runnable[Any, Any], input: Any, config: RunnableConfig | None = None
@@ -140,10 +149,23 @@ class Invoke(Effect[Any]):
         self.config = config
 
     def perform(self) -> Any:
+        if self.config is not None and _names_parent_run(self.config):
+            with set_config_context(self.config) as context:
+                return context.run(self.runnable.invoke, self.input, self.config)
         return self.runnable.invoke(self.input, config=self.config)
 
     async def aperform(self) -> Any:
+        if self.config is not None and _names_parent_run(self.config):
+            with set_config_context(self.config) as context:
+                return await coro_with_context(
+                    self.runnable.ainvoke(self.input, self.config), context
+                )
         return await self.runnable.ainvoke(self.input, config=self.config)
+
+
+def _names_parent_run(config: RunnableConfig) -> bool:
+    callbacks = config.get("callbacks")
+    return isinstance(callbacks, BaseCallbackManager) and callbacks.parent_run_id is not None
 
 
 __all__ = ["Commit", "Effect", "Invoke", "Pipeline", "Search", "StoreBatch", "arun", "run"]

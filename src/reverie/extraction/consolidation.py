@@ -12,6 +12,7 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -24,6 +25,7 @@ from reverie.core.effects import Commit, Invoke, Pipeline, StoreBatch
 from reverie.core.errors import ConfigurationError, ConflictError
 from reverie.core.ports import Expectation, MemoryStorePort, Write
 from reverie.core.types import stored_value
+from reverie.extraction.accounting import RunAccount
 from reverie.extraction.budget import chunk_messages
 from reverie.extraction.chunk_time import DatedChunk, date_chunk, read_time_records
 from reverie.extraction.engine import ExtractionEngine, RoundInput, queries_from, query_messages
@@ -32,6 +34,7 @@ from reverie.extraction.messages import render_messages
 from reverie.extraction.report import RunReport
 from reverie.extraction.run_config import idempotency_key_of, thread_id_of
 from reverie.extraction.schemas import SchemaToolkit
+from reverie.extraction.usage import count_truncated, record_query_reply, record_searches
 from reverie.extraction.working_set import (
     Entry,
     Supersession,
@@ -74,10 +77,13 @@ class Consolidation:
         messages: list[BaseMessage],
         config: RunnableConfig | None,
         report: RunReport | None = None,
+        account: RunAccount | None = None,
     ) -> Pipeline[list[dict[str, Any]]]:
         """Consolidate ``messages`` into ``namespace``; the memories written. ``report`` counts
-        the run's model calls and the modes they used."""
+        the run's model calls, tokens and changes; ``account`` times, traces and records them
+        (``reverie.extraction.accounting``)."""
         report = report if report is not None else RunReport()
+        account = account if account is not None else RunAccount(report)
         reference = reference_time(config)
         thread_id = thread_id_of(config)
         idempotency = idempotency_key_of(config)
@@ -94,13 +100,24 @@ class Consolidation:
 
         written: list[dict[str, Any]] = []
         chunks = chunk_messages(new, self.conversation_budget) or [[]]
+        report.truncated_messages += count_truncated(new, chunks)
         conflicts = 0
         index = 0
         while index < len(chunks):
             lines = [m.line for m in chunks[index]]
             dated = date_chunk(chunks[index], reference, datetime.now(timezone.utc))
-            entries = yield from self._retrieve(port, namespace, lines, config)
-            yield from self._consolidate(entries, context, dated, config, report)
+            entries = yield from account.phase(
+                "retrieve",
+                config,
+                partial(self._retrieve, port, namespace, lines, report=report),
+                lambda found: {"memories": len(found)},
+            )
+            yield from account.phase(
+                "model",
+                config,
+                partial(self._consolidate, entries, context, dated, report=report),
+                lambda _: {"operations": report.operations},
+            )
             supersession = None
             if self.supersede:
                 records = yield from read_time_records(port, namespace, entries)
@@ -113,6 +130,7 @@ class Consolidation:
                 f"{idempotency}:{index}" if idempotency else None,
                 history=self.history,
                 supersession=supersession,
+                run_id=report.run_id,
             )
             expected = expectations_for(entries)
             writes: list[Write] = list(plan.writes)
@@ -124,7 +142,14 @@ class Consolidation:
                 next_state.advance(chunks[index], self.context_messages)
                 writes.append(PutOp(state_ns, thread_id, next_state.to_value(), index=False))
                 expected.append(Expectation(state_ns, thread_id, state_value))
-            result = yield from Commit(port, expected, writes)
+            result = yield from account.commit(
+                port,
+                expected,
+                writes,
+                plan.actions,
+                closing=index == len(chunks) - 1,
+                written=len(written) + len(plan.written),
+            )
             if not result.committed:
                 conflicts += 1
                 if conflicts > self.max_conflict_retries:
@@ -155,10 +180,14 @@ class Consolidation:
             index += 1
         return written
 
-    def _queries(self, lines: list[str], config: RunnableConfig | None) -> Pipeline[list[str]]:
+    def _queries(
+        self, lines: list[str], config: RunnableConfig | None, report: RunReport
+    ) -> Pipeline[list[str]]:
         if self.query_model is None or not lines:
             return default_queries(lines)
-        reply = yield from Invoke(self.query_model, query_messages(lines), config)
+        messages = query_messages(lines)
+        reply = yield from Invoke(self.query_model, messages, config)
+        record_query_reply(report, reply, messages)
         return queries_from(reply)[: self.query_limit] or default_queries(lines)
 
     def _retrieve(
@@ -167,8 +196,11 @@ class Consolidation:
         namespace: tuple[str, ...],
         lines: list[str],
         config: RunnableConfig | None,
+        *,
+        report: RunReport,
     ) -> Pipeline[WorkingSet]:
-        queries = yield from self._queries(lines, config)
+        queries = yield from self._queries(lines, config, report)
+        record_searches(report, len(queries))
         found: dict[str, SearchItem] = {}
         for query in queries:
             items = yield from search_memories(
@@ -236,6 +268,7 @@ class Consolidation:
         context: list[str],
         dated: DatedChunk,
         config: RunnableConfig | None,
+        *,
         report: RunReport,
     ) -> Pipeline[None]:
         lines = dated.prompt_lines

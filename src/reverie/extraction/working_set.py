@@ -9,6 +9,7 @@ delete only lands on the version of the memory the model was shown.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,9 @@ class PlannedWrites:
     writes: list[Write] = field(default_factory=list)
     # {"namespace", "key", "value"} of every memory written (what invoke returns).
     written: list[dict[str, Any]] = field(default_factory=list)
+    # How many memories each change makes: insert, update, supersede (an update that keeps the
+    # closed version), delete. The run's counts.
+    actions: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ def plan_writes(
     *,
     history: bool,
     supersession: Supersession | None = None,
+    run_id: str | None = None,
 ) -> PlannedWrites:
     """The writes (and audit records) that make the store match the working set; with a
     ``supersession``, also each change's timeline (closed versions instead of overwrites)."""
@@ -113,6 +118,10 @@ def plan_writes(
         if after is not None and after == before:
             continue
         plan.writes.append(PutOp(namespace, entry.key, after))
+        # An update that keeps the closed version supersedes it rather than overwriting it.
+        plan.actions[
+            "supersede" if supersession is not None and action == "update" else action
+        ] += 1
         if supersession is not None:
             plan.writes += timeline_writes(
                 namespace,
@@ -131,6 +140,8 @@ def plan_writes(
                 else None
             )
             plan.writes.append(
-                history_put(namespace, entry.key, action, before, after, thread_id, record_key)
+                history_put(
+                    namespace, entry.key, action, before, after, thread_id, record_key, run_id
+                )
             )
     return plan

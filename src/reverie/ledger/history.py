@@ -33,6 +33,9 @@ class HistoryRecord(BaseModel):
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     thread_id: str | None = None
+    # The manager run that made the change: its usage record has the same run_id
+    # (``manager.runs()``); None for changes made outside a run (put, delete, tools).
+    run_id: str | None = None
     at: datetime
 
     @classmethod
@@ -55,11 +58,17 @@ def history_put(
     after: dict[str, Any] | None,
     thread_id: str | None,
     record_key: str | None = None,
+    run_id: str | None = None,
 ) -> PutOp:
     """The write that records one change to memory ``key`` of ``namespace`` in its audit trail;
     committed together with the change itself."""
     record = HistoryRecord.now(
-        memory_key=key, action=action, before=before, after=after, thread_id=thread_id
+        memory_key=key,
+        action=action,
+        before=before,
+        after=after,
+        thread_id=thread_id,
+        run_id=run_id,
     )
     return PutOp(
         history_namespace(namespace),

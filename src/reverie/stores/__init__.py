@@ -7,11 +7,15 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
+
+from langgraph.store.base import IndexConfig
 
 from reverie.core.errors import ConfigurationError
-from reverie.core.ports import NativeStore
 from reverie.stores.embedded import EmbeddedStore
+
+if TYPE_CHECKING:
+    from reverie.stores.postgres import ReveriePostgresStore
 
 DEFAULT_PATH = os.path.join(".reverie", "memories.db")
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -22,15 +26,15 @@ def default_target() -> str:
     return os.environ.get("REVERIE_STORE") or DEFAULT_PATH
 
 
-def _default_index() -> dict[str, Any]:
+def _default_index() -> IndexConfig:
     from reverie.embeddings import default_index  # loads the embedder's code only when needed
 
-    return dict(default_index())
+    return default_index()
 
 
 def open_store(
-    target: str | os.PathLike[str] | None = None, *, index: dict[str, Any] | None = None
-) -> NativeStore:
+    target: str | os.PathLike[str] | None = None, *, index: IndexConfig | None = None
+) -> EmbeddedStore | ReveriePostgresStore:
     """Open (creating if needed) the store at ``target``.
 
     ``None`` uses ``$REVERIE_STORE`` or ``./.reverie/memories.db``; a file path opens an
@@ -57,7 +61,7 @@ def open_store(
         raise ConfigurationError(
             f"Unsupported store URL {where!r}; use a file path or a postgresql:// URL."
         )
-    return EmbeddedStore(where, index=resolved)  # type: ignore[arg-type]
+    return EmbeddedStore(where, index=resolved)
 
 
 __all__ = ["DEFAULT_PATH", "EmbeddedStore", "default_target", "open_store"]
