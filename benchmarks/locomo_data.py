@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from reverie.cli.conversation import Message
+from reverie.cli.conversation import Message, Role
 
 REPO = Path(__file__).resolve().parent.parent
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
@@ -94,7 +94,7 @@ def load(quick: bool) -> list[Conversation]:
                 text = turn["text"]
                 if turn.get("blip_caption"):
                     text += f" [shares {turn['blip_caption']}]"
-                role = "user" if turn["speaker"] == speakers[0] else "assistant"
+                role: Role = "user" if turn["speaker"] == speakers[0] else "assistant"
                 messages.append(
                     Message(role=role, content=text, name=turn["speaker"], created_at=when)
                 )

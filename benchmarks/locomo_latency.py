@@ -15,7 +15,7 @@ from benchmarks.common import percentiles
 from benchmarks.locomo_data import Conversation
 from reverie.cli.conversation import conversation_id
 from reverie.cli.episodes import EPISODE_INDEX_FIELDS, episode_key, episode_values
-from reverie.stores.embedded import EmbeddedStore
+from reverie.stores.embedded import EmbeddedStore, SearchMode
 
 MEMORIES = 10_000
 
@@ -63,8 +63,9 @@ def latency(
                     stored += min(len(puts), MEMORIES - stored)
             copy += 1
         rows: dict[str, list[float]] = {}
-        for mode in ("vector", "hybrid"):
-            store.search_mode = mode  # type: ignore[assignment]
+        modes: tuple[SearchMode, ...] = ("vector", "hybrid")
+        for mode in modes:
+            store.search_mode = mode
             timings: dict[bool, list[float]] = {True: [], False: []}
             for live in (True, False):
                 embeddings.live = live

@@ -39,7 +39,7 @@ from langchain_core.embeddings import Embeddings
 from langgraph.store.base import BaseStore, PutOp, SearchItem
 
 from benchmarks.common import markdown_table, percentiles, write_results
-from benchmarks.locomo_data import CATEGORIES, HELD_OUT, TUNING, Conversation, load, session_of
+from benchmarks.locomo_data import CATEGORIES, TUNING, Conversation, load, session_of
 from benchmarks.locomo_latency import latency
 from reverie.cli.conversation import conversation_id
 from reverie.cli.episodes import episode_key, episode_values, store_episodes

@@ -16,11 +16,45 @@ from reverie.testing import hashing_index
 from tests.store_factories import FACTORIES
 
 NS = ("agree", "u1")
-WORDS = (
-    "garden puppy shelter adopt violin concert beach sunrise painting camping mountain lake "
-    "recipe pasta marathon training bakery cake museum photo guitar lesson friend sister "
-    "birthday party school book library hike tent kayak river snow ski trip city"
-).split()
+WORDS = [
+    "garden",
+    "puppy",
+    "shelter",
+    "adopt",
+    "violin",
+    "concert",
+    "beach",
+    "sunrise",
+    "painting",
+    "camping",
+    "mountain",
+    "lake",
+    "recipe",
+    "pasta",
+    "marathon",
+    "training",
+    "bakery",
+    "cake",
+    "museum",
+    "photo",
+    "guitar",
+    "lesson",
+    "friend",
+    "sister",
+    "birthday",
+    "party",
+    "school",
+    "book",
+    "library",
+    "hike",
+    "tent",
+    "kayak",
+    "river",
+    "snow",
+    "ski",
+    "trip",
+    "city",
+]
 SPEAKERS = ["Ana", "Ben", "Caro"]
 
 

@@ -29,7 +29,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 def open_store(backend: str, tmp_path: Path, **index: Any) -> Any:
-    return FACTORIES[backend](tmp_path, {**hashing_index(), **index})
+    config: dict[str, Any] = {**hashing_index(), **index}
+    return FACTORIES[backend](tmp_path, config)  # type: ignore[arg-type]
 
 
 @pytest.fixture
