@@ -84,7 +84,8 @@ def texts_to_embed(conversations: list[Conversation]) -> list[str]:
     for conv in conversations:
         for _, messages, _ in conv.sessions:
             texts += [turn_line(m) for m in messages]
-            texts += [v["context"]["for_embedding"] for v in episode_values(messages).values()]
+            for value in episode_values(messages).values():
+                texts += [value["content"]["content"], value["context"]["for_embedding"]]
         texts += [q.text for q in conv.questions]
     return list(dict.fromkeys(texts))
 
