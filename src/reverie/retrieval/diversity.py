@@ -2,8 +2,9 @@
 
 Greedy MMR (Carbonell and Goldstein, 1998): each next pick maximises
 ``(1 - diversity) * relevance - diversity * (highest cosine to an item already picked)``, with
-relevance the candidate's fused rank mapped to (0, 1]. ``diversity`` 0 keeps the ranking as it
-is; 1 picks by dissimilarity alone after the first.
+relevance the candidate's fused rank mapped linearly from 1 (first) to 0.5 (last): fused scores
+have no scale of their own. ``diversity`` 0 keeps the ranking as it is; 1 picks by
+dissimilarity alone after the first.
 """
 
 from __future__ import annotations

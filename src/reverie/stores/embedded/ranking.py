@@ -1,18 +1,11 @@
-"""Choosing the best rows of a score vector, and fusing vector and keyword rankings.
+"""Choosing the best rows of a score vector, and the search modes.
 
-Hybrid search uses reciprocal rank fusion (RRF): an item's fused score is the sum over the two
-rankings of ``1 / (k + rank)``. It needs no calibration between cosine similarities and BM25
-values, whose scales differ per query. The fused score is divided by its maximum
-(``2 / (k + 1)``) so it lies in (0, 1], where 1 means "first in both rankings".
-
-``k = 10`` rather than the customary 60: a smaller k trusts the top of each ranking more. On
-LoCoMo (all-MiniLM-L6-v2) recall@10 was 0.61 at k = 10 against 0.55 at k = 60 (k in 1..100
-tried; 5-10 were best and within 0.005 of each other).
+Hybrid fusion itself lives in ``reverie.retrieval.fusion`` (shared with the PostgreSQL store);
+its defaults and how they were chosen are in ``reverie.core.indexing.RankingOptions``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -20,7 +13,6 @@ import numpy.typing as npt
 
 SearchMode = Literal["hybrid", "vector", "keyword"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "vector", "keyword")
-RRF_K = 10
 STRIDE = 16  # see at_least
 
 
@@ -62,28 +54,3 @@ def at_least(values: npt.NDArray[np.float32], k: int) -> float:
     if np.count_nonzero(values >= guess) >= k:
         return guess
     return float(np.partition(values, n - k)[n - k])
-
-
-def reciprocal_rank_fusion(
-    vector_ranked: Sequence[int],
-    keyword_ranked: Sequence[int],
-    vector_missing_rank: int,
-) -> list[tuple[int, float]]:
-    """Fuse two best-first id lists; ids missing from the vector list get ``vector_missing_rank``.
-
-    Items absent from the keyword list only get their vector share: keyword absence means no
-    shared word, which is information, not a tie.
-    """
-    fused: dict[int, float] = {}
-    order: dict[int, int] = {}
-    for rank, item_id in enumerate(vector_ranked, start=1):
-        fused[item_id] = 1.0 / (RRF_K + rank)
-        order[item_id] = rank
-    for rank, item_id in enumerate(keyword_ranked, start=1):
-        if item_id not in fused:
-            fused[item_id] = 1.0 / (RRF_K + vector_missing_rank)
-            order[item_id] = vector_missing_rank
-        fused[item_id] += 1.0 / (RRF_K + rank)
-    best = 2.0 / (RRF_K + 1)
-    ranked = sorted(fused, key=lambda i: (-fused[i], order[i]))
-    return [(i, fused[i] / best) for i in ranked]
