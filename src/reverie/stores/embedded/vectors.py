@@ -72,6 +72,8 @@ class NamespaceVectors:
     dead: int = 0
     rows_of: dict[int, list[int]] = field(default_factory=dict)
     quantized: QuantizedRows | None = None
+    _runs: tuple[IntArray, IntArray] | None = None
+    _runs_key: tuple[int, int, int] | None = None
 
     @classmethod
     def build(cls, version: int, dims: int, ids: IntArray, matrix: FloatArray) -> NamespaceVectors:
@@ -131,7 +133,29 @@ class NamespaceVectors:
         """
         ids = self.ids[: self.size]
         sims = similarities(self.matrix[: self.size], query, pool, workers)
+        if not self.single_vector_items:
+            runs = self._item_runs()
+            if runs is not None:
+                # Each item's rows are adjacent: its best is one reduceat, no sort.
+                starts, owners = runs
+                best = np.maximum.reduceat(sims, starts)
+                live = owners >= 0
+                return owners[live], best[live]
         return self._best_per_item(ids, sims, self.dead > 0)
+
+    def _item_runs(self) -> tuple[IntArray, IntArray] | None:
+        """(first row, item id) of each run of rows of one item, if every item's rows are
+        adjacent (as loading and this process's writes lay them out); cached until a write."""
+        key = (self.size, self.dead, len(self.rows_of))
+        if self._runs_key != key:
+            ids = self.ids[: self.size]
+            starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else ids
+            owners = ids[starts]
+            live = owners[owners >= 0]
+            adjacent = len(np.unique(live)) == len(live)
+            self._runs = (starts.astype(np.int64), owners) if adjacent else None
+            self._runs_key = key
+        return self._runs
 
     def top_scores(
         self, query: FloatArray, count: int, pool: Executor | None = None, workers: int = 1
