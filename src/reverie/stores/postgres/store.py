@@ -28,6 +28,7 @@ from reverie.core.ports import CommitResult, Expectation, NativeStore, PortOp, W
 from reverie.stores.postgres.batch import run_batch
 from reverie.stores.postgres.commit import run_commit
 from reverie.stores.postgres.indexing import index_settings
+from reverie.stores.postgres.keyword_backfill import backfill_keywords
 from reverie.stores.postgres.runner import AsyncRunner, SyncRunner
 from reverie.stores.postgres.schema import SchemaInfo, migrate
 from reverie.stores.postgres.search import SearchTuning
@@ -104,8 +105,11 @@ class ReveriePostgresStore(_Configured):
         return f"ReveriePostgresStore({self.where!r})"
 
     def setup(self) -> None:
-        """Create or migrate the tables (idempotent; see ``schema.py``)."""
+        """Create or migrate the tables (idempotent; see ``schema.py``) and index for keyword
+        search what was stored before it existed (once; see ``keyword_backfill.py``)."""
         self._set_up(self._runner.run(migrate(self.settings.index, self.where)))
+        if self.settings.index is not None and self.settings.schema.has_keywords:
+            self._runner.run(backfill_keywords(self.settings.index))
 
     # -- the storage port ----------------------------------------------------------------
     def batch(self, ops: Iterable[PortOp]) -> list[Result]:
@@ -193,8 +197,10 @@ class ReverieAsyncPostgresStore(_Configured):
         return f"ReverieAsyncPostgresStore({self.where!r})"
 
     async def setup(self) -> None:
-        """Create or migrate the tables (idempotent; see ``schema.py``)."""
+        """Create or migrate the tables and backfill keyword terms (see the sync store's)."""
         self._set_up(await self._runner.run(migrate(self.settings.index, self.where)))
+        if self.settings.index is not None and self.settings.schema.has_keywords:
+            await self._runner.run(backfill_keywords(self.settings.index))
 
     # -- the storage port ----------------------------------------------------------------
     async def abatch(self, ops: Iterable[PortOp]) -> list[Result]:
