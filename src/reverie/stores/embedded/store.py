@@ -40,6 +40,7 @@ from langgraph.store.base import (
 )
 
 from reverie.core.errors import ConfigurationError
+from reverie.core.limits import DEFAULT_LIMITS, Limits
 from reverie.core.ports import (
     CommitResult,
     Expectation,
@@ -79,6 +80,8 @@ class EmbeddedStore(NativeStore):
             approximate nearest-neighbour graph (HNSW) whose candidates are rescored exactly;
             ``None`` or 0 (default) always ranks exactly. The graph of a large namespace is
             built in a background thread, and searches rank exactly until it is ready.
+        limits: The store-level limits (namespace labels and depth, keys, search queries,
+            filters, limit and offset; ``reverie.core.limits``), the same as PostgreSQL's.
     """
 
     supports_ttl: bool = True
@@ -93,6 +96,7 @@ class EmbeddedStore(NativeStore):
         busy_timeout: float = 5.0,
         cache_bytes: int = 1 << 30,
         ann_threshold: int | None = None,
+        limits: Limits | None = None,
     ) -> None:
         _check_search_mode(search_mode)
         self.path = Path(path).expanduser()
@@ -124,7 +128,8 @@ class EmbeddedStore(NativeStore):
         if self.embeddings is not None:
             self._db.check_dims(self.dims)
         self._cache = NamespaceCache(self.dims, cache_bytes, self.ann_threshold, self._builder)
-        self._planner = Planner(fields)
+        self.limits = limits or DEFAULT_LIMITS
+        self._planner = Planner(fields, self.limits)
         self._embedder = Embedder(self.embeddings, self.dims)
         self._namespaces = Namespaces(self._db)
         self._reader = ItemReader(self._db, self._namespaces)

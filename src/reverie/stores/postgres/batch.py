@@ -14,6 +14,7 @@ from langgraph.store.base import GetOp, ListNamespacesOp, PutOp, Result, SearchO
 
 from reverie.core.errors import InputError
 from reverie.core.ports import NamespaceSearch, PortOp
+from reverie.core.requests import checked_ops
 from reverie.stores.postgres.namespaces import checked, list_namespaces, lock_namespaces
 from reverie.stores.postgres.rows import get_items, item_key, refresh_ttl, to_item
 from reverie.stores.postgres.search import SearchRequest, search
@@ -24,6 +25,7 @@ from reverie.stores.postgres.writes import prepare, write_rows
 
 def run_batch(ops: Sequence[PortOp], settings: StoreSettings) -> Plan[list[Result]]:
     """Results in the order of ``ops``."""
+    ops = checked_ops(ops, settings.limits)
     results: list[Result] = [None] * len(ops)
     gets: list[tuple[int, GetOp]] = []
     searches: list[tuple[int, SearchRequest]] = []

@@ -16,6 +16,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from reverie.core.errors import StoreError
+from reverie.core.limits import Limits
 from reverie.stores.postgres.connection import (
     acheck_server,
     asetup_lock,
@@ -78,6 +79,7 @@ def open_postgres_store(
     hnsw_ef_search: int = 40,
     connect_timeout: float = 10.0,
     pool_timeout: float = 30.0,
+    limits: Limits | None = None,
 ) -> ReveriePostgresStore:
     """Open the PostgreSQL store at ``url`` (``postgresql://user:pass@host:port/db``).
 
@@ -90,7 +92,8 @@ def open_postgres_store(
     items (default 2,000) are searched exactly, larger ones through the HNSW index with
     ``hnsw_ef_search`` candidates (pgvector's default 40; raise it for better recall).
     ``pool_timeout`` is how long an operation waits for a connection, e.g. while the server
-    restarts. Raises ConfigurationError or StoreError saying what to fix.
+    restarts. ``limits`` are the store-level limits (``reverie.core.limits``; the same as the
+    embedded store's by default). Raises ConfigurationError or StoreError saying what to fix.
     """
     info = check_server(url, dims=_dims(index), connect_timeout=connect_timeout)
     where = redact(url)
@@ -112,7 +115,7 @@ def open_postgres_store(
     try:
         store = ReveriePostgresStore(
             pool, index=index, ttl=ttl, tuning=tuning, session_tuned=tuning.iterative_scan,
-            where=where, owns_pool=True,
+            where=where, owns_pool=True, limits=limits,
         )  # fmt: skip
         with setup_lock(url, connect_timeout):
             store.setup()
@@ -132,6 +135,7 @@ async def open_async_postgres_store(
     hnsw_ef_search: int = 40,
     connect_timeout: float = 10.0,
     pool_timeout: float = 30.0,
+    limits: Limits | None = None,
 ) -> ReverieAsyncPostgresStore:
     """The async twin of :func:`open_postgres_store`; close with ``await store.aclose()`` or
     ``async with``. The store belongs to the running event loop."""
@@ -155,7 +159,7 @@ async def open_async_postgres_store(
     try:
         store = ReverieAsyncPostgresStore(
             pool, index=index, ttl=ttl, tuning=tuning, session_tuned=tuning.iterative_scan,
-            where=where, owns_pool=True,
+            where=where, owns_pool=True, limits=limits,
         )  # fmt: skip
         async with asetup_lock(url, connect_timeout):
             await store.setup()

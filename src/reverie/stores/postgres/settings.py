@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from langgraph.store.base import TTLConfig
 
+from reverie.core.limits import DEFAULT_LIMITS, Limits
 from reverie.stores.postgres.indexing import IndexSettings
 from reverie.stores.postgres.schema import SchemaInfo
 from reverie.stores.postgres.search import NamespaceSizes, SearchTuning, VectorSearch
@@ -23,6 +24,8 @@ class StoreSettings:
     """Whether the pool applies the pgvector session settings to every connection."""
     schema: SchemaInfo = field(default_factory=SchemaInfo)
     sizes: NamespaceSizes = field(default_factory=NamespaceSizes)
+    limits: Limits = DEFAULT_LIMITS
+    """The store-level limits, the same as the embedded store's (``reverie.core.requests``)."""
 
     @property
     def refresh_on_read(self) -> bool:

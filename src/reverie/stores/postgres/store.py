@@ -23,6 +23,7 @@ from langgraph.store.base import Result, TTLConfig
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from reverie.core.errors import StoreError
+from reverie.core.limits import DEFAULT_LIMITS, Limits
 from reverie.core.ports import CommitResult, Expectation, NativeStore, PortOp, Write
 from reverie.stores.postgres.batch import run_batch
 from reverie.stores.postgres.commit import run_commit
@@ -56,6 +57,7 @@ class _Configured(NativeStore):
         tuning: SearchTuning | None,
         session_tuned: bool,
         where: str,
+        limits: Limits | None = None,
     ) -> None:
         self.index_config = dict(index) if index is not None else None
         self.ttl_config = ttl
@@ -64,6 +66,7 @@ class _Configured(NativeStore):
             ttl=ttl,
             tuning=tuning or SearchTuning(),
             session_tuned=session_tuned,
+            limits=limits or DEFAULT_LIMITS,
         )
         self.embeddings = self.settings.index.embeddings if self.settings.index else None
         self.where = where
@@ -76,7 +79,8 @@ class ReveriePostgresStore(_Configured):
     """PostgreSQL + pgvector store on a connection pool (``close()`` closes a pool it owns).
 
     ``index=None`` makes a key-value store without vectors (queries are ignored, as by
-    ``InMemoryStore()``); ``ttl`` is LangGraph's ``TTLConfig``.
+    ``InMemoryStore()``); ``ttl`` is LangGraph's ``TTLConfig``; ``limits`` the store-level
+    limits (``reverie.core.limits``), the same as the embedded store's.
     """
 
     def __init__(
@@ -89,8 +93,9 @@ class ReveriePostgresStore(_Configured):
         session_tuned: bool = False,
         where: str = "the configured server",
         owns_pool: bool = False,
+        limits: Limits | None = None,
     ) -> None:
-        self._configure(index, ttl, tuning, session_tuned, where)
+        self._configure(index, ttl, tuning, session_tuned, where, limits)
         self.pool = pool
         self._runner = SyncRunner(pool, self.embeddings, where)
         self._owns_pool = owns_pool
@@ -176,8 +181,9 @@ class ReverieAsyncPostgresStore(_Configured):
         where: str = "the configured server",
         owns_pool: bool = False,
         loop: asyncio.AbstractEventLoop | None = None,
+        limits: Limits | None = None,
     ) -> None:
-        self._configure(index, ttl, tuning, session_tuned, where)
+        self._configure(index, ttl, tuning, session_tuned, where, limits)
         self.pool = pool
         self.loop = loop or asyncio.get_running_loop()
         self._runner = AsyncRunner(pool, self.embeddings, where)
