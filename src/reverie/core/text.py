@@ -61,4 +61,11 @@ def quoted(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 5] + "...'"
 
 
-__all__ = ["NUL", "clean_json", "clean_text", "is_clean", "quoted", "utf8_size"]
+def shortened(text: str, limit: int = 60) -> str:
+    """``text`` as it is when short, else its start and its length (for ids quoted unquoted)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 5]}... ({len(text):,} characters)"
+
+
+__all__ = ["NUL", "clean_json", "clean_text", "is_clean", "quoted", "shortened", "utf8_size"]

@@ -121,9 +121,14 @@ def _numbers(value: Any, field: str = "") -> Iterator[tuple[str, float]]:
             yield from _numbers(item, _path(field, i))
 
 
-def unstorable_fields(value: Any) -> list[str]:
-    """The fields of ``value`` no store accepts (NaN or Infinity, NUL, lone surrogates)."""
-    return [field or "value" for field, _ in _problems(value)]
+def unstorable_fields(value: Any, *, numbers_only: bool = False) -> list[str]:
+    """The fields of ``value`` no store accepts (NaN or Infinity, NUL, lone surrogates; with
+    ``numbers_only``, only the non-finite numbers)."""
+    return [
+        field or "value"
+        for field, problem in _problems(value)
+        if problem == "number" or not numbers_only
+    ]
 
 
 __all__ = ["normalised_value", "storable_json", "unstorable_fields"]

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from reverie.core.effects import Commit, Invoke, Pipeline, StoreBatch
 from reverie.core.errors import ConfigurationError, ConflictError
+from reverie.core.limits import DEFAULT_LIMITS, Limits, check_key
 from reverie.core.ports import Expectation, MemoryStorePort, Write
 from reverie.core.types import stored_value
 from reverie.extraction.budget import chunk_messages
@@ -60,6 +61,7 @@ class Consolidation:
     incremental: bool
     context_messages: int
     conversation_budget: int
+    limits: Limits = DEFAULT_LIMITS
 
     def run(
         self,
@@ -73,6 +75,8 @@ class Consolidation:
         the run's model calls and the modes they used."""
         report = report if report is not None else RunReport()
         thread_id = thread_id_of(config)
+        if thread_id is not None:  # the key of the thread's progress record
+            check_key(thread_id, self.limits, "thread_id")
         idempotency = idempotency_key_of(config)
         rendered = render_messages(messages)
         track = self.incremental and thread_id is not None

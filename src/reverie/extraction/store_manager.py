@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from reverie.core.effects import Pipeline, arun, run
 from reverie.core.errors import ConfigurationError, ConflictError
+from reverie.core.limits import DEFAULT_LIMITS, Limits
 from reverie.core.namespace import NamespaceTemplate
 from reverie.core.ports import MemoryStorePort
 from reverie.core.types import Memory
@@ -61,6 +62,7 @@ class MemoryStoreManager(StoreItemsMixin, Runnable[dict[str, Any], list[dict[str
         max_conflict_retries: int = 2,
         extraction_mode: ExtractionMode = "auto",
         on_unusable_reply: OnUnusableReply = "warn",
+        limits: Limits | None = None,
     ) -> None:
         if default is not None and default_factory is not None:
             raise ConfigurationError("Pass either default or default_factory, not both.")
@@ -75,11 +77,13 @@ class MemoryStoreManager(StoreItemsMixin, Runnable[dict[str, Any], list[dict[str
                 f"store must be a LangGraph BaseStore, got {type(store).__name__}."
             )
         self.model = resolve_chat_model(model)
+        self.limits = limits or DEFAULT_LIMITS
         self.toolkit = SchemaToolkit(
             list(schemas) if schemas else None,
             enable_inserts=enable_inserts,
             enable_updates=True,
             enable_deletes=enable_deletes,
+            limits=self.limits,
         )
         memory_budget = token_budget // 3
         # Shared by the main round and the phases: a mode that fails is given up for all.
@@ -100,7 +104,7 @@ class MemoryStoreManager(StoreItemsMixin, Runnable[dict[str, Any], list[dict[str
         if default is not None:
             coerced = self.toolkit.coerce(None, default)
             default_factory = lambda _config: coerced  # noqa: E731
-        self.namespace = NamespaceTemplate(namespace)
+        self.namespace = NamespaceTemplate(namespace, limits=self.limits)
         self.consolidation = Consolidation(
             toolkit=self.toolkit,
             engine=engine,
@@ -121,6 +125,7 @@ class MemoryStoreManager(StoreItemsMixin, Runnable[dict[str, Any], list[dict[str
             incremental=incremental,
             context_messages=max(0, context_messages),
             conversation_budget=conversation_budget,
+            limits=self.limits,
         )
         self.token_budget = token_budget
         self.explicit_store = store
@@ -251,6 +256,7 @@ def create_memory_store_manager(
     history: bool = True,
     extraction_mode: ExtractionMode = "auto",
     on_unusable_reply: OnUnusableReply = "warn",
+    limits: Limits | None = None,
 ) -> MemoryStoreManager:
     """Create a manager that keeps memories in a LangGraph store up to date.
 
@@ -260,8 +266,10 @@ def create_memory_store_manager(
 
     Beyond LangMem's arguments: ``incremental`` skips messages already consolidated for the same
     ``thread_id``; ``token_budget`` caps each model call's prompt; ``history`` keeps an audit trail;
-    ``extraction_mode`` and ``on_unusable_reply``: see docs/models/README.md. The returned list's
-    ``.report`` (a ``RunReport``) says which mode was used and why nothing was stored.
+    ``extraction_mode`` and ``on_unusable_reply``: see docs/models/README.md. ``limits``
+    (``reverie.core.limits.Limits``) bounds what is stored: memory size, namespace labels (user
+    ids), thread ids, searches. The returned list's ``.report`` (a ``RunReport``) says which mode
+    was used and why nothing was stored.
     """
     return MemoryStoreManager(
         model,
@@ -282,6 +290,7 @@ def create_memory_store_manager(
         history=history,
         extraction_mode=extraction_mode,
         on_unusable_reply=on_unusable_reply,
+        limits=limits,
     )
 
 

@@ -66,7 +66,7 @@ def history_put(
         # backend can store it.
         before=clean_json(before),
         after=clean_json(after),
-        thread_id=thread_id,
+        thread_id=clean_json(thread_id),
     )
     return PutOp(
         history_namespace(namespace),

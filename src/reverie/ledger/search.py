@@ -9,13 +9,15 @@ returned by a search of user namespaces.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from langgraph.store.base import SearchItem
 
 from reverie.core.effects import Pipeline, Search
+from reverie.core.limits import Limits
 from reverie.core.namespace import RESERVED_ROOT
 from reverie.core.ports import MemoryStorePort, NamespaceSearch
+from reverie.core.requests import checked_search
 
 
 def search_memories(
@@ -27,8 +29,11 @@ def search_memories(
     limit: int = 10,
     offset: int = 0,
     descendants: bool = False,
+    limits: Limits | None = None,
 ) -> Pipeline[list[SearchItem]]:
-    """Memories of ``namespace`` (and, with ``descendants``, of every namespace below it)."""
+    """Memories of ``namespace`` (and, with ``descendants``, of every namespace below it).
+    ``limits``: the caller's own limits on the query, filter, limit and offset (the store
+    applies its own in any case)."""
     request = NamespaceSearch(
         tuple(namespace),
         query=query,
@@ -37,6 +42,8 @@ def search_memories(
         offset=offset,
         descendants=descendants,
     )
+    if limits is not None:
+        request = cast(NamespaceSearch, checked_search(request, limits))
     items = yield from Search(port, request)
     if descendants and (not namespace or namespace[0] != RESERVED_ROOT):
         # A search from the root would otherwise reach every user's audit trail.
