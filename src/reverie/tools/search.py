@@ -10,11 +10,14 @@ import json
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
-from langchain_core.tools import StructuredTool
+from langchain_core.tools import StructuredTool, ToolException
 from langgraph.store.base import BaseStore, SearchItem
 from pydantic import BaseModel, ConfigDict, Field
 
 from reverie.core.effects import Pipeline, arun, run
+from reverie.core.errors import ConfigurationError, InputError
+from reverie.core.filters import OPERATORS
+from reverie.core.limits import DEFAULT_LIMITS, Limits
 from reverie.core.namespace import NamespaceTemplate
 from reverie.ledger import port_for
 from reverie.ledger.search import search_memories
@@ -30,7 +33,9 @@ class SearchMemoryArgs(BaseModel):
     limit: int = Field(default=10, ge=1, le=100, description="Most results to return.")
     offset: int = Field(default=0, ge=0, description="Results to skip, for paging.")
     filter: dict[str, Any] | None = Field(
-        default=None, description="Exact-match conditions on the stored value's fields."
+        default=None,
+        description="Conditions on the stored value's fields, all of which must hold: "
+        "field: value, or field: {op: value} with op one of " + ", ".join(OPERATORS) + ".",
     )
 
 
@@ -49,6 +54,7 @@ def create_search_memory_tool(
     response_format: ResponseFormat = "content",
     name: str = "search_memory",
     descendants: bool = False,
+    limits: Limits | None = None,
 ) -> StructuredTool:
     """A LangChain tool with which an agent searches the memories in ``namespace``.
 
@@ -56,21 +62,31 @@ def create_search_memory_tool(
     searches never leave it: they see exactly that namespace, and the namespaces below it only
     with ``descendants=True``. With ``response_format="content_and_artifact"`` the tool also returns
     the raw ``SearchItem`` objects as the message artifact. Works with ``invoke`` and ``ainvoke``.
+    A search the model got wrong (a filter outside Reverie's filter language, a query over
+    ``limits``) is answered with the error as the tool's result, so the agent's run goes on.
     """
-    template = NamespaceTemplate(namespace)
+    limits = limits or DEFAULT_LIMITS
+    template = NamespaceTemplate(namespace, limits=limits)
 
     def pipeline(
         config: RunnableConfig, query: str, limit: int, offset: int, filter: dict[str, Any] | None
     ) -> Pipeline[Any]:
-        items = yield from search_memories(
-            port_for(resolve_store(store)),
-            template(config),
-            query=query,
-            filter=filter,
-            limit=limit,
-            offset=offset,
-            descendants=descendants,
-        )
+        where = template(config)
+        try:
+            items = yield from search_memories(
+                port_for(resolve_store(store)),
+                where,
+                query=query,
+                filter=filter,
+                limit=limit,
+                offset=offset,
+                descendants=descendants,
+                limits=limits,
+            )
+        except ConfigurationError:
+            raise  # the application's setup, not the model's call
+        except InputError as exc:
+            raise ToolException(f"{exc} Search again with a corrected call.") from None
         return _render(items, response_format)
 
     def search_memory(
@@ -102,4 +118,5 @@ def create_search_memory_tool(
         args_schema=SearchMemoryArgs,
         infer_schema=False,
         response_format=response_format,
+        handle_tool_error=True,
     )
