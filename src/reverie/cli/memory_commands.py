@@ -1,4 +1,8 @@
-"""Commands that read and change stored memories: search, list, show, forget, stats."""
+"""Commands that read and change stored memories: search, list, show, forget, stats.
+
+Each command imports the store and ledger code it uses when it runs, so ``reverie --help``
+and the other commands start without it.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,11 @@ from rich.table import Table
 
 from reverie.cli import render
 from reverie.cli.errors import friendly_errors
-from reverie.cli.storage import (
+from reverie.cli.naming import (
     DEFAULT_USER,
     describe_target,
-    find_item,
     format_namespace,
     is_bookkeeping,
-    iter_items,
     parse_namespace,
 )
 from reverie.cli.typer_app import (
@@ -30,10 +32,6 @@ from reverie.cli.typer_app import (
     open_for,
     store_target,
 )
-from reverie.core.effects import run
-from reverie.ledger import port_for
-from reverie.ledger.search import search_memories
-from reverie.ledger.writes import change_memory
 
 
 @app.command()
@@ -47,6 +45,10 @@ def search(
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="Most results.")] = 10,
 ) -> None:
     """Find memories by meaning, best match first (all namespaces without --namespace)."""
+    from reverie.core.effects import run
+    from reverie.ledger import port_for
+    from reverie.ledger.search import search_memories
+
     where, below = namespace_scope(namespace, user, descendants)
     with open_for(ctx) as store:
         items = run(
@@ -69,6 +71,8 @@ def list_memories(
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="Most memories shown.")] = 50,
 ) -> None:
     """List stored memories, namespace by namespace."""
+    from reverie.cli.storage import iter_items
+
     where, below = namespace_scope(namespace, user, descendants)
     with open_for(ctx) as store:
         items = []
@@ -91,6 +95,8 @@ def show(
     user: UserOption = DEFAULT_USER,
 ) -> None:
     """Show one memory in full, as JSON."""
+    from reverie.cli.storage import find_item
+
     with open_for(ctx) as store:
         item = find_item(store, key, parse_namespace(namespace, user) if namespace else None)
     render.out.print_json(json.dumps(item.dict(), ensure_ascii=False))
@@ -105,6 +111,11 @@ def forget(
     user: UserOption = DEFAULT_USER,
 ) -> None:
     """Delete one memory."""
+    from reverie.cli.storage import find_item
+    from reverie.core.effects import run
+    from reverie.ledger import port_for
+    from reverie.ledger.writes import change_memory
+
     with open_for(ctx) as store:
         item = find_item(store, key, parse_namespace(namespace, user) if namespace else None)
         # Through the port like every write, but without an audit record: forgetting is the
@@ -123,6 +134,8 @@ def stats(
     descendants: DescendantsOption = False,
 ) -> None:
     """Count memories per namespace and kind."""
+    from reverie.cli.storage import iter_items
+
     per_namespace: Counter[str] = Counter()
     per_kind: Counter[str] = Counter()
     newest = None

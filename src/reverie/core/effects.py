@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Sequence
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.store.base import Result, SearchItem
 
 from reverie.core.ports import (
@@ -28,6 +27,9 @@ from reverie.core.ports import (
     PortOp,
     Write,
 )
+
+if TYPE_CHECKING:  # only annotations need it: a store command never loads LangChain's runnables
+    from langchain_core.runnables import Runnable, RunnableConfig
 
 T = TypeVar("T")
 R = TypeVar("R")
