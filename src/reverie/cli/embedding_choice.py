@@ -30,7 +30,7 @@ def index_for(spec: str | None) -> dict[str, Any] | None:
     if choice == LOCAL:
         return None
     if choice == HASHING:
-        from reverie.testing import hashing_index
+        from reverie.testing.embeddings import hashing_index  # not the scripted model
 
         return hashing_index()
     if ":" not in choice:

@@ -10,6 +10,7 @@ normalised; NaN or Infinity refused). One bad line stops the import with its lin
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any
@@ -96,7 +97,13 @@ def _lines(stream: IO[bytes], source: str, limits: Limits) -> Iterator[tuple[int
 
 def _item(line: str, number: int, source: str, limits: Limits) -> Item:
     try:
-        record = ExportRecord.model_validate_json(line)
+        # Python's parser, which reads what other writers may put there (lone surrogate
+        # escapes, NaN); the value policy below decides what is kept.
+        data = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"{source} line {number} is not valid JSON ({exc}). {NOTHING}") from None
+    try:
+        record = ExportRecord.model_validate(data)
     except ValidationError as exc:
         problem = exc.errors()[0]
         where = ".".join(str(p) for p in problem["loc"]) or "line"
