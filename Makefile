@@ -36,6 +36,8 @@ bench: $(STAMP)
 	-bash scripts/postgres.sh start
 	$(PY) -m benchmarks
 
+# mypy's settings live in pyproject.toml: src strictly, tests and benchmarks with every function
+# annotated and every body checked.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks

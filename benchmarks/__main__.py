@@ -21,6 +21,7 @@ BENCHMARKS = {
     "executor_bench": "submit latency and throughput of the executors",
     "scaleout_bench": "durable-queue throughput with 1, 2 and 4 worker processes",
     "store_bench": "embedded store vs InMemoryStore vs SqliteStore",
+    "time_bench": "as_of search against current-state search at 100k memories",
     "postgres_bench": "PostgreSQL + pgvector search latency",
     "locomo_retrieval": "retrieval quality on LoCoMo",
     "replay_locomo": "tokens per conversation vs LangMem",

@@ -24,7 +24,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from benchmarks.common import markdown_table, quick_mode, write_results
 
@@ -46,7 +46,7 @@ START_UP = ("--help", "list", "show", "stats")
 
 def build(path: Path, memories: int) -> dict[str, Any]:
     """A store of ``memories`` short memories, one of 50 KB and a refused one of 20 MB."""
-    from langgraph.store.base import IndexConfig, Item
+    from langgraph.store.base import Item
     from mcp.server.mcpserver.exceptions import ToolError
 
     from reverie.cli.mcp_server import build_server
@@ -66,7 +66,7 @@ def build(path: Path, memories: int) -> dict[str, Any]:
         for i in range(memories)
     ]
     built: dict[str, Any] = {"memories": memories}
-    with EmbeddedStore(path, index=cast(IndexConfig, hashing_index())) as store:
+    with EmbeddedStore(path, index=hashing_index()) as store:
         if not memories:
             return built
         items.append(

@@ -20,6 +20,7 @@ import numpy as np
 
 from benchmarks.common import markdown_table, quick_mode, write_results
 from benchmarks.embedding_texts import agreement_texts
+from reverie.embeddings.projections import PRECISIONS, Precision
 
 _REFERENCE_SNIPPET = """
 import json, sys
@@ -52,10 +53,10 @@ def reference_vectors(python: str, model_dir: str, texts: list[str]) -> np.ndarr
     return np.asarray(json.loads(completed.stdout), dtype=np.float64)
 
 
-def compare(texts: list[str], python: str) -> dict[str, float]:
+def compare(texts: list[str], python: str, precision: Precision = "auto") -> dict[str, float]:
     from reverie.embeddings import LocalMiniLMEmbeddings
 
-    local = LocalMiniLMEmbeddings()
+    local = LocalMiniLMEmbeddings(precision=precision)
     ours = np.asarray(local.embed_documents(texts), dtype=np.float64)
     theirs = reference_vectors(python, str(local.model_dir), texts)
     cosines = np.sum(ours * theirs, axis=1) / (
@@ -76,19 +77,31 @@ def run(quick: bool) -> None:
             "embedding_agreement: skipped (set REVERIE_ST_PYTHON to a python with sentence-transformers)"
         )
         return
-    stats = compare(agreement_texts(quick), python)
+    from reverie.embeddings.projections import resolve_precision
+
+    texts = agreement_texts(quick)
+    results = {
+        f"{precision} ({resolve_precision(precision)})" if precision == "auto" else precision: (
+            compare(texts, python, precision)
+        )
+        for precision in PRECISIONS
+    }
     table = markdown_table(
-        ["texts", "min cosine", "mean cosine", "max |difference|"],
+        ["precision", "texts", "min cosine", "mean cosine", "max |difference|"],
         [
             [
+                precision,
                 int(stats["texts"]),
                 f"{stats['min_cosine']:.7f}",
                 f"{stats['mean_cosine']:.7f}",
                 f"{stats['max_abs_diff']:.2e}",
             ]
+            for precision, stats in results.items()
         ],
     )
-    write_results("embedding_agreement", {"reference": "sentence-transformers", **stats}, table)
+    write_results(
+        "embedding_agreement", {"reference": "sentence-transformers", "precisions": results}, table
+    )
 
 
 if __name__ == "__main__":

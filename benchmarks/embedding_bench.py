@@ -1,9 +1,22 @@
-"""Throughput and query latency of the bundled offline embedder (LocalMiniLMEmbeddings).
+"""Throughput, query latency and agreement of the bundled offline embedder, before and now.
 
-Side by side in one run: numpy's BLAS limited to 1 thread and to 2 threads (each measured in its
-own subprocess, since the thread count is fixed when numpy loads), and within each the batched
-path (texts sorted by length, batches of 32) against one call per text, single-query latency
-and the cold-load time.
+Side by side in one run, on the same texts:
+
+- ``before``: the encoder as it was (float32, batches of 32; ``benchmarks.embedding_baseline``);
+- ``float32``: today's ``LocalMiniLMEmbeddings(precision="float32")``, the exact path;
+- ``default``: today's ``LocalMiniLMEmbeddings()`` (``precision="auto"``: bfloat16 dense layers
+  on CPUs with AVX-512, float32 elsewhere; the table names what it chose).
+
+Three text sets: generated short sentences, LoCoMo dialogue turns (``Speaker: text``) and LoCoMo
+questions. Each is embedded as one ``embed_documents`` call (texts/s, best of two interleaved
+runs, plus texts per CPU-second, which other processes on the machine do not lower), and some
+texts one at a time as queries (``embed_query`` latency, p50 / p95 over two rounds; with one
+thread also in CPU time, which on a busy machine is closer to what an idle one shows). numpy's
+BLAS is limited to 1 and to 2 threads, each in its own subprocess since the count is fixed when
+numpy loads; the default path also runs as many worker threads as BLAS may use.
+
+Agreement: cosine of each path's vectors with the ``before`` float32 ones on
+``embedding_texts.agreement_texts`` (short, empty, non-ASCII, over-long) and on every text set.
 """
 
 from __future__ import annotations
@@ -13,68 +26,142 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from benchmarks.common import markdown_table, percentiles, quick_mode, write_results
-from benchmarks.embedding_texts import short_sentences
+from benchmarks.embedding_texts import agreement_texts, locomo_texts, short_sentences
 
-TARGET_SENTENCES_PER_S = 300.0
+TARGET_TURNS_PER_S = 150.0  # LoCoMo turns embedded per second with 2 BLAS threads
+TARGET_QUESTION_P95_MS = 4.0  # embed_query p95 on LoCoMo questions
+MIN_AGREEMENT = 0.99  # least cosine with the float32 vectors that any approximate path may give
 BLAS_THREADS = ("1", "2")
+REPEATS = 2
 _THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+Embed = Callable[[list[str]], np.ndarray]
 
 
 def _rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
 
 
-def measure(quick: bool) -> dict[str, Any]:
-    """Measure in this process, with whatever BLAS threading it was started with."""
+def text_sets(quick: bool) -> dict[str, tuple[list[str], list[str]]]:
+    """Set name -> (texts embedded as one batch, texts embedded one at a time as queries)."""
+    queries = 40 if quick else 150
+    sets = {"short sentences": short_sentences(200 if quick else 1000)}
+    locomo = locomo_texts()
+    if locomo is not None:
+        turns, questions = locomo
+        # Every n-th text: all conversations are represented, whatever the count.
+        sets["LoCoMo turns"] = turns[:: 20 if quick else 6]
+        sets["LoCoMo questions"] = questions[:: 10 if quick else 4]
+    return {
+        name: (texts, texts[:: max(1, len(texts) // queries)][:queries])
+        for name, texts in sets.items()
+    }
+
+
+def _paths() -> tuple[dict[str, Embed], dict[str, Any]]:
+    """The three paths as functions of a list of texts, plus facts about them."""
+    from benchmarks.embedding_baseline import embed_before
     from reverie.embeddings import LocalMiniLMEmbeddings
     from reverie.embeddings.weights import load_weights
 
-    sentences = short_sentences(200 if quick else 1000)
-    one_by_one = sentences[: 50 if quick else 200]
-    queries = short_sentences(30 if quick else 200, seed=99)
-
     load_weights.cache_clear()
     start = time.perf_counter()
-    embedder = LocalMiniLMEmbeddings()
-    embedder.embed_query("warm up")
+    default = LocalMiniLMEmbeddings()
+    default.embed_query("warm up")
     cold_load_ms = (time.perf_counter() - start) * 1000
+    exact = LocalMiniLMEmbeddings(precision="float32")
+    exact.embed_query("warm up")
+    tokenizer = exact._loaded().tokenizer
+    weights = load_weights(exact.model_dir)
 
-    tokens = [len(e.ids) for e in embedder._loaded().tokenizer.encode_batch(sentences)]
+    def before(texts: list[str]) -> np.ndarray:
+        return embed_before(tokenizer, weights, texts)
 
-    start, cpu_start = time.perf_counter(), time.process_time()
-    vectors = embedder.embed_documents(sentences)
-    batched = _rate(len(sentences), time.perf_counter() - start)
-    # CPU seconds (all threads) do not grow when other processes take the cores, so this rate
-    # shows what the code achieves on an otherwise idle machine, per busy core.
-    batched_per_cpu_s = _rate(len(sentences), time.process_time() - cpu_start)
-    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    def now(embedder: LocalMiniLMEmbeddings) -> Embed:
+        def embed(texts: list[str]) -> np.ndarray:
+            if len(texts) == 1:  # what a store's search calls
+                return np.asarray([embedder.embed_query(texts[0])], dtype=np.float32)
+            return np.asarray(embedder.embed_documents(texts), dtype=np.float32)
 
-    start = time.perf_counter()
-    for text in one_by_one:
-        embedder.embed_documents([text])
-    single = _rate(len(one_by_one), time.perf_counter() - start)
+        return embed
 
-    latencies = []
-    for query in queries:
-        start = time.perf_counter()
-        embedder.embed_query(query)
-        latencies.append((time.perf_counter() - start) * 1000)
-
-    return {
-        "sentences": len(sentences),
-        "mean_words_per_sentence": float(np.mean([len(s.split()) for s in sentences])),
-        "mean_tokens_per_sentence": float(np.mean(tokens)),
-        "batched_sentences_per_s": batched,
-        "batched_sentences_per_cpu_s": batched_per_cpu_s,
-        "one_at_a_time_sentences_per_s": single,
-        "query_ms": percentiles(latencies),
+    facts = {
+        "default_precision": default.precision,
+        "default_threads": default.threads,
         "cold_load_ms": cold_load_ms,
+        "tokenizer": tokenizer,
     }
+    return {"before": before, "float32": now(exact), "default": now(default)}, facts
+
+
+def _agreement(vectors: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    cosines = np.sum(vectors * reference, axis=1) / (
+        np.linalg.norm(vectors, axis=1) * np.linalg.norm(reference, axis=1)
+    )
+    return {
+        "min_cosine": float(cosines.min()),
+        "mean_cosine": float(cosines.mean()),
+        "max_abs_diff": float(np.abs(vectors - reference).max()),
+    }
+
+
+def measure(quick: bool) -> dict[str, Any]:
+    """Measure in this process, with whatever BLAS threading it was started with."""
+    paths, facts = _paths()
+    tokenizer = facts.pop("tokenizer")
+    sets = text_sets(quick)
+    result: dict[str, Any] = {**facts, "sets": {}, "agreement": {}}
+    for set_name, (texts, queries) in sets.items():
+        wall: dict[str, list[float]] = {name: [] for name in paths}
+        cpu: dict[str, list[float]] = {name: [] for name in paths}
+        vectors: dict[str, np.ndarray] = {}
+        for _ in range(REPEATS):  # interleaved, so a busy moment hits every path alike
+            for name, embed in paths.items():
+                start, cpu_start = time.perf_counter(), time.process_time()
+                vectors[name] = embed(texts)
+                wall[name].append(_rate(len(texts), time.perf_counter() - start))
+                cpu[name].append(_rate(len(texts), time.process_time() - cpu_start))
+        latencies: dict[str, list[float]] = {name: [] for name in paths}
+        cpu_latencies: dict[str, list[float]] = {name: [] for name in paths}
+        # Each path embeds all queries back to back, as a process serving one model does: per
+        # query, the paths would evict each other's weights from the CPU cache.
+        for _ in range(REPEATS):
+            for name, embed in paths.items():
+                for query in queries:
+                    start, cpu_start = time.perf_counter(), time.process_time()
+                    embed([query])
+                    latencies[name].append((time.perf_counter() - start) * 1000)
+                    cpu_latencies[name].append((time.process_time() - cpu_start) * 1000)
+        tokens = [len(tokenizer.encode(text).ids) for text in texts]
+        result["sets"][set_name] = {
+            "texts": len(texts),
+            "queries": len(queries),
+            "mean_tokens": float(np.mean(tokens)),
+            "max_tokens": int(np.max(tokens)),
+            "paths": {
+                name: {
+                    "texts_per_s": max(wall[name]),
+                    "texts_per_cpu_s": max(cpu[name]),
+                    "query_ms": percentiles(latencies[name]),
+                    "query_cpu_ms": percentiles(cpu_latencies[name]),
+                    "agreement": _agreement(vectors[name], vectors["before"]),
+                }
+                for name in paths
+            },
+        }
+    hard = agreement_texts(quick)
+    reference = paths["before"](hard)
+    result["agreement_texts"] = len(hard)
+    result["agreement"] = {
+        name: _agreement(embed(hard), reference) for name, embed in paths.items()
+    }
+    return result
 
 
 def _measure_in_subprocess(quick: bool, threads: str) -> dict[str, Any]:
@@ -86,45 +173,133 @@ def _measure_in_subprocess(quick: bool, threads: str) -> dict[str, Any]:
     return result
 
 
-def run(quick: bool) -> None:
-    runs = {threads: _measure_in_subprocess(quick, threads) for threads in BLAS_THREADS}
-    first = runs[BLAS_THREADS[0]]
-    rows: list[list[Any]] = [
+def _yes(met: bool) -> str:
+    return "**yes**" if met else "no"
+
+
+def tables(runs: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    one, two = runs[BLAS_THREADS[0]], runs[BLAS_THREADS[1]]
+    default_label = f"default ({one['default_precision']})"
+    label = {"before": "before (float32)", "float32": "float32 (exact)", "default": default_label}
+    rows = []
+    for set_name, measured in one["sets"].items():
+        for name, path in measured["paths"].items():
+            other = two["sets"][set_name]["paths"][name]
+            rows.append(
+                [
+                    set_name,
+                    label[name],
+                    path["texts_per_s"],
+                    other["texts_per_s"],
+                    path["texts_per_cpu_s"],
+                    f"{path['query_ms']['p50']:.2f} / {path['query_ms']['p95']:.2f}",
+                    f"{path['query_cpu_ms']['p50']:.2f} / {path['query_cpu_ms']['p95']:.2f}",
+                    f"{other['query_ms']['p50']:.2f} / {other['query_ms']['p95']:.2f}",
+                    f"{path['agreement']['min_cosine']:.6f}",
+                ]
+            )
+    speed = markdown_table(
         [
-            f"BLAS threads {threads}",
-            r["batched_sentences_per_s"],
-            r["batched_sentences_per_cpu_s"],
-            r["one_at_a_time_sentences_per_s"],
-            f"{r['batched_sentences_per_s'] / r['one_at_a_time_sentences_per_s']:.2f}x",
-            f"{r['batched_sentences_per_s'] / TARGET_SENTENCES_PER_S:.2f}x",
-            r["query_ms"]["p50"],
-            r["query_ms"]["p95"],
-            r["cold_load_ms"],
-        ]
-        for threads, r in runs.items()
-    ]
-    table = markdown_table(
-        [
-            "setting",
-            "batched sent/s",
-            "batched sent per CPU-s",
-            "one-at-a-time sent/s",
-            "batched / one-at-a-time",
-            f"batched / {TARGET_SENTENCES_PER_S:.0f} target",
-            "query p50 ms",
-            "query p95 ms",
-            "cold load ms",
+            "texts",
+            "path",
+            "texts/s, 1 thread",
+            "texts/s, 2 threads",
+            "texts per CPU-s, 1 thread",
+            "query p50 / p95 ms, 1 thread",
+            "query CPU p50 / p95 ms, 1 thread",
+            "query p50 / p95 ms, 2 threads",
+            "min cosine with before",
         ],
         rows,
     )
-    table += (
-        f"\n\n{first['sentences']} short sentences, {first['mean_words_per_sentence']:.1f} words /"
-        f" {first['mean_tokens_per_sentence']:.1f} tokens on average."
+    agreement = markdown_table(
+        ["path", "min cosine", "mean cosine", "max |difference|"],
+        [
+            [
+                label[name],
+                f"{stats['min_cosine']:.7f}",
+                f"{stats['mean_cosine']:.7f}",
+                f"{stats['max_abs_diff']:.2e}",
+            ]
+            for name, stats in one["agreement"].items()
+        ],
     )
+    verdicts: dict[str, Any] = {}
+    target_rows = []
+    if "LoCoMo turns" in one["sets"]:
+        for name in ("float32", "default"):
+            turns = two["sets"]["LoCoMo turns"]["paths"][name]["texts_per_s"]
+            p95 = {
+                threads: run["sets"]["LoCoMo questions"]["paths"][name]["query_ms"]["p95"]
+                for threads, run in runs.items()
+            }
+            stats = one["agreement"][name]
+            verdicts[name] = {
+                "turns_per_s_2_threads": turns >= TARGET_TURNS_PER_S,
+                **{
+                    f"question_p95_ms_{threads}_threads": ms <= TARGET_QUESTION_P95_MS
+                    for threads, ms in p95.items()
+                },
+                "agreement": stats["min_cosine"] >= MIN_AGREEMENT,
+            }
+            target_rows.append(
+                [
+                    label[name],
+                    f"LoCoMo turns/s, 2 threads >= {TARGET_TURNS_PER_S:.0f}",
+                    turns,
+                    _yes(turns >= TARGET_TURNS_PER_S),
+                ]
+            )
+            target_rows += [
+                [
+                    label[name],
+                    f"question query p95, {threads} thread(s) <= {TARGET_QUESTION_P95_MS:.0f} ms",
+                    ms,
+                    _yes(ms <= TARGET_QUESTION_P95_MS),
+                ]
+                for threads, ms in p95.items()
+            ]
+            target_rows.append(
+                [
+                    label[name],
+                    f"min cosine with float32 >= {MIN_AGREEMENT}",
+                    f"{stats['min_cosine']:.6f}",
+                    _yes(stats["min_cosine"] >= MIN_AGREEMENT),
+                ]
+            )
+    targets = markdown_table(["path", "target", "measured", "met"], target_rows)
+    notes = "\n".join(
+        f"- {name}: {m['texts']} texts, {m['mean_tokens']:.1f} tokens on average (at most "
+        f"{m['max_tokens']}); {m['queries']} of them, evenly spaced, also one at a time as queries."
+        for name, m in one["sets"].items()
+    )
+    text = (
+        f"{speed}\n\nAgreement on {one['agreement_texts']} hard texts (short, empty, non-ASCII, "
+        f"past 256 tokens), cosine with the before (float32) vectors:\n\n{agreement}\n\n"
+        f"Targets:\n\n{targets}\n\n{notes}\n\nThe default chose {one['default_precision']} "
+        f"here and ran {two['default_threads']} worker thread(s) with 2 BLAS threads. "
+        f"texts/s: best of {REPEATS} interleaved runs. Cold load (weights read, default "
+        f"path, first query): {one['cold_load_ms']:.0f} ms."
+    )
+    return text, verdicts
+
+
+def run(quick: bool) -> None:
+    runs = {threads: _measure_in_subprocess(quick, threads) for threads in BLAS_THREADS}
+    text, verdicts = tables(runs)
     write_results(
         "embeddings",
-        {"quick": quick, "target_sentences_per_s": TARGET_SENTENCES_PER_S, "runs": runs},
-        table,
+        {
+            "quick": quick,
+            "targets": {
+                "locomo_turns_per_s_2_threads": TARGET_TURNS_PER_S,
+                "question_query_p95_ms": TARGET_QUESTION_P95_MS,
+                "min_cosine_with_float32": MIN_AGREEMENT,
+            },
+            "met": verdicts,
+            "runs": runs,
+        },
+        text,
     )
 
 

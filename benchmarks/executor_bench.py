@@ -22,11 +22,13 @@ from concurrent.futures import wait
 from pathlib import Path
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
 from benchmarks.common import markdown_table, quick_mode, write_results
 from reverie import MemoryStoreManager, create_memory_store_manager
+from reverie.core.ports import NativeStore
 from reverie.testing import HashingEmbeddings, ScriptedChatModel, ScriptedRequest, tool_call
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +56,7 @@ def _payload(i: int) -> dict[str, Any]:
     return {"messages": [{"role": "user", "content": f"I went hiking near lake {i} with Fido."}]}
 
 
-def _config(i: int) -> dict[str, Any]:
+def _config(i: int) -> RunnableConfig:
     return {"configurable": {"thread_id": f"t{i}", "langgraph_user_id": f"u{i % 50}"}}
 
 
@@ -160,7 +162,7 @@ def _langmem_in_venv(n_latency: int, n_jobs: int) -> dict[str, Any] | str:
     )
     if done.returncode != 0:
         return f"LangMem run failed: {done.stderr.strip().splitlines()[-1:]}"
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 # ---------------------------------------------------------------------- durable executor
@@ -189,7 +191,9 @@ def _durable(n_latency: int, n_jobs: int) -> dict[str, Any] | str:
         dsn = database_url(name, url)
         os.environ[DSN_ENV] = dsn
         try:
-            bench_manager().store.close()  # type: ignore[attr-defined]  # runs the migrations
+            store = bench_manager().store  # opening it runs the migrations
+            assert isinstance(store, NativeStore)
+            store.close()
             factory = "benchmarks.executor_bench:bench_manager"
             out: dict[str, Any] = {}
             with DurableReflectionExecutor(factory, dsn) as executor:
@@ -219,7 +223,7 @@ def _durable(n_latency: int, n_jobs: int) -> dict[str, Any] | str:
             asyncio.run(run_worker_async(factory, dsn, concurrency=concurrency, wait=False))
             elapsed = time.perf_counter() - start
             with psycopg.connect(dsn) as conn:
-                rows = dict(
+                rows: dict[str, int] = dict(
                     conn.execute(
                         "SELECT status, count(*) FROM procrastinate_jobs GROUP BY 1"
                     ).fetchall()

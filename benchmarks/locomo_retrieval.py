@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
-from langgraph.store.base import PutOp
+from langgraph.store.base import IndexConfig, PutOp
 
 from benchmarks.common import markdown_table, write_results
 from reverie.stores.embedded import SEARCH_MODES, EmbeddedStore
@@ -112,7 +112,7 @@ def run(quick: bool) -> None:
     vectors = model.embed_documents(unique)
     embed_s = time.perf_counter() - start
     table = dict(zip(unique, vectors, strict=True))
-    index = {
+    index: IndexConfig = {
         "dims": len(vectors[0]),
         "embed": TableEmbeddings(table),
         "fields": ["content.content"],
@@ -122,7 +122,7 @@ def run(quick: bool) -> None:
     hits: dict[str, dict[int, list[float]]] = {m: defaultdict(list) for m in SEARCH_MODES}
     latencies: dict[str, list[float]] = defaultdict(list)
     try:
-        store = EmbeddedStore(workdir / "locomo.db", index=index)  # type: ignore[arg-type]
+        store = EmbeddedStore(workdir / "locomo.db", index=index)
         for sample_id, turns, _ in conversations:
             store.batch(
                 [
@@ -131,7 +131,7 @@ def run(quick: bool) -> None:
                 ]
             )
         for mode in SEARCH_MODES:
-            store.search_mode = mode  # type: ignore[assignment]
+            store.search_mode = mode
             for sample_id, _, questions in conversations:
                 for question, category, relevant in questions:
                     t0 = time.perf_counter()

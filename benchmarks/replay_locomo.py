@@ -28,6 +28,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,13 @@ class Exchange:
     fact: str  # what the oracle memorises for it
 
 
+def session_time(text: str) -> datetime:
+    """A LoCoMo ``session_N_date_time`` ("1:56 pm on 8 May, 2023") as a UTC datetime (the data
+    gives no zone)."""
+    moment = datetime.strptime(" ".join(text.split()), "%I:%M %p on %d %B, %Y")
+    return moment.replace(tzinfo=timezone.utc)
+
+
 def _turn_text(turn: dict[str, Any]) -> str:
     text = str(turn.get("text", ""))
     if turn.get("blip_caption"):
@@ -98,7 +106,9 @@ def load_exchanges(sample: int = 0, limit: int | None = None) -> tuple[str, list
     turns: list[tuple[dict[str, Any], bool]] = []
     for _, key in sessions:
         session = conversation[key]
-        turns += [(turn, i == len(session) - 1) for i, turn in enumerate(session)]
+        # Each turn carries its session's date, as a chat app's messages carry their time.
+        when = session_time(conversation[f"{key}_date_time"]).isoformat()
+        turns += [({**turn, "when": when}, i == len(session) - 1) for i, turn in enumerate(session)]
     # Consecutive turns pair up as (user, assistant) exchanges, as an agent loop would see them.
     count = len(turns) // 2
     raw: list[list[tuple[dict[str, Any], bool]]] = [turns[2 * i : 2 * i + 2] for i in range(count)]
@@ -107,7 +117,12 @@ def load_exchanges(sample: int = 0, limit: int | None = None) -> tuple[str, list
     exchanges = []
     for number, (pair, lines) in enumerate(zip(raw, texts, strict=True), start=1):
         messages = [
-            {"role": "user" if i == 0 else "assistant", "content": line, "id": turn["dia_id"]}
+            {
+                "role": "user" if i == 0 else "assistant",
+                "content": line,
+                "id": turn["dia_id"],
+                "created_at": turn["when"],
+            }
             for i, ((turn, _), line) in enumerate(zip(pair, lines, strict=True))
         ]
         first = lines[0]
@@ -221,9 +236,11 @@ def executors_available() -> bool:
 def _executor(system: str, manager: Any, store: InMemoryStore) -> Any:
     if system == "reverie":
         from reverie.executor import ReflectionExecutor
-    else:
-        from langmem import ReflectionExecutor  # type: ignore[no-redef]
-    return ReflectionExecutor(manager, store=store)
+
+        return ReflectionExecutor(manager, store=store)
+    import langmem
+
+    return langmem.ReflectionExecutor(manager, store=store)
 
 
 class _Direct:

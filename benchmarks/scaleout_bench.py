@@ -26,6 +26,7 @@ from langchain_core.embeddings import Embeddings
 
 from benchmarks.common import markdown_table, quick_mode, write_results
 from reverie import MemoryStoreManager, create_memory_store_manager
+from reverie.core.ports import NativeStore
 from reverie.testing import HashingEmbeddings, ScriptedChatModel, ScriptedRequest, tool_call
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,7 +189,9 @@ def run(quick: bool) -> None:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
             ensure_schema(dsn)
             os.environ[DSN_ENV] = dsn
-            bench_manager().store.close()  # type: ignore[attr-defined]  # runs migrations once
+            store = bench_manager().store  # opening it runs the migrations, once
+            assert isinstance(store, NativeStore)
+            store.close()
             for index, count in enumerate(WORKER_COUNTS):
                 rounds.append(_round(dsn, count, jobs, offset=index * jobs))
         finally:

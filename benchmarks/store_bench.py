@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
-from langgraph.store.base import BaseStore, PutOp
+from langgraph.store.base import BaseStore, IndexConfig, PutOp
 from langgraph.store.memory import InMemoryStore
 
 from benchmarks.common import markdown_table, percentiles, write_results
@@ -61,12 +61,13 @@ class CachedEmbeddings(Embeddings):
         self.query_model = query_model
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        # numpy rows where lists are declared, on purpose: the stores take them without a copy.
         return [self.table[t] for t in texts]  # type: ignore[misc]
 
     def embed_query(self, text: str) -> list[float]:
         if self.query_model is not None:
             return self.query_model.embed_query(text)
-        return self.table[text]  # type: ignore[return-value]
+        return self.table[text]  # type: ignore[return-value]  # a numpy row, as above
 
 
 class Dataset:
@@ -116,7 +117,7 @@ def _unit(m: np.ndarray) -> np.ndarray:
     return (m / np.linalg.norm(m, axis=1, keepdims=True)).astype(np.float32)
 
 
-def _index(data: Dataset, query_model: Embeddings | None = None) -> dict[str, Any]:
+def _index(data: Dataset, query_model: Embeddings | None = None) -> IndexConfig:
     return {
         "dims": DIMS,
         "embed": CachedEmbeddings(data.table, query_model),
@@ -255,7 +256,7 @@ def _ann_rows(
     record: Callable[[str, str, float | None, dict[str, float]], None],
 ) -> None:
     """Latency and recall@10 of the same searches through the approximate-neighbour graph."""
-    approx = EmbeddedStore(path, index=_index(data), ann_threshold=threshold)  # type: ignore[arg-type]
+    approx = EmbeddedStore(path, index=_index(data), ann_threshold=threshold)
     n_q = len(data.queries)
     try:
         build_s = _wait_for_graphs(approx, data)
@@ -272,7 +273,7 @@ def _ann_rows(
             return approx.search(data.query_ns[i % n_q], query=data.queries[i % n_q], limit=10)
 
         for mode in ("hybrid", "vector"):
-            approx.search_mode = mode  # type: ignore[assignment]
+            approx.search_mode = mode
             stats = _time_searches(search, queries, 20)
             stats.update(
                 recall_at_10=recall,
@@ -324,7 +325,7 @@ def _scenario(
 
     # Embedded (hybrid, and vector-only to show the fusion cost).
     path = workdir / f"{label}.db"
-    store = EmbeddedStore(path, index=_index(data))  # type: ignore[arg-type]
+    store = EmbeddedStore(path, index=_index(data))
     rate = _load(store, data)
 
     def embedded_search(i: int) -> Any:
@@ -358,7 +359,7 @@ def _scenario(
     rows[-1]["checked_commits_per_s"] = _checked_commit_rate(store, data, 300)
     store.close()
     if minilm is not None:
-        store = EmbeddedStore(path, index=_index(data, minilm))  # type: ignore[arg-type]
+        store = EmbeddedStore(path, index=_index(data, minilm))
         record(
             "embedded",
             "hybrid, embedding included",
@@ -368,7 +369,7 @@ def _scenario(
         store.close()
 
     if with_memory:
-        memory = InMemoryStore(index=_index(data))  # type: ignore[arg-type]
+        memory = InMemoryStore(index=_index(data))
         rate = _load(memory, data)
 
         def memory_search(i: int) -> Any:

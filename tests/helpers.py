@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeGuard
 
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
+from langgraph.store.base import Item
 
 from reverie.testing import ScriptedChatModel, ScriptedRequest
 
@@ -37,7 +39,12 @@ def new_conversation(request: ScriptedRequest) -> str:
     return human[0].text.split("New conversation:", 1)[-1] if human else ""
 
 
-def contents(items) -> list[str]:
+def all_floats(scores: list[float | None]) -> TypeGuard[list[float]]:
+    """Whether every score is a float: every result was ranked."""
+    return all(isinstance(s, float) for s in scores)
+
+
+def contents(items: Iterable[Item]) -> list[str]:
     return sorted(i.value["content"]["content"] for i in items)
 
 

@@ -10,21 +10,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-from langgraph.store.base import BaseStore
+from langgraph.store.base import BaseStore, IndexConfig
 from langgraph.store.memory import InMemoryStore
 
-StoreFactory = Callable[[Path, dict[str, Any] | None], contextlib.AbstractContextManager[BaseStore]]
+StoreFactory = Callable[[Path, IndexConfig | None], contextlib.AbstractContextManager[BaseStore]]
 
 
 @contextlib.contextmanager
-def memory_store(tmp_path: Path, index: dict[str, Any] | None) -> Iterator[BaseStore]:
+def memory_store(tmp_path: Path, index: IndexConfig | None) -> Iterator[BaseStore]:
     yield InMemoryStore(index=index) if index else InMemoryStore()
 
 
 @contextlib.contextmanager
-def embedded_store(tmp_path: Path, index: dict[str, Any] | None) -> Iterator[BaseStore]:
+def embedded_store(tmp_path: Path, index: IndexConfig | None) -> Iterator[BaseStore]:
     from reverie.stores.embedded import EmbeddedStore
 
     with EmbeddedStore(tmp_path / "memories.db", index=index) as store:
@@ -32,7 +31,7 @@ def embedded_store(tmp_path: Path, index: dict[str, Any] | None) -> Iterator[Bas
 
 
 @contextlib.contextmanager
-def postgres_store(tmp_path: Path, index: dict[str, Any] | None) -> Iterator[BaseStore]:
+def postgres_store(tmp_path: Path, index: IndexConfig | None) -> Iterator[BaseStore]:
     """A store in a fresh PostgreSQL database (skips locally, fails in CI, without a server)."""
     from tests.postgres.support import fresh_database, open_test_store
 
@@ -41,7 +40,7 @@ def postgres_store(tmp_path: Path, index: dict[str, Any] | None) -> Iterator[Bas
 
 
 @contextlib.contextmanager
-def postgres_async_store(tmp_path: Path, index: dict[str, Any] | None) -> Iterator[BaseStore]:
+def postgres_async_store(tmp_path: Path, index: IndexConfig | None) -> Iterator[BaseStore]:
     """The async PostgreSQL store in a fresh database, driven on its own event loop (its own
     ``abatch`` and ``acommit`` run)."""
     from tests.postgres.support import async_store_on_loop, fresh_database

@@ -32,8 +32,8 @@ def imported_modules(tree: ast.Module, package: str, known: set[str]) -> set[str
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _type_checking_only(node):
-            for child in node.orelse:
-                visit(child)
+            for statement in node.orelse:
+                visit(statement)
             return
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
@@ -133,6 +133,8 @@ PRIVATE = [
     ),
     # The hidden protocols and private attributes Reverie once used (as a plain grep finds them).
     re.compile(r"_internal|\._store\b|\._data\b|\._cursor|getattr\(store"),
+    # A private attribute reached by name, of any library (the standard library's too).
+    re.compile(r"getattr\([^,]+,\s*[\"']_[a-z]"),
 ]
 
 

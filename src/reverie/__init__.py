@@ -42,7 +42,9 @@ if TYPE_CHECKING:
         ThreadExtractor,
         create_thread_extractor,
     )
+    from reverie.ledger.erase import Erased, aforget_user, forget_user
     from reverie.ledger.history import HistoryRecord
+    from reverie.ledger.time_search import TimeQuery, Version
     from reverie.procedural import (
         AnnotatedTrajectory,
         Prompt,
@@ -73,7 +75,12 @@ _LAZY = {
     "SummarizeThread": "reverie.extraction.thread_extractor",
     "ThreadExtractor": "reverie.extraction.thread_extractor",
     "create_thread_extractor": "reverie.extraction.thread_extractor",
+    "Erased": "reverie.ledger.erase",
+    "aforget_user": "reverie.ledger.erase",
+    "forget_user": "reverie.ledger.erase",
     "HistoryRecord": "reverie.ledger.history",
+    "TimeQuery": "reverie.ledger.time_search",
+    "Version": "reverie.ledger.time_search",
     "AnnotatedTrajectory": "reverie.procedural",
     "Prompt": "reverie.procedural",
     "PromptRegistry": "reverie.procedural",
@@ -103,6 +110,7 @@ __all__ = [
     "CancelledSubmission",
     "ConfigurationError",
     "ConflictError",
+    "Erased",
     "ExtractedMemory",
     "FilterError",
     "HistoryRecord",
@@ -125,10 +133,13 @@ __all__ = [
     "RemoveDoc",
     "ReverieError",
     "StoreError",
+    "TimeQuery",
+    "Version",
     "SummarizeThread",
     "ThreadExtractor",
     "UnstorableValueError",
     "UnusableReplyError",
+    "aforget_user",
     "create_manage_memory_tool",
     "create_memory_manager",
     "create_memory_searcher",
@@ -137,4 +148,5 @@ __all__ = [
     "create_prompt_optimizer",
     "create_search_memory_tool",
     "create_thread_extractor",
+    "forget_user",
 ]

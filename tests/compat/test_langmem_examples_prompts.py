@@ -97,7 +97,7 @@ def test_optimize_multiple_prompts_guide() -> None:
             {"score": 0.95},
         ),
     ]
-    prompts = [
+    prompts: list[Prompt] = [
         {"name": "researcher", "prompt": "You analyze technical papers and extract key findings"},
         {"name": "writer", "prompt": "You write clear reports based on research findings"},
     ]

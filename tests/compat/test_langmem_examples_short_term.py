@@ -10,7 +10,8 @@ annotations, as in the examples.
 import asyncio
 from typing import Any, TypedDict
 
-from langchain_core.messages import AIMessage, AnyMessage
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode
@@ -51,10 +52,10 @@ def chat_model() -> ScriptedChatModel:
     )
 
 
-def asked(model: ScriptedChatModel) -> list[list[AnyMessage]]:
+def asked(model: ScriptedChatModel) -> list[list[BaseMessage]]:
     """The message lists the chat model answered (not the summarizer's requests)."""
     return [
-        c.request.messages  # type: ignore[misc]
+        c.request.messages
         for c in model.calls
         if not (c.request.messages[-1].text.startswith(("Summarize", "Summary of the earlier")))
     ]
@@ -67,7 +68,7 @@ def test_summarize_messages_in_a_chatbot() -> None:
     class SummaryState(MessagesState):
         summary: RunningSummary | None
 
-    def call_model(state: SummaryState) -> SummaryState:
+    def call_model(state: SummaryState) -> dict[str, Any]:
         summarization_result = summarize_messages(
             state["messages"],
             running_summary=state.get("summary"),
@@ -77,10 +78,10 @@ def test_summarize_messages_in_a_chatbot() -> None:
             max_summary_tokens=128,
         )
         response = model.invoke(summarization_result.messages)
-        state_update = {"messages": [response]}
+        state_update: dict[str, Any] = {"messages": [response]}
         if summarization_result.running_summary:
             state_update["summary"] = summarization_result.running_summary
-        return state_update  # type: ignore[return-value]
+        return state_update
 
     checkpointer = InMemorySaver()
     builder = StateGraph(SummaryState)
@@ -88,13 +89,15 @@ def test_summarize_messages_in_a_chatbot() -> None:
     builder.add_edge(START, "call_model")
     graph = builder.compile(checkpointer=checkpointer)
 
-    config = {"configurable": {"thread_id": "1"}}
-    graph.invoke({"messages": "hi, my name is bob"}, config)  # type: ignore[arg-type]
-    graph.invoke({"messages": "write a short poem about cats"}, config)  # type: ignore[arg-type]
-    graph.invoke({"messages": "now do the same but for dogs"}, config)  # type: ignore[arg-type]
-    graph.invoke({"messages": "what's my name?"}, config)  # type: ignore[arg-type]
+    config: RunnableConfig = {"configurable": {"thread_id": "1"}}
+    # As in LangMem's examples, a bare string as the messages update: add_messages accepts it,
+    # MessagesState's declared type (a list of messages) does not.
+    graph.invoke({"messages": "hi, my name is bob"}, config)  # type: ignore[call-overload]
+    graph.invoke({"messages": "write a short poem about cats"}, config)  # type: ignore[call-overload]
+    graph.invoke({"messages": "now do the same but for dogs"}, config)  # type: ignore[call-overload]
+    graph.invoke({"messages": "what's my name?"}, config)  # type: ignore[call-overload]
 
-    state = graph.get_state(config).values  # type: ignore[arg-type]
+    state = graph.get_state(config).values
     assert state["summary"] is not None
     last = asked(model)[-1]
     assert last[-1].text == "what's my name?"
@@ -130,11 +133,13 @@ def test_asummarize_messages_docstring_example() -> None:
     graph = workflow.compile(checkpointer=checkpointer)
 
     async def run() -> None:
-        config = {"configurable": {"thread_id": "1"}}
-        await graph.ainvoke({"messages": "hi, my name is bob"}, config)  # type: ignore[arg-type]
-        await graph.ainvoke({"messages": "write a short poem about cats"}, config)  # type: ignore[arg-type]
-        await graph.ainvoke({"messages": "now do the same but for dogs"}, config)  # type: ignore[arg-type]
-        await graph.ainvoke({"messages": "what's my name?"}, config)  # type: ignore[arg-type]
+        config: RunnableConfig = {"configurable": {"thread_id": "1"}}
+        # As in LangMem's examples, a bare string as the messages update: add_messages accepts it,
+        # MessagesState's declared type (a list of messages) does not.
+        await graph.ainvoke({"messages": "hi, my name is bob"}, config)  # type: ignore[call-overload]
+        await graph.ainvoke({"messages": "write a short poem about cats"}, config)  # type: ignore[call-overload]
+        await graph.ainvoke({"messages": "now do the same but for dogs"}, config)  # type: ignore[call-overload]
+        await graph.ainvoke({"messages": "what's my name?"}, config)  # type: ignore[call-overload]
 
     asyncio.run(run())
     assert asked(model)[-1][-1].text == "what's my name?"
@@ -171,13 +176,15 @@ def test_summarization_node_in_a_chatbot() -> None:
     builder.add_edge("summarize", "call_model")
     graph = builder.compile(checkpointer=checkpointer)
 
-    config = {"configurable": {"thread_id": "1"}}
-    graph.invoke({"messages": "hi, my name is bob"}, config)  # type: ignore[arg-type]
-    graph.invoke({"messages": "write a short poem about cats"}, config)  # type: ignore[arg-type]
-    graph.invoke({"messages": "now do the same but for dogs"}, config)  # type: ignore[arg-type]
-    graph.invoke({"messages": "what's my name?"}, config)  # type: ignore[arg-type]
+    config: RunnableConfig = {"configurable": {"thread_id": "1"}}
+    # As in LangMem's examples, a bare string as the messages update: add_messages accepts it,
+    # MessagesState's declared type (a list of messages) does not.
+    graph.invoke({"messages": "hi, my name is bob"}, config)  # type: ignore[call-overload]
+    graph.invoke({"messages": "write a short poem about cats"}, config)  # type: ignore[call-overload]
+    graph.invoke({"messages": "now do the same but for dogs"}, config)  # type: ignore[call-overload]
+    graph.invoke({"messages": "what's my name?"}, config)  # type: ignore[call-overload]
 
-    state = graph.get_state(config).values  # type: ignore[arg-type]
+    state = graph.get_state(config).values
     assert isinstance(state["context"]["running_summary"], RunningSummary)
     assert len(state["messages"]) == 8  # the full history stays in the state
     assert asked(model)[-1][-1].text == "what's my name?"
@@ -220,7 +227,8 @@ def test_summarization_node_in_a_react_agent() -> None:
     def should_continue(state: MessagesState) -> str:
         messages = state["messages"]
         last_message = messages[-1]
-        if not last_message.tool_calls:  # type: ignore[attr-defined]
+        assert isinstance(last_message, AIMessage)
+        if not last_message.tool_calls:
             return END
         else:
             return "tools"
@@ -236,10 +244,12 @@ def test_summarization_node_in_a_react_agent() -> None:
     builder.add_edge("tools", "summarize_node")
     graph = builder.compile(checkpointer=checkpointer)
 
-    config = {"configurable": {"thread_id": "1"}}
-    graph.invoke({"messages": "hi, i am bob"}, config)  # type: ignore[arg-type]
-    graph.invoke({"messages": "what's the weather in nyc this weekend"}, config)  # type: ignore[arg-type]
-    graph.invoke({"messages": "what's new on broadway?"}, config)  # type: ignore[arg-type]
+    config: RunnableConfig = {"configurable": {"thread_id": "1"}}
+    # As in LangMem's examples, a bare string as the messages update: add_messages accepts it,
+    # MessagesState's declared type (a list of messages) does not.
+    graph.invoke({"messages": "hi, i am bob"}, config)  # type: ignore[call-overload]
+    graph.invoke({"messages": "what's the weather in nyc this weekend"}, config)  # type: ignore[call-overload]
+    graph.invoke({"messages": "what's new on broadway?"}, config)  # type: ignore[call-overload]
 
     # Every request the agent's model got was valid, and held the question it was answering.
     for messages in asked(model):

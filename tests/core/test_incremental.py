@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.store.memory import InMemoryStore
 
 from reverie import create_memory_store_manager
-from reverie.testing import ScriptedChatModel, hashing_index, tool_call
+from reverie.testing import ScriptedChatModel, ScriptedRequest, hashing_index, tool_call
+from reverie.testing.scripted import Reply
 from tests.helpers import new_conversation
 
 
-def thread_config(thread: str = "t1") -> dict:
+def thread_config(thread: str = "t1") -> RunnableConfig:
     return {"configurable": {"langgraph_user_id": "alice", "thread_id": thread}}
 
 
-def recorder():
-    def respond(request):
+def recorder() -> ScriptedChatModel:
+    def respond(request: ScriptedRequest) -> Reply:
         return AIMessage(content="")
 
     return ScriptedChatModel(responder=respond)
@@ -94,7 +96,7 @@ def test_messages_with_ids_are_tracked_by_id() -> None:
 def test_long_input_is_split_into_rounds_without_losing_messages() -> None:
     seen: list[str] = []
 
-    def respond(request):
+    def respond(request: ScriptedRequest) -> Reply:
         seen.append(new_conversation(request))
         return AIMessage(content="")
 
@@ -123,7 +125,9 @@ def test_retried_run_with_the_same_idempotency_key_does_not_duplicate() -> None:
         responder=lambda r: tool_call("Memory", {"content": "User likes tea"})
     )
     manager = create_memory_store_manager(model, store=store, incremental=False)
-    config = {"configurable": {"langgraph_user_id": "alice", "idempotency_key": "job-42"}}
+    config: RunnableConfig = {
+        "configurable": {"langgraph_user_id": "alice", "idempotency_key": "job-42"}
+    }
     manager.invoke({"messages": THREAD[:1]}, config)
     manager.invoke({"messages": THREAD[:1]}, config)
     assert len(store.search(("memories", "alice"))) == 1

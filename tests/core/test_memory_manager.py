@@ -4,7 +4,8 @@ import pytest
 from pydantic import BaseModel
 
 from reverie import ExtractedMemory, InputError, Memory, RemoveDoc, create_memory_manager
-from reverie.testing import ScriptedChatModel, tool_call
+from reverie.testing import ScriptedChatModel, ScriptedRequest, tool_call
+from reverie.testing.scripted import Reply
 from tests.helpers import alias_of
 
 CONVERSATION = [
@@ -24,7 +25,7 @@ def test_extracts_memories_as_pydantic_contents() -> None:
 
 
 async def test_updates_existing_by_id_in_every_accepted_shape() -> None:
-    def respond(request):
+    def respond(request: ScriptedRequest) -> Reply:
         return tool_call(
             "Memory",
             {"content": "User now prefers light mode", "memory_id": alias_of(request, "dark")},
@@ -41,8 +42,13 @@ async def test_updates_existing_by_id_in_every_accepted_shape() -> None:
 
 
 def test_plain_string_existing_memories_get_ids() -> None:
-    seen = []
-    model = ScriptedChatModel(responder=lambda r: seen.append(r.text) or None)
+    seen: list[str] = []
+
+    def record(request: ScriptedRequest) -> Reply:
+        seen.append(request.text)
+        return None
+
+    model = ScriptedChatModel(responder=record)
     assert (
         create_memory_manager(model).invoke(
             {"messages": CONVERSATION, "existing": ["User likes tea"]}
@@ -53,7 +59,7 @@ def test_plain_string_existing_memories_get_ids() -> None:
 
 
 def test_deletes_only_when_enabled() -> None:
-    def respond(request):
+    def respond(request: ScriptedRequest) -> Reply:
         return tool_call("forget", {"ids": [alias_of(request, "dark")]})
 
     existing = [("pref-1", Memory(content="User prefers dark mode"))]

@@ -7,11 +7,12 @@ from langgraph.func import entrypoint
 from langgraph.store.memory import InMemoryStore
 
 from reverie import create_memory_store_manager
-from reverie.testing import HashingEmbeddings, ScriptedChatModel, tool_call
+from reverie.testing import HashingEmbeddings, ScriptedChatModel, ScriptedRequest, tool_call
+from reverie.testing.scripted import Reply
 
 
 def memory_model() -> ScriptedChatModel:
-    def respond(request):
+    def respond(request: ScriptedRequest) -> Reply:
         if "Fido" in request.text:
             return [
                 tool_call("Memory", {"content": "User likes dogs"}),
@@ -29,7 +30,7 @@ async def test_background_quickstart_stores_the_two_memories() -> None:
     memory_manager = create_memory_store_manager(extraction_model, namespace=("memories",))
 
     @entrypoint(store=store)
-    async def chat(message: str):
+    async def chat(message: str) -> str | list[str | dict]:
         response = llm.invoke(message)
         to_process = {"messages": [{"role": "user", "content": message}] + [response]}
         await memory_manager.ainvoke(to_process)

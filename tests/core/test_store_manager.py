@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 from pydantic import BaseModel
@@ -16,22 +18,24 @@ from reverie import (
     NamespaceError,
     create_memory_store_manager,
 )
-from reverie.testing import ScriptedChatModel, hashing_index, tool_call
+from reverie.stores import EmbeddedStore
+from reverie.testing import ScriptedChatModel, ScriptedRequest, hashing_index, tool_call
+from reverie.testing.scripted import Reply
 from tests.helpers import alias_of, contents, new_conversation, shown_memories
 
-CONFIG = {"configurable": {"langgraph_user_id": "alice"}}
+CONFIG: RunnableConfig = {"configurable": {"langgraph_user_id": "alice"}}
 NS = ("memories", "alice")
 
 
-def conversation(text: str, reply: str = "Noted.") -> dict:
+def conversation(text: str, reply: str = "Noted.") -> dict[str, Any]:
     return {
         "messages": [{"role": "user", "content": text}, {"role": "assistant", "content": reply}]
     }
 
 
-def remember_each_sentence(request):
+def remember_each_sentence(request: ScriptedRequest) -> Reply:
     """Insert one memory per new user sentence starting with 'I'."""
-    calls = []
+    calls: list[dict[str, Any]] = []
     for line in new_conversation(request).splitlines():
         if line.startswith("user: "):
             for sentence in line[6:].split(". "):
@@ -40,7 +44,7 @@ def remember_each_sentence(request):
     return calls or AIMessage(content="")
 
 
-def store_values(store: BaseStore, namespace=NS) -> list[str]:
+def store_values(store: BaseStore, namespace: tuple[str, ...] = NS) -> list[str]:
     return contents(store.search(namespace, limit=100))
 
 
@@ -67,7 +71,7 @@ def test_updates_replace_the_memory_the_model_names(any_store: BaseStore) -> Non
     manager.invoke(conversation("I live in Lyon."), CONFIG)
     (original,) = any_store.search(NS)
 
-    def move(request):
+    def move(request: ScriptedRequest) -> Reply:
         return tool_call(
             "Memory", {"content": "User lives in Paris", "memory_id": alias_of(request, "Lyon")}
         )
@@ -83,7 +87,7 @@ def test_deletes_only_when_enabled(any_store: BaseStore) -> None:
         ScriptedChatModel(responder=remember_each_sentence), store=any_store
     ).invoke(conversation("I love sushi."), CONFIG)
 
-    def forget(request):
+    def forget(request: ScriptedRequest) -> Reply:
         return tool_call("forget", {"ids": [alias_of(request, "sushi")]})
 
     disabled = ScriptedChatModel(responder=forget)
@@ -127,7 +131,7 @@ class Triple(BaseModel):
 
 
 def test_custom_schemas_are_tools_named_after_them(any_store: BaseStore) -> None:
-    def respond(request):
+    def respond(request: ScriptedRequest) -> Reply:
         return [
             tool_call("UserProfile", {"name": "Alice", "city": "Lyon"}),
             tool_call("Triple", {"subject": "Alice", "predicate": "owns", "object": "a cello"}),
@@ -157,7 +161,7 @@ def test_namespace_templates_isolate_users(any_store: BaseStore) -> None:
 
     seen: list[dict[str, str]] = []
 
-    def spy(request):
+    def spy(request: ScriptedRequest) -> Reply:
         seen.append(shown_memories(request))
         return AIMessage(content="")
 
@@ -174,13 +178,13 @@ def test_missing_template_variable_is_a_clear_error() -> None:
     with pytest.raises(NamespaceError, match="needs 'langgraph_user_id'.*configurable"):
         manager.invoke(conversation("I like tea."))
     with pytest.raises(ConfigurationError, match="config must be a dict"):
-        manager.invoke(conversation("I like tea."), ["not", "a", "config"])  # type: ignore[arg-type]
+        manager.invoke(conversation("I like tea."), ["not", "a", "config"])  # type: ignore[arg-type]  # deliberately wrong type
 
 
 def test_default_seeds_a_profile_when_namespace_is_empty(any_store: BaseStore) -> None:
     seen: list[dict[str, str]] = []
 
-    def respond(request):
+    def respond(request: ScriptedRequest) -> Reply:
         seen.append(shown_memories(request))
         return tool_call(
             "UserProfile",
@@ -208,7 +212,9 @@ def test_default_factory_reads_the_config() -> None:
         store=store,
     )
     manager.invoke(conversation("hello"), CONFIG)
-    assert store.get(NS, "default").value == {  # type: ignore[union-attr]
+    item = store.get(NS, "default")
+    assert item is not None
+    assert item.value == {
         "kind": "Memory",
         "content": {"content": "User id is alice"},
     }
@@ -217,7 +223,7 @@ def test_default_factory_reads_the_config() -> None:
 def test_phases_run_extra_passes_over_the_result() -> None:
     store = InMemoryStore(index=hashing_index())
 
-    def respond(request):
+    def respond(request: ScriptedRequest) -> Reply:
         if "Merge" in request.messages[0].text:
             shown = shown_memories(request)
             first, second = sorted(shown)
@@ -247,7 +253,7 @@ def test_query_model_generates_the_searches() -> None:
     )
     seen: list[dict[str, str]] = []
 
-    def respond(request):
+    def respond(request: ScriptedRequest) -> Reply:
         seen.append(shown_memories(request))
         return AIMessage(content="")
 
@@ -285,7 +291,7 @@ def test_query_model_generates_the_searches() -> None:
     ids=["unknown-id", "wrong-schema", "unknown-tool", "bad-json"],
 )
 def test_bad_model_output_never_changes_the_store(
-    any_store: BaseStore, bad_reply, expected
+    any_store: BaseStore, bad_reply: Reply, expected: str
 ) -> None:
     any_store.put(NS, "keep", {"kind": "Memory", "content": {"content": "User likes jazz"}})
     any_store.put(
@@ -347,7 +353,7 @@ def test_bad_input_is_a_typed_error() -> None:
     with pytest.raises(InputError, match="could not be read"):
         manager.invoke({"messages": [{"role": "wizard", "content": "hi"}]}, CONFIG)
     with pytest.raises(InputError, match="must be"):
-        manager.invoke(42, CONFIG)  # type: ignore[arg-type]
+        manager.invoke(42, CONFIG)
 
 
 def test_empty_or_system_only_conversations_cost_no_model_call() -> None:
@@ -364,7 +370,8 @@ def test_without_a_store_memories_persist_in_the_embedded_default(
     monkeypatch.setenv("REVERIE_STORE", str(tmp_path / "memories.db"))
     manager = create_memory_store_manager(ScriptedChatModel(responder=remember_each_sentence))
     manager.invoke(conversation("I like tea."), CONFIG)
-    manager.store.close()  # type: ignore[attr-defined]
+    assert isinstance(manager.store, EmbeddedStore)
+    manager.store.close()
 
     from reverie.stores import open_store
 
@@ -393,7 +400,9 @@ def test_direct_store_access_stays_in_the_namespace(any_store: BaseStore) -> Non
     any_store.put(
         ("memories", "alice", "sub"), "deeper", {"kind": "Memory", "content": {"content": "x"}}
     )
-    assert manager.get("k", config=CONFIG).value == {  # type: ignore[union-attr]
+    item = manager.get("k", config=CONFIG)
+    assert item is not None
+    assert item.value == {
         "kind": "Memory",
         "content": {"content": "User likes tea"},
     }
@@ -406,9 +415,9 @@ async def test_async_direct_access() -> None:
     store = InMemoryStore()
     manager = create_memory_store_manager(ScriptedChatModel(), store=store)
     await manager.aput("k", {"content": "User likes tea"}, config=CONFIG)
-    assert (await manager.aget("k", config=CONFIG)).value["content"] == {
-        "content": "User likes tea"
-    }  # type: ignore[union-attr]
+    item = await manager.aget("k", config=CONFIG)
+    assert item is not None
+    assert item.value["content"] == {"content": "User likes tea"}
     assert len(await manager.asearch(config=CONFIG)) == 1
     await manager.adelete("k", config=CONFIG)
     assert await manager.aget("k", config=CONFIG) is None

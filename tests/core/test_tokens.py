@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import START, StateGraph
 from langgraph.store.memory import InMemoryStore
 from typing_extensions import TypedDict
@@ -22,7 +23,7 @@ def silent_model() -> ScriptedChatModel:
     return ScriptedChatModel(responder=lambda request: AIMessage(content=""))
 
 
-def config(thread: str = "t1") -> dict:
+def config(thread: str = "t1") -> RunnableConfig:
     return {"configurable": {"langgraph_user_id": "alice", "thread_id": thread}}
 
 

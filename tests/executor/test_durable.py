@@ -7,12 +7,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
 
 from reverie.executor.durable import DurableReflectionExecutor
 from reverie.executor.worker import run_worker_async
@@ -40,7 +41,7 @@ def facts(thread: int, upto: int) -> dict:
     return {"messages": messages}
 
 
-def config(thread: int) -> dict:
+def config(thread: int) -> RunnableConfig:
     return {"configurable": {"thread_id": f"t{thread}", "langgraph_user_id": f"u{thread}"}}
 
 
@@ -135,7 +136,7 @@ def _start_worker(
     )
 
 
-def _wait_for(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -241,7 +242,9 @@ def test_submit_inside_an_entrypoint_stores_the_runs_settings(dsn: str) -> None:
     executor.shutdown()
     with psycopg.connect(dsn) as conn:
         row = conn.execute("SELECT lock, args FROM procrastinate_jobs WHERE id = %s", (job_id,))
-        lock, args = row.fetchone()  # type: ignore[misc]
+        found = row.fetchone()
+        assert found is not None
+        lock, args = found
     assert lock == f"reverie:{MANAGER}:9"
     assert args["thread_id"] == "9"
     assert args["config"]["configurable"]["langgraph_user_id"] == "u9"

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from concurrent.futures import CancelledError
+from concurrent.futures import CancelledError, Future
 from pathlib import Path
 
 import pytest
@@ -39,7 +39,7 @@ def conversation(text: str) -> dict:
     return {"messages": [{"role": "user", "content": text}]}
 
 
-def thread(name: str) -> dict:
+def thread(name: str) -> RunnableConfig:
     return {"configurable": {"thread_id": name}}
 
 
@@ -203,6 +203,39 @@ def test_pending_work_is_processed_when_the_interpreter_exits(tmp_path: Path) ->
     assert marker.read_text() == "latest words"
 
 
+def test_an_async_manager_on_the_embedded_store_finishes_its_work_at_exit(
+    tmp_path: Path,
+) -> None:
+    """Pending work that needs threads at exit (the store's async path waits in one) still
+    runs: the executor's threads are its own, not ``concurrent.futures``' (closed by then)."""
+    path = tmp_path / "memories.db"
+    script = textwrap.dedent(
+        f"""
+        from reverie import create_memory_store_manager
+        from reverie.executor import ReflectionExecutor
+        from reverie.stores.embedded import EmbeddedStore
+        from reverie.testing import ScriptedChatModel, hashing_index, tool_call
+
+        store = EmbeddedStore({str(path)!r}, index=hashing_index())
+        model = ScriptedChatModel(responder=lambda r: tool_call("Memory", {{"content": "likes tea"}}))
+        manager = create_memory_store_manager(model, namespace=("memories",), store=store)
+        executor = ReflectionExecutor(manager)
+        payload = {{"messages": [{{"role": "user", "content": "I like tea"}}]}}
+        executor.submit(payload, {{"configurable": {{"thread_id": "t"}}}}, after_seconds=600)
+        """
+    )
+    env = {"PYTHONPATH": f"{REPO / 'src'}:{REPO}", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    from reverie.stores.embedded import EmbeddedStore
+    from reverie.testing import hashing_index
+
+    with EmbeddedStore(path, index=hashing_index()) as store:
+        assert [i.value["content"]["content"] for i in store.search(("memories",))] == ["likes tea"]
+
+
 def test_failures_are_set_on_the_future_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     def reflect(payload: str) -> None:
         raise ValueError(f"cannot reflect on {payload}")
@@ -257,7 +290,9 @@ def test_sync_reflectors_see_the_executor_store_through_get_store() -> None:
 
     with ReflectionExecutor(reflect, store=store) as executor:
         assert executor.submit("hi", thread("t")).result(timeout=10) == "t"
-    assert store.get(("notes",), "k").value == {"text": "hi"}
+    item = store.get(("notes",), "k")
+    assert item is not None
+    assert item.value == {"text": "hi"}
 
 
 def test_inside_an_entrypoint_as_in_the_quickstart() -> None:
@@ -304,6 +339,7 @@ async def test_async_entrypoint_submits_without_blocking_the_loop() -> None:
         return executor.submit({"messages": [{"role": "user", "content": message}]}, config)
 
     future = await chat.ainvoke("my cat is Tom", {"configurable": {"thread_id": "1"}})
+    assert isinstance(future, Future)
     assert not future.done()  # the reply came back before the reflection finished
     model.gate.set()
     await asyncio.wrap_future(future)

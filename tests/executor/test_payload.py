@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
 
 from reverie import ConfigurationError, InputError
 from reverie.executor.factory import load_reflector
@@ -13,7 +15,7 @@ from reverie.executor.payload import decode_payload, encode_config, encode_paylo
 
 
 def test_messages_survive_the_round_trip_through_json() -> None:
-    payload = {
+    payload: dict[str, Any] = {
         "messages": [
             HumanMessage("I like dogs", id="m1"),
             AIMessage("", tool_calls=[{"name": "x", "args": {"a": 1}, "id": "c1"}]),
@@ -35,14 +37,14 @@ def test_payloads_that_are_not_json_are_refused_with_a_clear_error() -> None:
 
 
 def test_configs_keep_user_settings_and_drop_process_bound_values() -> None:
-    config = {
+    config: RunnableConfig = {
         "configurable": {
             "thread_id": "t",
             "langgraph_user_id": "u",
             "__pregel_runtime": object(),
             "connection": object(),
         },
-        "callbacks": [object()],
+        "callbacks": [object()],  # type: ignore[list-item]  # deliberately wrong type
         "tags": ["a"],
     }
     assert encode_config(config) == {

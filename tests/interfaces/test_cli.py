@@ -9,10 +9,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from reverie.cli import models
 from reverie.cli.app import app
@@ -20,7 +20,7 @@ from reverie.testing import ScriptedChatModel, ScriptedRequest, tool_call
 
 REPO = Path(__file__).resolve().parents[2]
 
-CONVERSATION = [
+CONVERSATION: list[dict[str, Any]] = [
     {"role": "system", "content": "You are a travel assistant."},
     {"role": "user", "content": "I keep a saltwater aquarium with two clownfish."},
     {"role": "assistant", "content": "Clownfish are hardy; keep the salinity stable."},

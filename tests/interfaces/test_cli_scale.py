@@ -14,10 +14,9 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import cast
 
 import pytest
-from langgraph.store.base import IndexConfig, Item
+from langgraph.store.base import Item
 from mcp.server.mcpserver.exceptions import ToolError
 
 from reverie.cli.mcp_server import build_server
@@ -42,7 +41,7 @@ def build_store(path: Path, count: int) -> None:
         )
         for i in range(count)
     ]
-    with EmbeddedStore(path, index=cast(IndexConfig, hashing_index())) as store:
+    with EmbeddedStore(path, index=hashing_index()) as store:
         if count:
             restore_items(store, items)
             server = build_server(store, NS)

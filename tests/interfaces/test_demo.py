@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from reverie.cli import models
 from reverie.cli.app import app
 from reverie.testing import ScriptedChatModel, ScriptedRequest, tool_call
 
 
-def demo(store: Path, *, embeddings: str | None = "hashing", model: str | None = None):
+def demo(store: Path, *, embeddings: str | None = "hashing", model: str | None = None) -> Result:
     env = {"REVERIE_EMBEDDINGS": embeddings, "REVERIE_MODEL": model, "REVERIE_STORE": None}
     return CliRunner().invoke(app, ["--store", str(store), "demo"], env=env)
 
@@ -88,7 +89,7 @@ def best_match(output: str, query: str) -> str:
     return " ".join(first)
 
 
-def _remembers_dark_mode(request: ScriptedRequest):
+def _remembers_dark_mode(request: ScriptedRequest) -> dict[str, Any]:
     return tool_call("Memory", {"content": "User prefers dark mode in all apps"})
 
 

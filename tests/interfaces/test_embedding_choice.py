@@ -24,8 +24,10 @@ def test_local_is_the_default_and_means_the_stores_own_index(
 def test_hashing_is_deterministic() -> None:
     first, second = index_for("hashing"), index_for("hashing")
     assert first is not None and second is not None
-    assert first["embed"].embed_query("clownfish") == second["embed"].embed_query("clownfish")
-    assert first["dims"] == len(first["embed"].embed_query("clownfish"))
+    embed, again = first["embed"], second["embed"]
+    assert isinstance(embed, HashingEmbeddings) and isinstance(again, HashingEmbeddings)
+    assert embed.embed_query("clownfish") == again.embed_query("clownfish")
+    assert first["dims"] == len(embed.embed_query("clownfish"))
 
 
 def test_a_provider_model_is_resolved_and_measured(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,13 +3,12 @@ error comes back as the tool's result, as ``manage_memory``'s errors do."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
-from langgraph.store.base import IndexConfig
 from langgraph.store.memory import InMemoryStore
 
 from reverie import create_manage_memory_tool, create_search_memory_tool
@@ -31,7 +30,7 @@ def agent(model: ScriptedChatModel, tools: list[Any]) -> Any:
     graph.add_edge(START, "think")
     graph.add_conditional_edges("think", tools_condition)
     graph.add_edge("tools", "think")
-    return graph.compile(store=InMemoryStore(index=cast(IndexConfig, hashing_index())))
+    return graph.compile(store=InMemoryStore(index=hashing_index()))
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.store.memory import InMemoryStore
 from pydantic import BaseModel, ValidationError
@@ -19,7 +20,7 @@ NAMESPACE = ("memories", "{langgraph_user_id}")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-def _config(user: str) -> dict[str, Any]:
+def _config(user: str) -> RunnableConfig:
     return {"configurable": {"langgraph_user_id": user}}
 
 
@@ -47,7 +48,9 @@ def test_manage_tool_writes_langmem_format_inside_the_filled_namespace(
         )
         == f"updated memory {_key(reply)}"
     )
-    assert store.get(("memories", "ana"), _key(reply)).value == {"content": "Prefers green tea"}
+    item = store.get(("memories", "ana"), _key(reply))
+    assert item is not None
+    assert item.value == {"content": "Prefers green tea"}
 
     assert tool.invoke({"action": "delete", "id": _key(reply)}, _config("ana")).startswith(
         "Deleted"
@@ -75,7 +78,9 @@ def test_update_keeps_the_memory_manager_format(store: InMemoryStore) -> None:
     store.put(("memories", "cy"), "m1", {"kind": "Memory", "content": {"content": "Lives in Oslo"}})
     tool = create_manage_memory_tool(NAMESPACE, store=store)
     tool.invoke({"action": "update", "id": "m1", "content": "Lives in Bergen"}, _config("cy"))
-    assert store.get(("memories", "cy"), "m1").value == {
+    item = store.get(("memories", "cy"), "m1")
+    assert item is not None
+    assert item.value == {
         "kind": "Memory",
         "content": {"content": "Lives in Bergen"},
     }
@@ -95,7 +100,9 @@ def test_tools_cannot_touch_another_namespace(store: InMemoryStore) -> None:
     ):
         reply = tool.invoke(args, _config("eve"))
         assert f"No memory with id {theirs}" in reply and "nothing was changed" in reply
-    assert store.get(("memories", "dana"), theirs).value == {"content": "Dana's door code is 4711"}
+    item = store.get(("memories", "dana"), theirs)
+    assert item is not None
+    assert item.value == {"content": "Dana's door code is 4711"}
     assert store.search(("memories", "eve")) == []
 
     search = create_search_memory_tool(NAMESPACE, store=store)
@@ -136,7 +143,9 @@ def test_structured_schema_and_artifacts(store: InMemoryStore) -> None:
 
     manage = create_manage_memory_tool(("profiles",), schema=Profile, store=store)
     key = _key(manage.invoke({"content": {"name": "Gil", "age": 61}}))
-    assert store.get(("profiles",), key).value == {"content": {"name": "Gil", "age": 61}}
+    item = store.get(("profiles",), key)
+    assert item is not None
+    assert item.value == {"content": {"name": "Gil", "age": 61}}
 
     search = create_search_memory_tool(
         ("profiles",), store=store, response_format="content_and_artifact"
@@ -144,6 +153,7 @@ def test_structured_schema_and_artifacts(store: InMemoryStore) -> None:
     message = search.invoke(tool_call("search_memory", {"query": "Gil"}))
     assert isinstance(message, ToolMessage)
     assert [item.key for item in message.artifact] == [key]
+    assert isinstance(message.content, str)
     assert json.loads(message.content)[0]["value"]["content"]["name"] == "Gil"
 
 
@@ -199,7 +209,7 @@ async def test_tool_changes_are_in_the_audit_trail_with_their_thread(store: InMe
     from reverie import create_memory_store_manager
 
     tool = create_manage_memory_tool(NAMESPACE, store=store)
-    config = {"configurable": {"langgraph_user_id": "ana", "thread_id": "t-7"}}
+    config: RunnableConfig = {"configurable": {"langgraph_user_id": "ana", "thread_id": "t-7"}}
     key = _key(tool.invoke({"content": "Prefers tea"}, config))
     await tool.ainvoke({"action": "update", "id": key, "content": "Prefers green tea"}, config)
     tool.invoke({"action": "delete", "id": key}, config)

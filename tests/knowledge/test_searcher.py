@@ -54,7 +54,10 @@ def test_searches_each_query_and_ranks_the_union(any_store: BaseStore, mode: str
     assert set(keys) <= {"food", "sister", "job"}  # exactly alice's namespace
     assert {"food", "sister"} <= set(keys)
     assert len(keys) == len(set(keys))
-    scores = [item.score for item in results]
+    scores: list[float] = []
+    for item in results:
+        assert item.score is not None
+        scores.append(item.score)
     assert scores == sorted(scores, reverse=True)
     assert all(isinstance(item, SearchItem) for item in results)
     (call,) = model.calls
@@ -132,7 +135,7 @@ def test_configuration_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="prompt must be"):
         create_memory_searcher(ScriptedChatModel(), "")
     with pytest.raises(ConfigurationError, match="BaseStore"):
-        create_memory_searcher(ScriptedChatModel(), store=tmp_path)  # type: ignore[arg-type]
+        create_memory_searcher(ScriptedChatModel(), store=tmp_path)  # type: ignore[arg-type]  # deliberately wrong type
     searcher = create_memory_searcher(
         ScriptedChatModel(responder=lambda r: tool_call("search_memory", {"query": "q"}))
     )

@@ -13,6 +13,8 @@ from langgraph.store.memory import InMemoryStore
 from pydantic import BaseModel
 
 from reverie import ConfigurationError, InputError, create_memory_store_manager
+from reverie.stores import EmbeddedStore
+from reverie.stores.postgres import ReveriePostgresStore
 from reverie.testing import ScriptedChatModel, hashing_index
 from tests.store_factories import FACTORIES
 
@@ -32,16 +34,20 @@ def test_langmem_put_examples_index_none_false_and_fields() -> None:
         config=CONFIG,
     )
     # Dicts that match no schema are stored as given, as LangMem's put does.
-    assert store.get(NS, "report").value == {"memory": "Will likes ai"}  # type: ignore[union-attr]
+    item = store.get(NS, "report")
+    assert item is not None
+    assert item.value == {"memory": "Will likes ai"}
     found = {i.key: i.score for i in manager.search(query="Will likes ai", config=CONFIG)}
     assert found["hidden"] is None  # stored, searchable by filter, but without a vector
     assert found["report"] is not None and found["nested"] is not None
     # A value of the manager's schema is stored the way the manager stores memories.
     manager.put("tea", "User likes tea", config=CONFIG)
-    assert store.get(NS, "tea").value == {
+    item = store.get(NS, "tea")
+    assert item is not None
+    assert item.value == {
         "kind": "Memory",
         "content": {"content": "User likes tea"},
-    }  # type: ignore[union-attr]
+    }
 
 
 @pytest.mark.parametrize("kind", ["embedded", "postgres"])
@@ -53,7 +59,8 @@ def test_ttl_is_honoured_by_the_embedded_and_postgres_stores(kind: str, tmp_path
         manager.put("forever", {"content": "never expires"}, config=CONFIG)
         assert manager.get("short", config=CONFIG) is not None
         time.sleep(0.4)
-        store.sweep_ttl()  # type: ignore[attr-defined]
+        assert isinstance(store, (EmbeddedStore, ReveriePostgresStore))
+        store.sweep_ttl()
         assert manager.get("short", config=CONFIG) is None
         assert manager.get("long", config=CONFIG) is not None
         assert manager.get("forever", refresh_ttl=False, config=CONFIG) is not None
@@ -81,7 +88,7 @@ def test_ttl_on_a_store_that_cannot_expire_items_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="minutes and must be positive"):
         manager.put("k", {"content": "x"}, ttl=-1, config=CONFIG)
     with pytest.raises(ConfigurationError, match="index must be"):
-        manager.put("k", {"content": "x"}, index="content", config=CONFIG)  # type: ignore[arg-type]
+        manager.put("k", {"content": "x"}, index="content", config=CONFIG)  # type: ignore[arg-type]  # deliberately wrong type
     with pytest.raises(InputError, match="Cannot store"):
         manager.put("k", 42, config=CONFIG)
 

@@ -110,7 +110,7 @@ def test_a_model_that_never_complies_raises() -> None:
 
 def test_bad_arguments() -> None:
     with pytest.raises(ConfigurationError, match="pydantic model class"):
-        create_thread_extractor(ScriptedChatModel(), schema=42)  # type: ignore[arg-type]
+        create_thread_extractor(ScriptedChatModel(), schema=42)  # type: ignore[arg-type]  # deliberately wrong type
     with pytest.raises(ConfigurationError, match="'title'"):
         create_thread_extractor(ScriptedChatModel(), schema={"properties": {}})
     with pytest.raises(InputError, match="no messages with text"):

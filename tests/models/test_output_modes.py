@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any, NoReturn
 
 import pytest
 from langchain_core.language_models import ModelProfile
@@ -215,7 +216,7 @@ def test_a_model_without_tools_starts_with_json_schema() -> None:
 
 
 class NoStructuredOutput(ScriptedChatModel):
-    def with_structured_output(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def with_structured_output(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise NotImplementedError("no structured output here")
 
 
@@ -239,9 +240,9 @@ def test_a_mode_the_integration_lacks_is_skipped_in_auto_mode() -> None:
 
 def test_bad_options_are_configuration_errors() -> None:
     with pytest.raises(ConfigurationError, match="extraction_mode must be one of"):
-        create_memory_store_manager(ScriptedChatModel(), extraction_mode="grammar")  # type: ignore[arg-type]
+        create_memory_store_manager(ScriptedChatModel(), extraction_mode="grammar")  # type: ignore[arg-type]  # deliberately wrong type
     with pytest.raises(ConfigurationError, match="on_unusable_reply"):
-        create_memory_manager(ScriptedChatModel(), on_unusable_reply="ignore")  # type: ignore[arg-type]
+        create_memory_manager(ScriptedChatModel(), on_unusable_reply="ignore")  # type: ignore[arg-type]  # deliberately wrong type
 
 
 def test_a_schema_named_like_the_escape_tool_is_refused() -> None:

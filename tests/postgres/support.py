@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from langgraph.store.base import BaseStore, Result
+from langgraph.store.base import BaseStore, IndexConfig, Result
 
 from reverie.core.ports import CommitResult, Expectation, NativeStore, PortOp, Write
 from reverie.stores.postgres import (
@@ -105,14 +105,12 @@ def fresh_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def open_test_store(url: str, index: dict[str, Any] | None) -> ReveriePostgresStore:
+def open_test_store(url: str, index: IndexConfig | None) -> ReveriePostgresStore:
     """``open_postgres_store``; with ``index=None`` a key-value store without vectors."""
     return open_postgres_store(url, index=index)
 
 
-async def open_async_test_store(
-    url: str, index: dict[str, Any] | None
-) -> ReverieAsyncPostgresStore:
+async def open_async_test_store(url: str, index: IndexConfig | None) -> ReverieAsyncPostgresStore:
     """The async twin of :func:`open_test_store`."""
     return await open_async_postgres_store(url, index=index)
 
@@ -156,7 +154,7 @@ class OnLoop(NativeStore):
 
 
 @contextlib.contextmanager
-def async_store_on_loop(url: str, index: dict[str, Any] | None) -> Iterator[BaseStore]:
+def async_store_on_loop(url: str, index: IndexConfig | None) -> Iterator[BaseStore]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True, name="postgres-async-store")
     thread.start()

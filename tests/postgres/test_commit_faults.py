@@ -112,7 +112,9 @@ def test_killed_inside_the_commit_leaves_none_of_it(url: str) -> None:
             # The rows are written but not committed, and the child holds its namespace's lock.
             assert conn.execute("SELECT count(*) FROM store").fetchone() == (0,)
             locks = conn.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                # This database's locks only: other tests share the server.
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             ).fetchone()
             assert locks == (1,)
     finally:

@@ -80,7 +80,7 @@ class _ServerWithoutPgvector:
 
 def test_extension_not_installed_says_how_to_install() -> None:
     with pytest.raises(ConfigurationError) as caught:
-        _ensure_vector_extension(_ServerWithoutPgvector(), "postgresql://h/db")  # type: ignore[arg-type]
+        _ensure_vector_extension(_ServerWithoutPgvector(), "postgresql://h/db")  # type: ignore[arg-type]  # a stand-in connection
     assert "pgvector extension is not installed" in str(caught.value)
     assert "scripts/postgres.sh install" in str(caught.value)
 
@@ -133,6 +133,6 @@ def test_malformed_namespaces_and_operations_are_typed_errors() -> None:
         with pytest.raises(NamespaceError, match="without '.'"):
             store.batch([NamespaceSearch(("a", "b.c"))])
         with pytest.raises(InputError, match="Unknown store operation"):
-            store.batch(["not an operation"])  # type: ignore[list-item]
+            store.batch(["not an operation"])  # type: ignore[list-item]  # deliberately wrong type
         with pytest.raises(InputError, match="Unsupported filter operator"):
             store.search(("a",), filter={"n": {"$regex": "x"}})

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import pytest
 from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
 
 from reverie import create_memory_store_manager
 from reverie.stores.postgres import open_async_postgres_store
-from reverie.testing import ScriptedChatModel, hashing_index, tool_call
+from reverie.testing import ScriptedChatModel, ScriptedRequest, hashing_index, tool_call
+from reverie.testing.scripted import Reply
 from tests.helpers import alias_of, new_conversation
 from tests.postgres.support import fresh_database
 
 pytestmark = pytest.mark.postgres
 
-CONFIG = {"configurable": {"langgraph_user_id": "alice"}}
+CONFIG: RunnableConfig = {"configurable": {"langgraph_user_id": "alice"}}
 NS = ("memories", "alice")
 
 
@@ -24,7 +26,7 @@ def conversation(text: str) -> dict:
     }
 
 
-def remember(request):  # type: ignore[no-untyped-def]
+def remember(request: ScriptedRequest) -> Reply:
     calls = [
         tool_call("Memory", {"content": "User: " + line[6:].rstrip(".")})
         for line in new_conversation(request).splitlines()
@@ -46,7 +48,7 @@ async def test_store_manager_on_async_store() -> None:
             hits = await store.asearch(NS, query="cello", limit=1)
             assert hits[0].value["content"]["content"] == "User: I play the cello"
 
-            def move(request):  # type: ignore[no-untyped-def]
+            def move(request: ScriptedRequest) -> Reply:
                 return tool_call(
                     "Memory",
                     {"content": "User lives in Paris", "memory_id": alias_of(request, "Lyon")},

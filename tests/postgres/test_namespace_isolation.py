@@ -9,12 +9,13 @@ iterative index scans.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import cast
 
 import psycopg
 import pytest
 from langgraph.store.postgres import PostgresStore
+from langgraph.store.postgres.base import ANNIndexConfig, HNSWConfig, PostgresIndexConfig
 
 from reverie.stores.postgres import (
     ReveriePostgresStore,
@@ -61,12 +62,11 @@ TEXTS = [
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
-def index_config() -> dict[str, Any]:
-    return {
-        "dims": DIMS,
-        "embed": HashingEmbeddings(DIMS),
-        "ann_index_config": {"kind": "hnsw", "m": 8, "ef_construction": 32},
-    }
+def index_config() -> PostgresIndexConfig:
+    hnsw: HNSWConfig = {"kind": "hnsw", "m": 8, "ef_construction": 32}
+    # LangGraph declares the field as the base ANNIndexConfig, whose `kind` HNSWConfig narrows.
+    ann = cast(ANNIndexConfig, hnsw)
+    return {"dims": DIMS, "embed": HashingEmbeddings(DIMS), "ann_index_config": ann}
 
 
 def true_scores(url: str, namespace: tuple[str, ...]) -> list[float]:
@@ -80,7 +80,7 @@ def true_scores(url: str, namespace: tuple[str, ...]) -> list[float]:
     return sorted((float(r[0]) for r in rows), reverse=True)
 
 
-def rounded(scores: list[float | None]) -> list[float]:
+def rounded(scores: Sequence[float | None]) -> list[float]:
     return [round(s or 0.0, 5) for s in scores]
 
 
@@ -144,7 +144,7 @@ def test_small_namespace_gets_its_true_top_k(store: ReveriePostgresStore, big_ur
 
 def test_plain_langgraph_store_loses_the_namespace(big_url: str) -> None:
     """The failure the store above avoids: HNSW post-filtering returns too few rows."""
-    with PostgresStore.from_conn_string(big_url, index=index_config()) as plain:  # type: ignore[arg-type]
+    with PostgresStore.from_conn_string(big_url, index=index_config()) as plain:
         hits = plain.search(ALICE, query=QUERY, limit=5)
     assert len(hits) < 5
 
@@ -161,7 +161,7 @@ def test_large_namespace_uses_iterative_index_scan(big_url: str) -> None:
     assert len(truth) == OTHERS // USERS
     # Approximate, but from the namespace's best: the top hit beats 99% of the namespace.
     assert scores[0] >= truth[len(truth) // 100]
-    with PostgresStore.from_conn_string(big_url, index=index_config()) as plain:  # type: ignore[arg-type]
+    with PostgresStore.from_conn_string(big_url, index=index_config()) as plain:
         assert len(plain.search(user, query=QUERY, limit=10)) < 10
 
 

@@ -137,6 +137,12 @@ def test_overlapping_commits_in_any_order_lose_nothing_and_never_deadlock(
 
     with ThreadPoolExecutor(8) as pool:
         attempts = list(pool.map(increment, plans))
-    counts = {ns: store.get(ns, "n").value["n"] for ns in spaces}  # type: ignore[union-attr]
+
+    def count(ns: tuple[str, str]) -> int:
+        item = store.get(ns, "n")
+        assert item is not None
+        return item.value["n"]
+
+    counts = {ns: count(ns) for ns in spaces}
     assert counts == expected_counts
     assert sum(attempts) >= len(plans)

@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from langchain_core.runnables import RunnableConfig
 
 from reverie import create_memory_store_manager
 from reverie.core.errors import StoreError
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.postgres
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "postgres.sh"
 STORE_NS = ("events", "load")
 USER_NS = ("memories", "alice")
-CONFIG = {"configurable": {"langgraph_user_id": "alice"}}
+CONFIG: RunnableConfig = {"configurable": {"langgraph_user_id": "alice"}}
 
 
 def server_script(command: str) -> subprocess.CompletedProcess[str]:

@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from langgraph.store.base import SearchItem
+from langgraph.store.base import Result, SearchItem
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from reverie.core.ports import NamespaceSearch
 from reverie.stores.postgres import ReveriePostgresStore, SearchTuning, open_postgres_store
 from reverie.testing import hashing_index
+from tests.helpers import all_floats
 from tests.postgres.support import fresh_database
 
 pytestmark = pytest.mark.postgres
@@ -37,6 +38,16 @@ def ranking(items: list[SearchItem]) -> list[tuple[str, float | None]]:
     return [(i.key, None if i.score is None else round(i.score, 5)) for i in items]
 
 
+def found(result: Result) -> list[SearchItem]:
+    """The items of a batch's search result."""
+    assert isinstance(result, list)
+    items = []
+    for item in result:
+        assert isinstance(item, SearchItem)
+        items.append(item)
+    return items
+
+
 def searches(store: ReveriePostgresStore) -> dict[str, list[tuple[str, float | None]]]:
     (own, below) = store.batch(
         [
@@ -48,8 +59,8 @@ def searches(store: ReveriePostgresStore) -> dict[str, list[tuple[str, float | N
         "all": ranking(store.search(NS, query="rain note", limit=50)),
         "page": ranking(store.search(NS, query="rain note", limit=5, offset=28)),
         "filtered": ranking(store.search(NS, query="piano", filter={"i": {"$lt": 10}}, limit=4)),
-        "own": ranking(own),  # type: ignore[arg-type]
-        "below": ranking(below),  # type: ignore[arg-type]
+        "own": ranking(found(own)),
+        "below": ranking(found(below)),
     }
 
 
@@ -75,8 +86,9 @@ def test_exact_and_index_searches_agree(url: str) -> None:
     keys = [key for key, _ in expected["all"]]
     scores = [score for _, score in expected["all"]]
     assert keys[-3:] == ["plain0", "plain1", "plain2"] and scores[-3:] == [None] * 3
-    assert all(s is not None for s in scores[:-3]) and len(keys) == 34  # with the child's
-    assert scores[:-3] == sorted(scores[:-3], reverse=True)  # type: ignore[type-var]
+    ranked = scores[:-3]
+    assert all_floats(ranked) and len(keys) == 34  # with the child's
+    assert ranked == sorted(ranked, reverse=True)
     assert expected["page"] == expected["all"][28:33]
     assert sorted(expected["own"]) == sorted(r for r in expected["all"] if r[0] != "c")
     assert [k for k, _ in expected["filtered"]][0] == "n02"

@@ -91,4 +91,4 @@ def test_input_errors() -> None:
     with pytest.raises(InputError, match="non-empty list"):
         optimizer.invoke({"trajectories": TRAJECTORIES, "prompts": []})
     with pytest.raises(InputError, match="'name'"):
-        optimizer.invoke({"trajectories": TRAJECTORIES, "prompts": [{"prompt": "x"}]})  # type: ignore[typeddict-item]
+        optimizer.invoke({"trajectories": TRAJECTORIES, "prompts": [{"prompt": "x"}]})  # type: ignore[typeddict-item]  # no name, on purpose

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from reverie import ConfigurationError, InputError, ModelOutputError
-from reverie.procedural import AnnotatedTrajectory, create_prompt_optimizer
+from reverie.procedural import AnnotatedTrajectory, OptimizerInput, create_prompt_optimizer
+from reverie.procedural.strategies import Kind
 from tests.procedural.scripts import optimizer_model
 
 CONVERSATION = [
@@ -20,13 +21,13 @@ BETTER = "You are an astronomy expert. Answer in two sentences."
 
 
 def optimize(
-    kind: str, model: Any, mode: str, prompt: Any = "You are an astronomy expert", **kw: Any
+    kind: Kind, model: Any, mode: str, prompt: Any = "You are an astronomy expert", **kw: Any
 ) -> str:
-    optimizer = create_prompt_optimizer(model, kind=kind, **kw)  # type: ignore[arg-type]
-    payload = {"trajectories": TRAJECTORIES, "prompt": prompt}
+    optimizer = create_prompt_optimizer(model, kind=kind, **kw)
+    payload: OptimizerInput = {"trajectories": TRAJECTORIES, "prompt": prompt}
     if mode == "sync":
-        return optimizer.invoke(payload)  # type: ignore[arg-type]
-    return asyncio.run(optimizer.ainvoke(payload))  # type: ignore[arg-type]
+        return optimizer.invoke(payload)
+    return asyncio.run(optimizer.ainvoke(payload))
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
@@ -145,14 +146,14 @@ def test_no_trajectories_no_call() -> None:
 )
 def test_configuration_errors(kind: str, config: Any, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
-        create_prompt_optimizer(optimizer_model(), kind=kind, config=config)  # type: ignore[arg-type]
+        create_prompt_optimizer(optimizer_model(), kind=kind, config=config)  # type: ignore[arg-type]  # deliberately wrong type
 
 
 def test_input_errors() -> None:
     optimizer = create_prompt_optimizer(optimizer_model())
     with pytest.raises(InputError, match="'prompt'"):
-        optimizer.invoke({"trajectories": TRAJECTORIES})  # type: ignore[typeddict-item]
+        optimizer.invoke({"trajectories": TRAJECTORIES})  # type: ignore[typeddict-item]  # no prompt, on purpose
     with pytest.raises(InputError, match="prompt text or a Prompt dict"):
-        optimizer.invoke({"trajectories": TRAJECTORIES, "prompt": 3})  # type: ignore[typeddict-item]
+        optimizer.invoke({"trajectories": TRAJECTORIES, "prompt": 3})  # type: ignore[typeddict-item]  # deliberately wrong type
     with pytest.raises(InputError, match="Cannot read trajectory"):
-        optimizer.invoke({"trajectories": [42], "prompt": "p"})  # type: ignore[list-item]
+        optimizer.invoke({"trajectories": [42], "prompt": "p"})  # type: ignore[list-item]  # deliberately wrong type

@@ -104,7 +104,7 @@ def test_a_prompt_changed_during_optimization_is_not_overwritten() -> None:
 def test_errors() -> None:
     registry = PromptRegistry(store=InMemoryStore())
     with pytest.raises(InputError, match="'name' and a 'prompt'"):
-        registry.put({"prompt": "x"})  # type: ignore[typeddict-item]
+        registry.put({"prompt": "x"})  # type: ignore[typeddict-item]  # no name, on purpose
     with pytest.raises(NamespaceError, match="contains '.'"):
         registry.put({"name": "a.b", "prompt": "x"})
     with pytest.raises(InputError, match="No stored prompts named"):

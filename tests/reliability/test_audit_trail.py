@@ -8,23 +8,25 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore, PutOp
 
-from reverie import HistoryRecord, create_memory_store_manager
-from reverie.testing import ScriptedChatModel, tool_call
+from reverie import HistoryRecord, MemoryStoreManager, create_memory_store_manager
+from reverie.testing import ScriptedChatModel, ScriptedRequest, tool_call
+from reverie.testing.scripted import Reply
 from tests.helpers import alias_of, new_conversation
 
 NS = ("memories", "alice")
 
 
-def _config(thread: str | None = None, user: str = "alice") -> dict:
+def _config(thread: str | None = None, user: str = "alice") -> RunnableConfig:
     configurable = {"langgraph_user_id": user}
     if thread:
         configurable["thread_id"] = thread
     return {"configurable": configurable}
 
 
-def _city_keeper(request):
+def _city_keeper(request: ScriptedRequest) -> Reply:
     """Keeps one memory about where the user lives; forgets it when told to."""
     text = new_conversation(request)
     if "forget where I live" in text:
@@ -43,7 +45,7 @@ def _city_keeper(request):
     return AIMessage(content="")
 
 
-def _say(manager, text: str, thread: str) -> None:
+def _say(manager: MemoryStoreManager, text: str, thread: str) -> None:
     manager.invoke({"messages": [{"role": "user", "content": text}]}, _config(thread))
 
 
@@ -147,5 +149,8 @@ def test_a_long_trail_is_read_whole(any_store: BaseStore) -> None:
     trail = manager.history("counter", limit=None, config=_config())
     assert [r.thread_id for r in trail] == [f"t{n}" for n in range(520)]
     latest = manager.history("counter", limit=2, config=_config())
-    assert [r.after["content"]["content"] for r in latest] == ["count is 518", "count is 519"]
+    assert [r.after["content"]["content"] if r.after is not None else None for r in latest] == [
+        "count is 518",
+        "count is 519",
+    ]
     assert len(manager.history(limit=None, config=_config())) == 521

@@ -5,16 +5,18 @@ from __future__ import annotations
 import threading
 
 import pytest
+from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 
 from reverie import ConflictError, create_memory_store_manager
-from reverie.testing import ScriptedChatModel, tool_call
+from reverie.testing import ScriptedChatModel, ScriptedRequest, tool_call
+from reverie.testing.scripted import Reply
 from tests.helpers import alias_of, shown_memories
 
 NS = ("memories", "alice")
 
 
-def _config(thread: str | None = None) -> dict:
+def _config(thread: str | None = None) -> RunnableConfig:
     configurable = {"langgraph_user_id": "alice"}
     if thread:
         configurable["thread_id"] = thread
@@ -31,7 +33,7 @@ def test_a_run_whose_memory_keeps_changing_gives_up_having_written_nothing(
     any_store.put(NS, "city", {"kind": "Memory", "content": {"content": "User lives in Lyon"}})
     edits = []
 
-    def update_while_someone_else_writes(request):
+    def update_while_someone_else_writes(request: ScriptedRequest) -> Reply:
         # Another writer changes the memory between this run's read and its write, every time.
         edits.append(1)
         any_store.put(
@@ -70,9 +72,9 @@ def test_an_update_lands_after_one_reread_when_the_memory_changed_once(
     any_store: BaseStore,
 ) -> None:
     any_store.put(NS, "city", {"kind": "Memory", "content": {"content": "ledger: a"}})
-    interfered = []
+    interfered: list[int] = []
 
-    def append_b(request):
+    def append_b(request: ScriptedRequest) -> Reply:
         alias = alias_of(request, "ledger:")
         text = shown_memories(request)[alias]
         if not interfered:
@@ -83,13 +85,15 @@ def test_an_update_lands_after_one_reread_when_the_memory_changed_once(
     model = ScriptedChatModel(responder=append_b)
     create_memory_store_manager(model, store=any_store).invoke(_payload("add b"), _config())
     assert len(model.calls) == 2
-    assert any_store.get(NS, "city").value["content"]["content"] == "ledger: a c b"
+    item = any_store.get(NS, "city")
+    assert item is not None
+    assert item.value["content"]["content"] == "ledger: a c b"
 
 
 def test_two_runs_handed_the_same_thread_at_once_consolidate_it_once(any_store: BaseStore) -> None:
     both_asked = threading.Barrier(2, timeout=10)
 
-    def remember(request):
+    def remember(request: ScriptedRequest) -> Reply:
         if "Stored memories: none" in request.text:
             both_asked.wait()  # both runs have read the thread's progress before either writes
         return tool_call("Memory", {"content": "User plays the oboe"})
@@ -115,7 +119,7 @@ def test_the_default_memory_is_only_created_if_still_absent(any_store: BaseStore
     """Another run may create and update the default memory between this run's look and its
     write; this run must then use that memory, not overwrite it with a fresh default."""
 
-    def default_made_meanwhile(config) -> str:
+    def default_made_meanwhile(config: RunnableConfig) -> str:
         any_store.put(
             NS, "default", {"kind": "Memory", "content": {"content": "Profile: likes tea"}}
         )
@@ -131,7 +135,7 @@ def test_the_default_memory_is_only_created_if_still_absent(any_store: BaseStore
     )
     manager.invoke(_payload("I live in Lyon."), _config())
     assert "[1] Profile: likes tea" in model.calls[0].request.text
-    assert any_store.get(NS, "default").value["content"]["content"] == (
-        "Profile: likes tea, lives in Lyon"
-    )
+    item = any_store.get(NS, "default")
+    assert item is not None
+    assert item.value["content"]["content"] == "Profile: likes tea, lives in Lyon"
     assert [r.action for r in manager.history(config=_config())] == ["update"]

@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from langchain_core.runnables import RunnableConfig
 
 from reverie.testing import hashing_index
 from tests.reliability.workload import (
@@ -83,7 +84,7 @@ def _assert_consistent(path: Path) -> set[int]:
         assert Counter(ledger.value["content"]["content"].split()[1:]) == tokens
 
         manager = make_manager(store)
-        config = {"configurable": {"langgraph_user_id": USER}}
+        config: RunnableConfig = {"configurable": {"langgraph_user_id": USER}}
         trail = manager.history(config=config, limit=None)
         inserted = {r.memory_key for r in trail if r.action == "insert"}
         assert inserted == {i.key for i in items if i.key != "ledger"}

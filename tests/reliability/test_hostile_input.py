@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 
 from reverie import ConfigurationError, InputError, NamespaceError, create_memory_store_manager
-from reverie.testing import ScriptedChatModel, tool_call
+from reverie.testing import ScriptedChatModel, ScriptedRequest, tool_call
+from reverie.testing.scripted import Reply
 from tests.helpers import new_conversation
 
-ALICE = {"configurable": {"langgraph_user_id": "alice", "thread_id": "t"}}
+ALICE: RunnableConfig = {"configurable": {"langgraph_user_id": "alice", "thread_id": "t"}}
 NS = ("memories", "alice")
 SEED = {"kind": "Memory", "content": {"content": "User is called Alice"}}
 
@@ -32,8 +35,8 @@ def _snapshot(store: BaseStore) -> list[tuple]:
     )
 
 
-def _echo_user_text(request):
-    calls = []
+def _echo_user_text(request: ScriptedRequest) -> Reply:
+    calls: list[dict[str, Any]] = []
     for line in new_conversation(request).splitlines():
         if line.startswith("user: "):
             calls.append(tool_call("Memory", {"content": line[6:]}))
@@ -45,7 +48,9 @@ def _echo_user_text(request):
     [{"messages": []}, [], {"messages": [{"role": "system", "content": "You are helpful."}]}],
     ids=["empty-dict", "empty-list", "system-only"],
 )
-def test_nothing_to_read_means_no_model_call_and_no_write(any_store: BaseStore, payload) -> None:
+def test_nothing_to_read_means_no_model_call_and_no_write(
+    any_store: BaseStore, payload: object
+) -> None:
     _seeded(any_store)
     before = _snapshot(any_store)
     model = ScriptedChatModel(responder=_echo_user_text)
@@ -160,14 +165,17 @@ def test_ten_thousand_messages_are_consolidated_in_chunks_each_once(any_store: B
     ids=["int", "configurable-str", "missing-user", "no-config", "empty", "dots"],
 )
 def test_wrong_config_is_a_typed_error_before_any_work(
-    any_store: BaseStore, config, error, message
+    any_store: BaseStore, config: object, error: type[Exception], message: str
 ) -> None:
     _seeded(any_store)
     before = _snapshot(any_store)
     model = ScriptedChatModel(responder=_echo_user_text)
     manager = create_memory_store_manager(model, store=any_store)
     with pytest.raises(error, match=message):
-        manager.invoke({"messages": [{"role": "user", "content": "I like tea"}]}, config)
+        manager.invoke(
+            {"messages": [{"role": "user", "content": "I like tea"}]},
+            config,  # type: ignore[arg-type]  # some cases are deliberately not configs
+        )
     assert model.calls == []
     assert _snapshot(any_store) == before
 
@@ -190,7 +198,7 @@ def test_slashes_are_ordinary_characters_in_labels(any_store: BaseStore) -> None
     any_store.put(("memories", "team"), "k", SEED)
     model = ScriptedChatModel(responder=_echo_user_text)
     manager = create_memory_store_manager(model, store=any_store)
-    config = {"configurable": {"langgraph_user_id": "team/alice"}}
+    config: RunnableConfig = {"configurable": {"langgraph_user_id": "team/alice"}}
     manager.invoke([("user", "I like tea")], config)
     assert manager.get_namespace(config) == ("memories", "team/alice")
     assert [i.value["content"]["content"] for i in manager.search(config=config)] == ["I like tea"]
@@ -208,7 +216,7 @@ def test_slashes_are_ordinary_characters_in_labels(any_store: BaseStore) -> None
     ids=["int", "no-messages-key", "bad-role", "messages-int"],
 )
 def test_malformed_input_is_an_input_error_before_any_work(
-    any_store: BaseStore, payload, message
+    any_store: BaseStore, payload: object, message: str
 ) -> None:
     _seeded(any_store)
     before = _snapshot(any_store)

@@ -6,10 +6,10 @@ import io
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from langgraph.store.base import BaseStore, IndexConfig
+from langgraph.store.base import BaseStore
 from mcp.server.mcpserver.exceptions import ToolError
 from typer.testing import CliRunner
 
@@ -120,7 +120,7 @@ def test_reverie_import_applies_the_limits_and_says_how_to_change_them(
 
 def test_export_says_when_nan_was_written_as_null(tmp_path: Path) -> None:
     path = tmp_path / "m.db"
-    with EmbeddedStore(path, index=cast(IndexConfig, hashing_index())) as store:
+    with EmbeddedStore(path, index=hashing_index()) as store:
         store.put(NS, "k", {"score": 1.5})
     with sqlite3.connect(path) as conn:  # as a store written before NaN was refused holds it
         conn.execute("UPDATE items SET value = '{\"score\": NaN}' WHERE key = 'k'")

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 
 from reverie import ModelOutputError, create_memory_store_manager
-from reverie.testing import ScriptedChatModel, tool_call
+from reverie.testing import ScriptedChatModel, ScriptedRequest, tool_call
+from reverie.testing.scripted import Reply
 from reverie.tools import create_manage_memory_tool, create_search_memory_tool
 
-ALICE = {"configurable": {"langgraph_user_id": "alice", "thread_id": "a1"}}
+ALICE: RunnableConfig = {"configurable": {"langgraph_user_id": "alice", "thread_id": "a1"}}
 BOB_NS = ("memories", "bob")
 ALICE_NS = ("memories", "alice")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -62,7 +65,7 @@ def _injection(bob_keys: list[str]) -> dict:
     return {"messages": [{"role": "user", "content": text}]}
 
 
-def _hostile_calls(request):
+def _hostile_calls(request: ScriptedRequest) -> list[dict[str, Any]]:
     """Everything a fooled model could try: bob's ids, namespaces in arguments, extra fields."""
     ids = sorted(set(UUID.findall(request.text)))
     return [
@@ -104,7 +107,7 @@ def test_prompt_injection_cannot_reach_bob(any_store: BaseStore, mode: str) -> N
 def test_injection_mixed_with_a_valid_insert_writes_only_to_alice(any_store: BaseStore) -> None:
     bob_keys, bob_before = _populate(any_store)
 
-    def mixed(request):
+    def mixed(request: ScriptedRequest) -> Reply:
         if any(m.type == "tool" for m in request.messages):
             return AIMessage(content="")  # after the rejections, the model gives up on them
         return [*_hostile_calls(request), tool_call("Memory", {"content": "Alice likes PINs"})]

@@ -17,17 +17,18 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
-from reverie import ModelOutputError, create_memory_store_manager
+from reverie import HistoryRecord, ModelOutputError, create_memory_store_manager
 from reverie.core.text import clean_text
 from reverie.testing import ScriptedChatModel, hashing_index
 from tests.helpers import shown_memories
 
 ALICE = ("memories", "alice")
 BOB = ("memories", "bob")
-CONFIG = {"configurable": {"langgraph_user_id": "alice"}}
+CONFIG: RunnableConfig = {"configurable": {"langgraph_user_id": "alice"}}
 ALICE_KEYS = {
     "a-0000-0001": "Alice lives in Lyon",
     "a-0000-0002": "Alice plays the cello",
@@ -55,7 +56,7 @@ junk = st.one_of(non_text, texts)
 
 
 @st.composite
-def memory_call(draw) -> dict[str, Any]:
+def memory_call(draw: st.DrawFn) -> dict[str, Any]:
     args: dict[str, Any] = {}
     if draw(st.integers(0, 5)):  # mostly well-formed content, sometimes missing or junk
         args["content"] = draw(st.one_of(texts, texts, texts, junk))
@@ -67,7 +68,7 @@ def memory_call(draw) -> dict[str, Any]:
 
 
 @st.composite
-def forget_call(draw) -> dict[str, Any]:
+def forget_call(draw: st.DrawFn) -> dict[str, Any]:
     shown_or_not = st.one_of(st.sampled_from(["1", "2", "3"]), ids)
     args: dict[str, Any] = {"ids": draw(st.one_of(st.lists(shown_or_not, max_size=4), ids))}
     if draw(st.booleans()):
@@ -124,7 +125,11 @@ def _seed(store: BaseStore, alice: tuple[str, ...], bob: tuple[str, ...]) -> Non
         store.put(bob, key, {"kind": "Memory", "content": {"content": text}})
 
 
-def _everything(store: BaseStore, alice: tuple[str, ...], bob: tuple[str, ...]) -> dict:
+# (ALICE or BOB, key) -> value
+Snapshot = dict[tuple[tuple[str, ...], str], dict[str, Any]]
+
+
+def _everything(store: BaseStore, alice: tuple[str, ...], bob: tuple[str, ...]) -> Snapshot:
     """This example's memories, keyed by (ALICE or BOB, key)."""
     return {
         (label, i.key): i.value
@@ -134,14 +139,27 @@ def _everything(store: BaseStore, alice: tuple[str, ...], bob: tuple[str, ...]) 
     }
 
 
-def _run(store: BaseStore, first, second, inserts: bool, deletes: bool):
+def _run(
+    store: BaseStore,
+    first: list[dict[str, Any]],
+    second: list[dict[str, Any]],
+    inserts: bool,
+    deletes: bool,
+) -> tuple[
+    Snapshot,
+    Snapshot,
+    ModelOutputError | None,
+    ScriptedChatModel,
+    list[HistoryRecord],
+    set[tuple[str, ...]],
+]:
     """Run one drawn model behaviour on a fresh pair of users in ``store``.
 
     Returns (before, after, error, model, history, namespaces that appeared).
     """
     n = next(_EXAMPLES)
     alice, bob = ("memories", f"alice{n}"), ("memories", f"bob{n}")
-    config = {"configurable": {"langgraph_user_id": f"alice{n}"}}
+    config: RunnableConfig = {"configurable": {"langgraph_user_id": f"alice{n}"}}
     _seed(store, alice, bob)
     spaces = set(store.list_namespaces(prefix=("memories",), limit=100_000))
     before = _everything(store, alice, bob)
@@ -149,7 +167,7 @@ def _run(store: BaseStore, first, second, inserts: bool, deletes: bool):
     manager = create_memory_store_manager(
         model, store=store, enable_inserts=inserts, enable_deletes=deletes, query_limit=10
     )
-    error = None
+    error: ModelOutputError | None = None
     try:
         manager.invoke({"messages": [{"role": "user", "content": "Lyon cello cat Miso"}]}, config)
     except ModelOutputError as exc:
@@ -200,7 +218,11 @@ def _contents(calls: list[dict[str, Any]], alias: str | None) -> set[str]:
 )
 @given(first=replies, second=replies, inserts=st.booleans(), deletes=st.booleans())
 def test_store_changes_only_as_shown_ids_and_enabled_actions_allow(
-    any_store: BaseStore, first, second, inserts: bool, deletes: bool
+    any_store: BaseStore,
+    first: list[dict[str, Any]],
+    second: list[dict[str, Any]],
+    inserts: bool,
+    deletes: bool,
 ) -> None:
     before, after, error, model, history, appeared = _run(
         any_store, first, second, inserts, deletes
@@ -213,7 +235,7 @@ def test_store_changes_only_as_shown_ids_and_enabled_actions_allow(
     }
     assert set(alias_to_key.values()) == set(ALICE_KEYS)  # exactly alice's readable memories
 
-    def memories(state):
+    def memories(state: Snapshot) -> Snapshot:
         return {k: v for k, v in state.items() if k[0] in (ALICE, BOB)}
 
     if error is not None:
@@ -224,8 +246,8 @@ def test_store_changes_only_as_shown_ids_and_enabled_actions_allow(
         return
 
     # Nothing outside alice's readable memories changes.
-    for key in [(BOB, k) for k in BOB_KEYS] + [(ALICE, UNSHOWN_KEY)]:
-        assert after.get(key) == before[key]
+    for where in [(BOB, k) for k in BOB_KEYS] + [(ALICE, UNSHOWN_KEY)]:
+        assert after.get(where) == before[where]
 
     changed = 0
     for alias, key in alias_to_key.items():
@@ -277,7 +299,9 @@ garbage_call = st.one_of(
     second=st.lists(garbage_call, max_size=5),
     deletes=st.booleans(),
 )
-def test_total_garbage_raises_and_writes_nothing(first, second, deletes: bool) -> None:
+def test_total_garbage_raises_and_writes_nothing(
+    first: list[dict[str, Any]], second: list[dict[str, Any]], deletes: bool
+) -> None:
     before, after, error, model, history, appeared = _run(
         InMemoryStore(index=hashing_index()), first, second, True, deletes
     )

@@ -56,7 +56,7 @@ def _across_processes(target: str, users: list[str], runs: int, processes: int) 
     try:
         seed(store, users)
     finally:
-        store.close()  # type: ignore[attr-defined]
+        store.close()
     jobs = [(u, n) for u in users for n in range(runs)]
     shares = [jobs[i::processes] for i in range(processes)]
     context = multiprocessing.get_context("spawn")
@@ -67,7 +67,7 @@ def _across_processes(target: str, users: list[str], runs: int, processes: int) 
         assert_exact_contents(store, users, runs)
         assert_history_matches(store, users, runs)
     finally:
-        store.close()  # type: ignore[attr-defined]
+        store.close()
 
 
 def test_managers_in_four_processes_share_the_embedded_store(tmp_path: Path) -> None:

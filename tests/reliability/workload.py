@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 
 from reverie import ConflictError, MemoryStoreManager, create_memory_store_manager
@@ -24,7 +26,7 @@ CALLER_RETRIES = 30
 Job = tuple[str, int]
 
 
-def job_input(user: str, n: int) -> tuple[dict, dict]:
+def job_input(user: str, n: int) -> tuple[dict[str, Any], RunnableConfig]:
     token = f"TOKEN-{user}-{n}"
     payload = {
         "messages": [
@@ -32,7 +34,7 @@ def job_input(user: str, n: int) -> tuple[dict, dict]:
             {"role": "assistant", "content": "Sure."},
         ]
     }
-    config = {
+    config: RunnableConfig = {
         "configurable": {
             "langgraph_user_id": user,
             "thread_id": f"thread-{user}-{n}",
@@ -81,13 +83,13 @@ def run_concurrently(store: BaseStore, jobs: Sequence[Job]) -> Counter:
     conflicts: Counter = Counter()
     errors: list[BaseException] = []
 
-    def guarded(fn, *args):
+    def guarded(fn: Callable[..., object], *args: object) -> None:
         try:
             fn(*args)
         except BaseException as exc:  # re-raised below, in the caller's thread
             errors.append(exc)
 
-    async def all_async():
+    async def all_async() -> None:
         await asyncio.gather(*(run_async(store, job, conflicts) for job in jobs if job[1] % 2))
 
     threads = [
@@ -123,7 +125,7 @@ def assert_exact_contents(store: BaseStore, users: Sequence[str], runs: int) -> 
 
 def assert_history_matches(store: BaseStore, users: Sequence[str], runs: int) -> None:
     for user in users:
-        config = {"configurable": {"langgraph_user_id": user}}
+        config: RunnableConfig = {"configurable": {"langgraph_user_id": user}}
         records = make_manager(store).history(config=config, limit=1000)
         actions = Counter((r.action, r.memory_key == "ledger") for r in records)
         assert actions == {("insert", False): runs, ("update", True): runs}
@@ -146,4 +148,4 @@ def process_worker(target: str, jobs: list[Job]) -> int:
     try:
         return sum(run_concurrently(store, jobs).values())
     finally:
-        store.close()  # type: ignore[attr-defined]
+        store.close()

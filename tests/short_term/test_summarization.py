@@ -300,14 +300,14 @@ def test_bad_inputs_raise_input_errors() -> None:
     with pytest.raises(ConfigurationError, match="RunningSummary"):
         summarize_messages(
             [HumanMessage("hi")],
-            running_summary="old",  # type: ignore[arg-type]
+            running_summary="old",  # type: ignore[arg-type]  # deliberately wrong type
             model=ScriptedChatModel(),
             max_tokens=100,
             max_summary_tokens=10,
         )
     with pytest.raises(InputError, match="could not be read"):
         summarize_messages(
-            [{"nope": 1}],  # type: ignore[list-item]
+            [{"nope": 1}],
             running_summary=None,
             model=ScriptedChatModel(),
             max_tokens=100,

@@ -31,7 +31,7 @@ def budgets(draw: st.DrawFn) -> tuple[int, int | None, int]:
     return max_tokens, before, summary
 
 
-def latest_human(messages: list[BaseMessage]) -> BaseMessage | None:
+def latest_human(messages: list[BaseMessage]) -> HumanMessage | None:
     humans = [m for m in messages if isinstance(m, HumanMessage)]
     return humans[-1] if humans else None
 

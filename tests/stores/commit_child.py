@@ -43,14 +43,14 @@ def after_first_row(then: Callable[[], None]) -> None:
             then()
         return result
 
-    Writer.write_item = write_item  # type: ignore[method-assign]
+    Writer.write_item = write_item  # type: ignore[method-assign]  # fault injection
 
 
 def refuse_writes() -> None:
     def write_item(self: Writer, ns_id: int, put: PutPlan, now: float) -> int | None:
         raise AssertionError("a commit whose expectation failed tried to write")
 
-    Writer.write_item = write_item  # type: ignore[method-assign]
+    Writer.write_item = write_item  # type: ignore[method-assign]  # fault injection
 
 
 def say(line: str) -> None:

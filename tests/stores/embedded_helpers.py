@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import IndexConfig, Result, SearchItem
 
@@ -15,7 +13,7 @@ def indexed(embed: Embeddings | None = None, dims: int = 64) -> IndexConfig:
     index = hashing_index(dims=dims)
     if embed is not None:
         index["embed"] = embed
-    return cast(IndexConfig, index)
+    return index
 
 
 def found_keys(result: Result) -> list[str]:

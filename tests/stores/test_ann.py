@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 from langchain_core.embeddings import Embeddings
-from langgraph.store.base import PutOp
+from langgraph.store.base import IndexConfig, PutOp
 
 from reverie.core.errors import ConfigurationError
-from reverie.stores.embedded import EmbeddedStore, ann
+from reverie.stores.embedded import EmbeddedStore, SearchMode, ann
 
 DIMS = 32
 CLUSTERS = 12
@@ -61,7 +61,7 @@ def table() -> dict[str, np.ndarray]:
     return found
 
 
-def _index(table: dict[str, np.ndarray]) -> Any:
+def _index(table: dict[str, np.ndarray]) -> IndexConfig:
     return {"dims": DIMS, "embed": TableEmbeddings(table), "fields": ["text"]}
 
 
@@ -97,15 +97,15 @@ def _same(a: list[tuple[str, float | None]], b: list[tuple[str, float | None]]) 
     assert [s for _, s in a] == pytest.approx([s for _, s in b], abs=1e-6)
 
 
-def _pair(path: Path, table: dict[str, np.ndarray], mode: str) -> tuple[EmbeddedStore, ...]:
-    approx = EmbeddedStore(path, index=_index(table), search_mode=mode, ann_threshold=THRESHOLD)  # type: ignore[arg-type]
-    exact = EmbeddedStore(path, index=_index(table), search_mode=mode)  # type: ignore[arg-type]
+def _pair(path: Path, table: dict[str, np.ndarray], mode: SearchMode) -> tuple[EmbeddedStore, ...]:
+    approx = EmbeddedStore(path, index=_index(table), search_mode=mode, ann_threshold=THRESHOLD)
+    exact = EmbeddedStore(path, index=_index(table), search_mode=mode)
     return approx, exact
 
 
 @pytest.mark.parametrize("mode", ["vector", "hybrid"])
 def test_graph_results_equal_exact_ranking(
-    tmp_path: Path, table: dict[str, np.ndarray], mode: str, graph_calls: list[int]
+    tmp_path: Path, table: dict[str, np.ndarray], mode: SearchMode, graph_calls: list[int]
 ) -> None:
     approx, exact = _pair(tmp_path / "m.db", table, mode)
     with approx, exact:
@@ -173,7 +173,7 @@ def test_another_writers_changes_rebuild_the_graph(
 
 @pytest.mark.parametrize("mode", ["vector", "hybrid"])
 def test_filters_and_offsets_match_exact(
-    tmp_path: Path, table: dict[str, np.ndarray], mode: str, graph_calls: list[int]
+    tmp_path: Path, table: dict[str, np.ndarray], mode: SearchMode, graph_calls: list[int]
 ) -> None:
     approx, exact = _pair(tmp_path / "m.db", table, mode)
     with approx, exact:
@@ -222,10 +222,10 @@ def test_background_build_serves_exact_until_ready(
 def test_multi_vector_items_score_their_best_vector(
     tmp_path: Path, table: dict[str, np.ndarray], graph_calls: list[int]
 ) -> None:
-    index = {"dims": DIMS, "embed": TableEmbeddings(table), "fields": ["a", "b"]}
+    index: IndexConfig = {"dims": DIMS, "embed": TableEmbeddings(table), "fields": ["a", "b"]}
     values = [{"a": f"item{i}", "b": f"item{(i * 7 + 1) % ITEMS}"} for i in range(300)]
-    approx = EmbeddedStore(tmp_path / "m.db", index=index, ann_threshold=THRESHOLD)  # type: ignore[arg-type]
-    exact = EmbeddedStore(tmp_path / "m.db", index=index)  # type: ignore[arg-type]
+    approx = EmbeddedStore(tmp_path / "m.db", index=index, ann_threshold=THRESHOLD)
+    exact = EmbeddedStore(tmp_path / "m.db", index=index)
     with approx, exact:
         approx.batch([PutOp(("ns",), f"k{i}", v) for i, v in enumerate(values)])
         for j in range(20):

@@ -19,6 +19,7 @@ import pytest
 from langgraph.store.base import BaseStore, GetOp, Item, PutOp, SearchOp
 
 from reverie.testing import hashing_index
+from tests.helpers import all_floats
 from tests.store_factories import FACTORIES
 
 U1 = ("pets", "u1")
@@ -170,8 +171,8 @@ def test_query_search_best_hit_and_result_set(any_store: BaseStore, query: str, 
     assert hits[0].key == best
     assert sorted(i.key for i in hits) == ["a", "b", "c", "d", "e"]
     scores = [i.score for i in hits]
-    assert all(isinstance(x, float) for x in scores)
-    assert scores == sorted(scores, reverse=True)  # type: ignore[type-var]
+    assert all_floats(scores)
+    assert scores == sorted(scores, reverse=True)
 
 
 def test_query_with_filter_limit_offset(any_store: BaseStore) -> None:
@@ -277,8 +278,9 @@ def test_batch_reads_see_state_before_its_puts(any_store: BaseStore) -> None:
     )
     old = (("ns",), "k", {"text": "old"})
     assert results[0] is None and results[2] is None and results[3] is None
-    assert view(results[1]) == old  # type: ignore[arg-type]
-    assert views(results[4]) == [old]  # type: ignore[arg-type]
+    assert isinstance(results[1], Item) and isinstance(results[4], list)
+    assert view(results[1]) == old
+    assert views(results[4]) == [old]
     assert views(any_store.search(("ns",))) == [
         (("ns",), "k", {"text": "new"}),
         (("ns",), "k2", {"text": "last wins"}),
@@ -298,8 +300,9 @@ async def test_async_methods(any_store: BaseStore) -> None:
     assert hits[0].key == "d"
     assert await any_store.alist_namespaces() == [U1]
     results = await any_store.abatch([GetOp(U1, "c"), SearchOp(("pets",), limit=1)])
-    assert view(results[0]) == (U1, "c", PETS["c"])  # type: ignore[arg-type]
-    assert keys(results[1]) == [("pets.u1", "a")]  # type: ignore[arg-type]
+    assert isinstance(results[0], Item) and isinstance(results[1], list)
+    assert view(results[0]) == (U1, "c", PETS["c"])
+    assert keys(results[1]) == [("pets.u1", "a")]
 
 
 def test_store_without_index_ignores_query(store_kind: str, tmp_path: Path) -> None:

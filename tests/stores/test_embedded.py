@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 from langchain_core.embeddings import Embeddings
-from langgraph.store.base import PutOp
+from langgraph.store.base import IndexConfig, PutOp
 
 from reverie.core.errors import (
     ConfigurationError,
@@ -22,7 +22,7 @@ from reverie.core.errors import (
     StoreLockedError,
 )
 from reverie.stores import open_store
-from reverie.stores.embedded import EmbeddedStore, schema, vectors
+from reverie.stores.embedded import EmbeddedStore, SearchMode, schema, vectors
 from reverie.testing import hashing_index
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -43,7 +43,9 @@ def test_survives_reopen(tmp_path: Path) -> None:
         store.put(("u", "1"), "b", {"text": "allergic to peanuts"})
         store.put(("u", "2"), "c", {"text": "plays chess on sundays"})
         store.delete(("u", "1"), "b")
-        created = store.get(("u", "1"), "a").created_at  # type: ignore[union-attr]
+        written = store.get(("u", "1"), "a")
+        assert written is not None
+        created = written.created_at
     with open_store(path, index=hashing_index()) as store:
         item = store.get(("u", "1"), "a")
         assert item is not None and item.value == {"text": "my sister lives in Lisbon"}
@@ -74,9 +76,9 @@ DOGS = [
 ]
 
 
-def _dog_store(path: Path, mode: str) -> EmbeddedStore:
+def _dog_store(path: Path, mode: SearchMode) -> EmbeddedStore:
     # 8 dimensions: the hashing embedder blurs rare words the way small models blur names.
-    store = EmbeddedStore(path, index=hashing_index(dims=8), search_mode=mode)  # type: ignore[arg-type]
+    store = EmbeddedStore(path, index=hashing_index(dims=8), search_mode=mode)
     if not store.search(("pets",), limit=1):
         for i, text in enumerate(DOGS):
             store.put(("pets",), str(i), {"text": text})
@@ -245,6 +247,7 @@ class _KillDuringWrite:
 
 def _crash_mid_batch(path: str) -> None:
     store = EmbeddedStore(path, index=hashing_index())
+    # A proxy standing in for the connection on purpose: the fault injection.
     store._db.conn = _KillDuringWrite(store._db.conn)  # type: ignore[assignment]
     big = "x" * 2000  # large rows spill uncommitted pages into the WAL before the kill
     store.batch(
@@ -304,18 +307,19 @@ def test_open_store_targets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("REVERIE_STORE")
     monkeypatch.chdir(tmp_path)
     with open_store(index=hashing_index()) as store:
-        assert store.path == Path(".reverie") / "memories.db"  # type: ignore[attr-defined]
+        assert isinstance(store, EmbeddedStore)
+        assert store.path == Path(".reverie") / "memories.db"
     assert (tmp_path / ".reverie" / "memories.db").exists()
     with pytest.raises(ConfigurationError, match="Unsupported store URL"):
         open_store("mysql://x", index=hashing_index())
 
 
 @pytest.mark.parametrize("mode", ["keyword", "vector", "hybrid"])
-def test_own_writes_after_caching_match_a_fresh_reader(tmp_path: Path, mode: str) -> None:
+def test_own_writes_after_caching_match_a_fresh_reader(tmp_path: Path, mode: SearchMode) -> None:
     """Searches patch the cached index in place after writes; results equal a cold reopen."""
     path = tmp_path / "m.db"
     queries = ["zebra crossing", "dog walks", "piano thursday", "quokka"]
-    with EmbeddedStore(path, index=hashing_index(), search_mode=mode) as store:  # type: ignore[arg-type]
+    with EmbeddedStore(path, index=hashing_index(), search_mode=mode) as store:
         for i, text in enumerate(DOGS):
             store.put(("pets",), str(i), {"text": text})
         store.search(("pets",), query="dog")  # builds the cached vectors and keyword index
@@ -324,7 +328,7 @@ def test_own_writes_after_caching_match_a_fresh_reader(tmp_path: Path, mode: str
         store.delete(("pets",), "2")
         store.put(("pets",), "quiet", {"text": "quokka"}, index=False)
         warm = {q: [(i.key, i.score) for i in store.search(("pets",), query=q)] for q in queries}
-    with EmbeddedStore(path, index=hashing_index(), search_mode=mode) as store:  # type: ignore[arg-type]
+    with EmbeddedStore(path, index=hashing_index(), search_mode=mode) as store:
         cold = {q: [(i.key, i.score) for i in store.search(("pets",), query=q)] for q in queries}
     assert warm.keys() == cold.keys()
     for q in queries:
@@ -360,16 +364,16 @@ class _VectorTable(Embeddings):
 
 @pytest.mark.parametrize("mode", ["vector", "hybrid"])
 def test_narrowed_search_of_a_large_namespace_equals_a_full_scan(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: SearchMode
 ) -> None:
     """Large namespaces narrow candidates with int8 codes; pages, scores and selective filters
     come out exactly as from a full float32 scan."""
     rng = np.random.default_rng(11)
     n = 3_000
     rows = rng.standard_normal((n + 20, 48)).astype(np.float32)
-    index = {"dims": 48, "embed": _VectorTable(rows), "fields": ["text"]}
+    index: IndexConfig = {"dims": 48, "embed": _VectorTable(rows), "fields": ["text"]}
     path = tmp_path / "m.db"
-    with EmbeddedStore(path, index=index, search_mode=mode) as store:  # type: ignore[arg-type]
+    with EmbeddedStore(path, index=index, search_mode=mode) as store:
         store.batch(
             [
                 PutOp(("big",), f"k{i}", {"text": f"v{i} word{i % 7}", "rare": i % 997 == 5})
@@ -379,15 +383,16 @@ def test_narrowed_search_of_a_large_namespace_equals_a_full_scan(
 
     def results(narrow_from: int) -> list[list[tuple[str, float | None]]]:
         monkeypatch.setattr(vectors, "QUANTIZED_MIN_ROWS", narrow_from)
-        with EmbeddedStore(path, index=index, search_mode=mode) as store:  # type: ignore[arg-type]
+        with EmbeddedStore(path, index=index, search_mode=mode) as store:
             found = []
             for q in range(n, n + 20):
+                kwargs: dict[str, Any]
                 for kwargs in (
                     {"limit": 10},
                     {"limit": 5, "offset": 7},
                     {"filter": {"rare": True}},
                 ):
-                    hits = store.search(("big",), query=f"v{q} word3", **kwargs)  # type: ignore[arg-type]
+                    hits = store.search(("big",), query=f"v{q} word3", **kwargs)
                     found.append([(h.key, h.score) for h in hits])
             narrowed = store._cache._entries  # noqa: SLF001
             assert all(

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from langchain_core.embeddings import Embeddings
-from langgraph.store.base import BaseStore, GetOp, Item, PutOp
+from langgraph.store.base import BaseStore, GetOp, IndexConfig, Item, PutOp, Result
 
 from reverie.core.ports import (
     CommitResult,
@@ -48,10 +48,19 @@ def read(port: MemoryStorePort, namespace: tuple[str, ...], key: str) -> Item | 
     return item
 
 
+def items_in(result: Result) -> list[Item]:
+    """The items of a search result."""
+    assert isinstance(result, list)
+    items = []
+    for item in result:
+        assert isinstance(item, Item)
+        items.append(item)
+    return items
+
+
 def search(port: MemoryStorePort, request: NamespaceSearch) -> list[tuple[str, str]]:
     (items,) = port.batch([request])
-    assert isinstance(items, list)
-    return [("/".join(i.namespace), i.key) for i in items]
+    return [("/".join(i.namespace), i.key) for i in items_in(items)]
 
 
 def test_our_stores_commit_natively(store_kind: str, any_store: BaseStore) -> None:
@@ -174,7 +183,7 @@ async def test_async_commits_and_searches(port: MemoryStorePort) -> None:
     assert result.committed
     assert not await port.acommit([Expectation(BOB, "k", None)], [PutOp(BOB, "k", memory("b"))])
     (items,) = await port.abatch([NamespaceSearch(BOB, query="a")])
-    assert isinstance(items, list) and [i.key for i in items] == ["k"]
+    assert [i.key for i in items_in(items)] == ["k"]
 
 
 class GatedEmbeddings(Embeddings):
@@ -198,7 +207,7 @@ class GatedEmbeddings(Embeddings):
 @pytest.fixture
 def gated(store_kind: str, tmp_path: Path) -> Iterator[tuple[MemoryStorePort, GatedEmbeddings]]:
     embeddings = GatedEmbeddings()
-    index = {**hashing_index(), "embed": embeddings}
+    index: IndexConfig = {**hashing_index(), "embed": embeddings}
     with FACTORIES[store_kind](tmp_path, index) as store:
         try:
             yield port_for(store), embeddings
@@ -242,7 +251,7 @@ def test_a_commit_with_a_bad_write_is_refused_before_anything_is_written(
     port: MemoryStorePort,
 ) -> None:
     with pytest.raises(Exception, match="PutOp or RestoredItem"):
-        port.commit([], [PutOp(ALICE, "a", memory("x")), GetOp(ALICE, "a")])  # type: ignore[list-item]
+        port.commit([], [PutOp(ALICE, "a", memory("x")), GetOp(ALICE, "a")])  # type: ignore[list-item]  # deliberately wrong type
     assert read(port, ALICE, "a") is None
 
 

@@ -6,6 +6,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from reverie.stores.embedded.ranking import at_least, top_positions
@@ -42,7 +43,7 @@ def _top(ids: np.ndarray, scores: np.ndarray, k: int) -> list[int]:
     return ids[order].tolist()
 
 
-def _unit(rows: np.ndarray) -> np.ndarray:
+def _unit(rows: np.ndarray) -> npt.NDArray[np.float32]:
     return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
 
 

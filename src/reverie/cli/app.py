@@ -11,6 +11,8 @@ from reverie.cli.typer_app import app
 
 COMMAND_MODULES = (memory_commands, run_commands, transfer_commands)
 
+__all__ = ["app", "main"]
+
 
 def main() -> None:
     """Entry point of the ``reverie`` script (and of ``python -m reverie.cli.app``)."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from typing import Any
 
+from langgraph.store.base import IndexConfig
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
@@ -76,7 +76,7 @@ def run_demo(target: str | None, embeddings: str | None, model_spec: str | None)
         _offline(target, index, header)
 
 
-def _offline(target: str | None, index: dict[str, Any] | None, header: str) -> None:
+def _offline(target: str | None, index: IndexConfig | None, header: str) -> None:
     title, messages = sample_conversation()
     render.out.print(f"[bold]Reverie demo[/] (offline, no model)\n{header}\n")
     with opened_store(target, index=index) as store:
@@ -122,7 +122,7 @@ def _offline(target: str | None, index: dict[str, Any] | None, header: str) -> N
 
 
 def _with_model(
-    target: str | None, index: dict[str, Any] | None, model_spec: str, header: str
+    target: str | None, index: IndexConfig | None, model_spec: str, header: str
 ) -> None:
     from reverie.cli.extract import extract
 

@@ -9,7 +9,8 @@ meaning. Anything else is a ``provider:model`` name handed to ``reverie.embeddin
 from __future__ import annotations
 
 import os
-from typing import Any
+
+from langgraph.store.base import IndexConfig
 
 from reverie.core.errors import ConfigurationError, EmbeddingError
 
@@ -24,7 +25,7 @@ def configured_embeddings(explicit: str | None = None) -> str:
     return (spec or "").strip() or LOCAL
 
 
-def index_for(spec: str | None) -> dict[str, Any] | None:
+def index_for(spec: str | None) -> IndexConfig | None:
     """The LangGraph index config for ``spec``; None means the store's default (local MiniLM)."""
     choice = configured_embeddings(spec)
     if choice == LOCAL:

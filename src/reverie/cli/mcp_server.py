@@ -11,19 +11,21 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from langgraph.store.base import BaseStore, Item
+from langgraph.store.base import BaseStore, IndexConfig, Item
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from reverie.cli.naming import format_namespace, memory_text
 from reverie.cli.storage import opened_store
+from reverie.core.dates import as_datetime
 from reverie.core.effects import arun
 from reverie.core.errors import ConfigurationError, InputError, LimitError
 from reverie.core.limits import DEFAULT_LIMITS, Limits, check_key, check_value_size
+from reverie.core.requests import checked_search_args
 from reverie.core.text import clean_text, quoted
 from reverie.core.types import Memory, stored_value
 from reverie.ledger import port_for
-from reverie.ledger.search import search_memories
+from reverie.ledger.time_search import TimeQuery, search_in_time
 from reverie.ledger.writes import change_memory
 
 
@@ -51,7 +53,7 @@ def _memory(content: str, limits: Limits) -> dict[str, Any]:
 
 def _key(key: str, namespace: tuple[str, ...], limits: Limits) -> str:
     try:
-        return check_key(key, limits)
+        return check_key(key, limits, memory=True)
     except InputError:
         raise _missing(key, namespace) from None  # no such key was ever stored
 
@@ -93,17 +95,26 @@ def build_server(
         await arun(change_memory(port, namespace, key, lambda _: value))
         return {"key": key, "namespace": where, "content": memory_text(value)}
 
-    @server.tool(description="Find memories by meaning, best match first.")
-    async def search(query: str, limit: int = 5) -> list[dict[str, Any]]:
+    @server.tool(
+        description="Find memories by meaning, best match first. as_of (an ISO date such as "
+        "2024-03-01, optional): what was true then, including facts since replaced."
+    )
+    async def search(query: str, limit: int = 5, as_of: str | None = None) -> list[dict[str, Any]]:
+        moment = as_datetime(as_of) if as_of else None
+        if as_of and moment is None:
+            raise ToolError(f"as_of {as_of[:40]!r} is not a date; use e.g. 2024-03-01.")
         try:
+            checked_query, _, checked_limit, _ = checked_search_args(
+                query, None, max(1, min(limit, 100)), 0, limits
+            )
             items = await arun(
-                search_memories(
+                search_in_time(
                     port,
                     namespace,
-                    query=query,
-                    limit=max(1, min(limit, 100)),
+                    TimeQuery(as_of=moment),
+                    query=checked_query,
+                    limit=checked_limit,
                     descendants=descendants,
-                    limits=limits,
                 )
             )
         except ConfigurationError:
@@ -151,7 +162,7 @@ def serve(
     target: str | None,
     namespace: tuple[str, ...],
     *,
-    index: dict[str, Any] | None = None,
+    index: IndexConfig | None = None,
     descendants: bool = False,
     limits: Limits | None = None,
 ) -> None:

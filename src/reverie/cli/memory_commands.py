@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -32,6 +33,17 @@ from reverie.cli.typer_app import (
     open_for,
     store_target,
 )
+from reverie.core.dates import as_datetime
+from reverie.core.errors import InputError
+
+
+def parse_date(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    moment = as_datetime(text)
+    if moment is None:
+        raise InputError(f"{option} {text!r} is not a date; write it like 2024-03-01.")
+    return moment
 
 
 @app.command()
@@ -43,16 +55,27 @@ def search(
     user: UserOption = DEFAULT_USER,
     descendants: DescendantsOption = False,
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="Most results.")] = 10,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="A past date (e.g. 2024-03-01): what was true then, including since-replaced "
+            "versions.",
+        ),
+    ] = None,
 ) -> None:
     """Find memories by meaning, best match first (all namespaces without --namespace)."""
     from reverie.core.effects import run
     from reverie.ledger import port_for
-    from reverie.ledger.search import search_memories
+    from reverie.ledger.time_search import TimeQuery, search_in_time
 
     where, below = namespace_scope(namespace, user, descendants)
+    when = TimeQuery(as_of=parse_date(as_of, "--as-of"))
     with open_for(ctx) as store:
         items = run(
-            search_memories(port_for(store), where, query=query, limit=limit, descendants=below)
+            search_in_time(
+                port_for(store), where, when, query=query, limit=limit, descendants=below
+            )
         )
     items = [i for i in items if is_bookkeeping(where) or not is_bookkeeping(i.namespace)]
     if not items:
@@ -94,28 +117,62 @@ def show(
     namespace: NamespaceFilter = None,
     user: UserOption = DEFAULT_USER,
 ) -> None:
-    """Show one memory in full, as JSON."""
+    """Show one memory in full, as JSON, with its timeline: every version and when it was true."""
     from reverie.cli.storage import find_item
+    from reverie.core.effects import run
+    from reverie.ledger import port_for
+    from reverie.ledger.time_search import memory_timeline
 
     with open_for(ctx) as store:
         item = find_item(store, key, parse_namespace(namespace, user) if namespace else None)
-    render.out.print_json(json.dumps(item.dict(), ensure_ascii=False))
+        versions = run(memory_timeline(port_for(store), tuple(item.namespace), item.key))
+    shown = {**item.dict(), "timeline": [v.to_json() for v in versions]}
+    render.out.print_json(json.dumps(shown, ensure_ascii=False, default=str))
 
 
 @app.command()
 @friendly_errors
 def forget(
     ctx: typer.Context,
-    key: Annotated[str, typer.Argument(help="The memory's key (see 'reverie list').")],
+    key: Annotated[
+        str | None,
+        typer.Argument(
+            help="The memory's key (see 'reverie list'); leave out to erase --namespace."
+        ),
+    ] = None,
     namespace: NamespaceFilter = None,
     user: UserOption = DEFAULT_USER,
+    descendants: DescendantsOption = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Erase a whole namespace without asking.")
+    ] = False,
 ) -> None:
-    """Delete one memory."""
+    """Delete one memory; or, with --namespace and no key, erase everything kept about that
+    namespace (memories, past versions, audit trail, thread progress) in one step."""
     from reverie.cli.storage import find_item
     from reverie.core.effects import run
     from reverie.ledger import port_for
+    from reverie.ledger.erase import erase_namespace
     from reverie.ledger.writes import change_memory
 
+    if key is None:
+        if not namespace:
+            raise InputError(
+                "Give the key of a memory to forget, or --namespace (without a key) to erase a "
+                "whole namespace."
+            )
+        where = parse_namespace(namespace, user)
+        shown = escape(format_namespace(where))
+        if not yes and not typer.confirm(
+            f"Erase everything kept about {format_namespace(where)}"
+            f"{' and the namespaces below it' if descendants else ''}?"
+        ):
+            raise typer.Abort()
+        with open_for(ctx) as store:
+            erased = run(erase_namespace(port_for(store), where, descendants=descendants))
+        parts = ", ".join(f"{n} {part}" for part, n in sorted(erased.counts.items()) if n)
+        render.out.print(f"Erased {shown}: {erased.total} items ({parts or 'nothing stored'}).")
+        return
     with open_for(ctx) as store:
         item = find_item(store, key, parse_namespace(namespace, user) if namespace else None)
         # Through the port like every write, but without an audit record: forgetting is the
@@ -132,10 +189,30 @@ def stats(
     namespace: NamespaceFilter = None,
     user: UserOption = DEFAULT_USER,
     descendants: DescendantsOption = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help="Usage of memory runs from this day on: '7d', '24h', '2w' or a date."
+        ),
+    ] = None,
+    price: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--price",
+            help="MODEL=INPUT,OUTPUT dollars per million tokens, to show the cost (repeatable).",
+        ),
+    ] = None,
+    job: Annotated[
+        int | None, typer.Option("--job", help="Show the memory runs of one durable job.")
+    ] = None,
 ) -> None:
-    """Count memories per namespace and kind."""
+    """Count memories per namespace and kind, and what memory runs did and cost."""
+    from reverie.cli import usage_view
     from reverie.cli.storage import iter_items
+    from reverie.ledger import port_for
 
+    since_day = usage_view.parse_since(since) if since else None
+    prices = [usage_view.parse_price(p) for p in price or []]
     per_namespace: Counter[str] = Counter()
     per_kind: Counter[str] = Counter()
     newest = None
@@ -145,6 +222,7 @@ def stats(
             per_namespace[format_namespace(item.namespace)] += 1
             per_kind[render.kind_of(item.value)] += 1
             newest = item.updated_at if newest is None else max(newest, item.updated_at)
+        usage = usage_view.read(port_for(store), where, below, since_day, job)
     total = sum(per_namespace.values())
     render.out.print(
         f"[bold]{render.count(total, 'memory', 'memories')}[/] in "
@@ -160,3 +238,4 @@ def stats(
         for kind, count in per_kind.most_common():
             kinds.add_row(escape(kind), str(count))
         render.out.print(table, kinds)
+    usage_view.show(usage, since_day, prices, job)

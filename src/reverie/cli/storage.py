@@ -6,9 +6,9 @@ import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Literal, cast
 
-from langgraph.store.base import BaseStore, Item
+from langgraph.store.base import BaseStore, IndexConfig, Item
 
 from reverie.cli.episodes import EPISODE_INDEX_FIELDS
 from reverie.cli.naming import describe_target, format_namespace, is_bookkeeping
@@ -25,7 +25,7 @@ _PAGE = 500
 def opened_store(
     target: str | Path | None,
     *,
-    index: dict[str, Any] | None = None,
+    index: IndexConfig | None = None,
     limits: Limits | None = None,
 ) -> Iterator[NativeStore]:
     """Open ``target`` (None: the default store) for one command and close it afterwards."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +13,8 @@ from reverie.cli.naming import DEFAULT_USER, parse_namespace
 from reverie.core.limits import Limits
 
 if TYPE_CHECKING:
+    from langgraph.store.base import IndexConfig
+
     from reverie.core.ports import NativeStore
 
 app = typer.Typer(
@@ -40,7 +42,7 @@ def store_target(ctx: typer.Context) -> str | None:
     return state(ctx).store
 
 
-def index_of(ctx: typer.Context) -> dict[str, Any] | None:
+def index_of(ctx: typer.Context) -> IndexConfig | None:
     return index_for(state(ctx).embeddings)
 
 

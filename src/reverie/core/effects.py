@@ -28,7 +28,9 @@ from reverie.core.ports import (
     Write,
 )
 
-if TYPE_CHECKING:  # only annotations need it: a store command never loads LangChain's runnables
+# LangChain's runnables are needed only to call a model: Invoke imports them when it runs, so a
+# store command (``reverie list``) starts without them.
+if TYPE_CHECKING:
     from langchain_core.runnables import Runnable, RunnableConfig
 
 T = TypeVar("T")
@@ -132,7 +134,13 @@ class Commit(Effect[CommitResult]):
 
 
 class Invoke(Effect[Any]):
-    """Call a LangChain runnable (a chat model, a bound model, a chain)."""
+    """Call a LangChain runnable (a chat model, a bound model, a chain).
+
+    A config whose callbacks belong to a parent run (a traced phase of a manager run) is made
+    the ambient LangChain config while the runnable runs, as LangChain does for a runnable's
+    children: otherwise a ``RunnableBinding`` called inside a LangGraph node merges the node's
+    callbacks over the config's and attaches the call to the node instead of to its parent.
+    """
 
     def __init__(
         self, runnable: Runnable[Any, Any], input: Any, config: RunnableConfig | None = None
@@ -142,10 +150,30 @@ class Invoke(Effect[Any]):
         self.config = config
 
     def perform(self) -> Any:
+        if self.config is not None and _names_parent_run(self.config):
+            from langchain_core.runnables.config import set_config_context
+
+            with set_config_context(self.config) as context:
+                return context.run(self.runnable.invoke, self.input, self.config)
         return self.runnable.invoke(self.input, config=self.config)
 
     async def aperform(self) -> Any:
+        if self.config is not None and _names_parent_run(self.config):
+            from langchain_core.runnables.config import set_config_context
+            from langchain_core.runnables.utils import coro_with_context
+
+            with set_config_context(self.config) as context:
+                return await coro_with_context(
+                    self.runnable.ainvoke(self.input, self.config), context
+                )
         return await self.runnable.ainvoke(self.input, config=self.config)
+
+
+def _names_parent_run(config: RunnableConfig) -> bool:
+    from langchain_core.callbacks import BaseCallbackManager
+
+    callbacks = config.get("callbacks")
+    return isinstance(callbacks, BaseCallbackManager) and callbacks.parent_run_id is not None
 
 
 __all__ = ["Commit", "Effect", "Invoke", "Pipeline", "Search", "StoreBatch", "arun", "run"]

@@ -33,6 +33,8 @@ from reverie.core.text import NUL, clean_text, is_clean, quoted, utf8_size
 ENV_PREFIX = "REVERIE_"
 # Reverie keeps a memory namespace's bookkeeping two labels deeper: ("__reverie__", "history", ...).
 BOOKKEEPING_DEPTH = 2
+# ... and some of it under the memory's key with a suffix ("<key>@<version>" for past versions).
+BOOKKEEPING_KEY_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,8 @@ class Limits:
     """Labels in a stored namespace. A memory namespace may have two fewer: Reverie keeps its
     audit trail and thread progress for it under ``("__reverie__", "history" | "threads", ...)``."""
     max_key_bytes: int = 256
-    """An item key (a memory id, a thread id), in UTF-8 bytes."""
+    """A stored item's key, in UTF-8 bytes. A memory's key (or a thread id) may have 32 fewer:
+    Reverie keeps past versions of a memory under its key with a suffix."""
     max_query_chars: int = 8_192
     """A search query."""
     max_filter_size: int = 64
@@ -75,6 +78,11 @@ class Limits:
                 raise ConfigurationError(
                     f"Limits.{spec.name} must be a positive whole number, got {value!r}."
                 )
+        if self.max_key_bytes <= BOOKKEEPING_KEY_BYTES:
+            raise ConfigurationError(
+                f"Limits.max_key_bytes must be above {BOOKKEEPING_KEY_BYTES}: Reverie keeps a "
+                "memory's past versions under its key with a suffix."
+            )
         if self.max_namespace_depth <= BOOKKEEPING_DEPTH:
             raise ConfigurationError(
                 f"Limits.max_namespace_depth must be above {BOOKKEEPING_DEPTH}: Reverie keeps a "
@@ -85,6 +93,11 @@ class Limits:
     def memory_namespace_depth(self) -> int:
         """Labels a memory namespace may have (see ``max_namespace_depth``)."""
         return self.max_namespace_depth - BOOKKEEPING_DEPTH
+
+    @property
+    def memory_key_bytes(self) -> int:
+        """Bytes a memory's key or a thread id may have (see ``max_key_bytes``)."""
+        return self.max_key_bytes - BOOKKEEPING_KEY_BYTES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
@@ -148,8 +161,9 @@ def check_depth(namespace: Sequence[str], limits: Limits, *, memory: bool) -> No
         )
 
 
-def check_key(key: object, limits: Limits, what: str = "key") -> str:
-    """A key every backend can store and index (keys, like labels, are never normalised)."""
+def check_key(key: object, limits: Limits, what: str = "key", *, memory: bool = False) -> str:
+    """A key every backend can store and index (keys, like labels, are never normalised);
+    ``memory``: a memory's key or a thread id, which leaves room for bookkeeping suffixes."""
     if not isinstance(key, str):
         raise InputError(f"A {what} must be a string, got {type(key).__name__} {quoted(key)}.")
     if not is_clean(key):
@@ -159,12 +173,13 @@ def check_key(key: object, limits: Limits, what: str = "key") -> str:
             field=what,
         )
     size = utf8_size(key)
-    if size > limits.max_key_bytes:
+    allowed = limits.memory_key_bytes if memory else limits.max_key_bytes
+    if size > allowed:
         raise LimitError(
-            f"The {what} {quoted(key)} is {size:,} bytes; keys may have at most "
-            f"{limits.max_key_bytes:,} bytes {_advice('max_key_bytes')}",
+            f"The {what} {quoted(key)} is {size:,} bytes; it may have at most {allowed:,} "
+            f"bytes {_advice('max_key_bytes')}",
             limit_name="max_key_bytes",
-            limit=limits.max_key_bytes,
+            limit=allowed,
             size=size,
         )
     return key
@@ -233,6 +248,7 @@ def check_query(query: object, limits: Limits) -> str | None:
 
 __all__ = [
     "BOOKKEEPING_DEPTH",
+    "BOOKKEEPING_KEY_BYTES",
     "DEFAULT_LIMITS",
     "Limits",
     "check_depth",

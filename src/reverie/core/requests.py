@@ -33,6 +33,21 @@ def checked_search(op: SearchRequest, limits: Limits) -> SearchRequest:
     )
 
 
+def checked_search_args(
+    query: str | None,
+    filter: dict[str, Any] | None,
+    limit: int,
+    offset: int,
+    limits: Limits,
+) -> tuple[str | None, dict[str, Any] | None, int, int]:
+    """A caller's search arguments checked against its own ``limits`` (query and filter
+    normalised), before any search; the store checks them against its limits again."""
+    checked = checked_search(
+        NamespaceSearch((), query=query, filter=filter, limit=limit, offset=offset), limits
+    )
+    return checked.query, checked.filter, checked.limit, checked.offset
+
+
 def check_target(namespace: Sequence[Any], key: Any, limits: Limits) -> None:
     """Refuse a write whose namespace or key a store could not keep (or not on every backend)."""
     for label in namespace:
@@ -65,4 +80,4 @@ def check_writes(writes: Sequence[Write], limits: Limits) -> None:
             check_target(namespace, key, limits)
 
 
-__all__ = ["check_target", "check_writes", "checked_ops", "checked_search"]
+__all__ = ["check_target", "check_writes", "checked_ops", "checked_search", "checked_search_args"]

@@ -1,12 +1,14 @@
 """A BERT encoder forward pass in numpy float32, with mean pooling and L2 normalisation.
 
 This reproduces what sentence-transformers computes for all-MiniLM-L6-v2 (BertModel, mean pooling
-over real tokens, then ``normalize``) without torch. Every step works on a padded batch
-``(batch, length)``; padded positions are excluded from attention and from pooling.
+over real tokens, then ``normalize``) without torch. Every step works on a right-padded batch
+``(batch, length)``; padded positions are excluded from attention and from pooling. A batch
+whose texts all have the same length (always so for a single query) skips the padding work.
 
-Large temporaries are written into a reusable :class:`Workspace` (``out=`` everywhere) because
-fresh multi-megabyte arrays cost page faults that, on small machines, take longer than the
-arithmetic itself.
+The dense layers come from :mod:`reverie.embeddings.projections` (float32 or bfloat16); the rest
+(attention, GELU, LayerNorm) is float32. Large temporaries are written into a reusable
+:class:`Workspace` (``out=`` everywhere) because fresh multi-megabyte arrays cost page faults
+that, on small machines, take longer than the arithmetic itself.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from reverie.embeddings.weights import Array, BertWeights, LayerWeights
+from reverie.embeddings.projections import Encoder, LayerProjections, Staging
+from reverie.embeddings.weights import Array
 
 # Abramowitz & Stegun 7.1.26: erfc(z) ~= poly(t) * exp(-z^2), t = 1 / (1 + p z), z >= 0,
 # with absolute error below 1.5e-7 -- under float32 noise for the GELU below.
@@ -68,6 +71,20 @@ def gelu_(x: Array, scratch: tuple[Array, Array, Array] | None = None) -> Array:
     return x
 
 
+def gelu_blocked_(x: Array, scratch: tuple[Array, Array, Array]) -> Array:
+    """:func:`gelu_` on ``x`` in blocks of ``len(scratch[0])`` rows, in place.
+
+    GELU makes ~20 passes over its input; a block that stays in the CPU's L2 cache makes each
+    pass cheap, where passes over a whole (tokens, 1536) batch would stream from memory.
+    """
+    rows = len(scratch[0])
+    for start in range(0, len(x), rows):
+        block = x[start : start + rows]
+        count = len(block)
+        gelu_(block, (scratch[0][:count], scratch[1][:count], scratch[2][:count]))
+    return x
+
+
 def layer_norm_(x: Array, weight: Array, bias: Array, eps: float) -> Array:
     """LayerNorm over the last axis of a 2-D array, in place."""
     x -= x.mean(axis=1, keepdims=True)
@@ -81,21 +98,32 @@ def layer_norm_(x: Array, weight: Array, bias: Array, eps: float) -> Array:
     return x
 
 
+# Rows of the (tokens, intermediate) GELU input processed at a time: 3 scratch blocks of 32 x 1536
+# floats plus the block itself (~800 KB) stay within a 1-2 MB L2 cache.
+GELU_BLOCK_ROWS = 32
+
+
 class Workspace:
     """Scratch buffers for batches of up to ``max_tokens`` tokens (batch * padded length)."""
 
     def __init__(self, max_tokens: int, max_scores: int, hidden: int, intermediate: int) -> None:
         self.max_tokens = max_tokens
         self.max_scores = max_scores
-        self._hidden = np.empty((4, max_tokens * hidden), dtype=np.float32)
+        self._hidden = np.empty((3, max_tokens * hidden), dtype=np.float32)
         self._qkv = np.empty(max_tokens * 3 * hidden, dtype=np.float32)
-        self._inner = np.empty((4, max_tokens * intermediate), dtype=np.float32)
+        self._inner = np.empty(max_tokens * intermediate, dtype=np.float32)
+        block = min(GELU_BLOCK_ROWS, max_tokens)
+        self.gelu_scratch: tuple[Array, Array, Array] = (
+            np.empty((block, intermediate), dtype=np.float32),
+            np.empty((block, intermediate), dtype=np.float32),
+            np.empty((block, intermediate), dtype=np.float32),
+        )
         self._scores = np.empty(max_scores, dtype=np.float32)
+        self.staging: Staging = np.empty(max_tokens * max(hidden, intermediate), dtype=np.uint16)
 
     @classmethod
-    def for_model(cls, weights: BertWeights, max_tokens: int, max_scores: int) -> Workspace:
-        intermediate = weights.layers[0].ffn_in_w.shape[1] if weights.layers else 1
-        return cls(max_tokens, max_scores, weights.hidden_size, int(intermediate))
+    def for_encoder(cls, encoder: Encoder, max_tokens: int, max_scores: int) -> Workspace:
+        return cls(max_tokens, max_scores, encoder.weights.hidden_size, encoder.intermediate_size)
 
     def hidden(self, i: int, n: int, width: int) -> Array:
         return self._hidden[i, : n * width].reshape(n, width)
@@ -103,8 +131,8 @@ class Workspace:
     def qkv(self, n: int, width: int) -> Array:
         return self._qkv[: n * width].reshape(n, width)
 
-    def inner(self, i: int, n: int, width: int) -> Array:
-        return self._inner[i, : n * width].reshape(n, width)
+    def inner(self, n: int, width: int) -> Array:
+        return self._inner[: n * width].reshape(n, width)
 
     def scores(self, shape: tuple[int, int, int, int]) -> Array:
         size = shape[0] * shape[1] * shape[2] * shape[3]
@@ -116,20 +144,24 @@ def attention_scores_size(batch: int, length: int, heads: int) -> int:
 
 
 def _attention(
-    x: Array, layer: LayerWeights, bias: Array, shape: tuple[int, int, int], ws: Workspace
+    x: Array,
+    layer: LayerProjections,
+    bias: Array | None,
+    shape: tuple[int, int, int],
+    ws: Workspace,
 ) -> Array:
     batch, length, heads = shape
     n, hidden = x.shape
     head_dim = hidden // heads
-    qkv = np.matmul(x, layer.qkv_w, out=ws.qkv(n, 3 * hidden))
-    qkv += layer.qkv_b
+    qkv = layer.qkv(x, ws.qkv(n, 3 * hidden), ws.staging)
     # (batch*length, 3*hidden) -> (3, batch, heads, length, head_dim), as strided views
     qkv5 = qkv.reshape(batch, length, 3, heads, head_dim).transpose(2, 0, 3, 1, 4)
-    query, key, value = qkv5[0], qkv5[1], qkv5[2]
+    query, key, value = qkv5[0], qkv5[1], qkv5[2]  # the query is pre-scaled by 1/sqrt(head_dim)
     scores = np.matmul(
         query, key.transpose(0, 1, 3, 2), out=ws.scores((batch, heads, length, length))
     )
-    scores += bias  # the query is pre-scaled by 1/sqrt(head_dim)
+    if bias is not None:
+        scores += bias
     scores -= scores.max(axis=-1, keepdims=True)
     np.exp(scores, out=scores)
     scores /= scores.sum(axis=-1, keepdims=True)
@@ -138,25 +170,28 @@ def _attention(
     np.matmul(
         scores, value, out=context.reshape(batch, length, heads, head_dim).transpose(0, 2, 1, 3)
     )
-    out = np.matmul(context, layer.attn_out_w, out=ws.hidden(2, n, hidden))
-    out += layer.attn_out_b
-    return out
+    return layer.attn_out(context, ws.hidden(2, n, hidden), ws.staging)
 
 
 def encode_batch(
-    weights: BertWeights,
+    encoder: Encoder,
     ids: NDArray[np.int64],
-    mask: NDArray[np.bool_],
+    lengths: NDArray[np.int64],
     workspace: Workspace | None = None,
 ) -> Array:
-    """Sentence embeddings ``(batch, hidden)``, unit length, for padded token ``ids`` and ``mask``."""
+    """Sentence embeddings ``(batch, hidden)``, unit length, for right-padded token ``ids``.
+
+    ``lengths[i]`` is the number of real tokens in row ``i``; the rest of the row is padding.
+    """
+    weights = encoder.weights
     batch, length = ids.shape
     n = batch * length
     hidden = weights.hidden_size
     heads = weights.num_heads
     eps = weights.layer_norm_eps
-    ws = workspace or Workspace.for_model(weights, n, attention_scores_size(batch, length, heads))
-    if n > ws.max_tokens or attention_scores_size(batch, length, heads) > ws.max_scores:
+    scores_size = attention_scores_size(batch, length, heads)
+    ws = workspace or Workspace.for_encoder(encoder, n, scores_size)
+    if n > ws.max_tokens or scores_size > ws.max_scores:
         raise ValueError("workspace too small for this batch")
 
     x = ws.hidden(0, n, hidden)
@@ -164,23 +199,24 @@ def encode_batch(
     x.reshape(batch, length, hidden)[:] += weights.position_embeddings[:length]
     x += weights.token_type_embedding
     layer_norm_(x, weights.embed_norm_w, weights.embed_norm_b, eps)
+    mask = np.arange(length) < lengths[:, None] if bool((lengths < length).any()) else None
     # Additive attention bias: 0 for real tokens, a huge negative number for padding.
-    bias = np.where(mask, np.float32(0.0), _MASKED).astype(np.float32)[:, None, None, :]
-    for layer in weights.layers:
-        attended = _attention(x, layer, bias, (batch, length, heads), ws)
-        x += attended
-        layer_norm_(x, layer.attn_norm_w, layer.attn_norm_b, eps)
-        width = layer.ffn_in_w.shape[1]
-        inner = np.matmul(x, layer.ffn_in_w, out=ws.inner(0, n, width))
-        inner += layer.ffn_in_b
-        gelu_(inner, (ws.inner(1, n, width), ws.inner(2, n, width), ws.inner(3, n, width)))
-        out = np.matmul(inner, layer.ffn_out_w, out=ws.hidden(3, n, hidden))
-        out += layer.ffn_out_b
-        x += out
-        layer_norm_(x, layer.ffn_norm_w, layer.ffn_norm_b, eps)
+    bias = None if mask is None else np.where(mask, np.float32(0.0), _MASKED)[:, None, None, :]
+    width = encoder.intermediate_size
+    inner = ws.inner(n, width)
+    for layer, norms in zip(encoder.layers, weights.layers, strict=True):
+        x += _attention(x, layer, bias, (batch, length, heads), ws)
+        layer_norm_(x, norms.attn_norm_w, norms.attn_norm_b, eps)
+        layer.ffn_in(x, inner, ws.staging)
+        gelu_blocked_(inner, ws.gelu_scratch)
+        x += layer.ffn_out(inner, ws.hidden(2, n, hidden), ws.staging)
+        layer_norm_(x, norms.ffn_norm_w, norms.ffn_norm_b, eps)
     tokens = x.reshape(batch, length, hidden)
-    token_weights = mask.astype(np.float32)
-    pooled: Array = np.einsum("blh,bl->bh", tokens, token_weights)
-    pooled /= np.maximum(token_weights.sum(axis=1, keepdims=True), np.float32(1e-9))
+    if mask is not None:
+        token_weights = mask.astype(np.float32)
+        pooled: Array = np.einsum("blh,bl->bh", tokens, token_weights)
+        pooled /= np.maximum(token_weights.sum(axis=1, keepdims=True), np.float32(1e-9))
+    else:
+        pooled = tokens.mean(axis=1, dtype=np.float32)
     pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), np.float32(1e-12))
     return pooled

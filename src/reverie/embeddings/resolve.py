@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from langchain_core.embeddings import Embeddings
+from langgraph.store.base import IndexConfig
 
 from reverie.core.errors import EmbeddingError
 from reverie.embeddings.local import MINILM_DIMS, LocalMiniLMEmbeddings
@@ -68,7 +67,7 @@ def _init_provider_embeddings(spec: str) -> Embeddings:
 
 def default_index(
     fields: list[str] | None = None, *, embed: Embeddings | None = None
-) -> dict[str, Any]:
+) -> IndexConfig:
     """A LangGraph store ``index`` config using the local all-MiniLM-L6-v2 model (384 dims).
 
     Every call builds a new :class:`LocalMiniLMEmbeddings` unless ``embed`` passes one to share

@@ -59,7 +59,8 @@ def thread_slot(config: RunnableConfig | None, thread_id: Any) -> tuple[str | No
         raise ConfigurationError(
             f"thread_id must be a string or UUID, got {type(thread_id).__name__} {thread_id!r}."
         )
-    text = check_key(str(thread_id), DEFAULT_LIMITS, "thread_id")  # it keys the thread's progress
+    # It keys the thread's progress record.
+    text = check_key(str(thread_id), DEFAULT_LIMITS, "thread_id", memory=True)
     return text, text
 
 

@@ -32,7 +32,10 @@ from reverie.executor.queue import (
     thread_lock,
 )
 from reverie.executor.queue_connections import QueueConnections
-from reverie.executor.search import MemorySearch
+from reverie.executor.search import MemorySearch, resolve_store
+from reverie.extraction.report import RunReport
+from reverie.ledger import port_for
+from reverie.ledger.usage import read_runs
 
 QUEUE_URL_ENV = "REVERIE_QUEUE_URL"
 
@@ -163,6 +166,20 @@ class DurableReflectionExecutor(MemorySearch):
         thread_id: Any = FROM_CONFIG,
     ) -> Future[int]:
         return await arun(self._submit(payload, config, after_seconds, thread_id))
+
+    def job_usage(self, job_id: int) -> list[RunReport]:
+        """The result of job ``job_id``: the usage record of each run it made (one per attempt
+        that did something; none while it waits or if it had nothing new), oldest first.
+        Procrastinate keeps no return values, so workers record the job id with each run's usage
+        in the memory store; this reads it from there (whichever namespace the run wrote to)."""
+        return run(self._job_usage(job_id))
+
+    async def ajob_usage(self, job_id: int) -> list[RunReport]:
+        return await arun(self._job_usage(job_id))
+
+    def _job_usage(self, job_id: int) -> Pipeline[list[RunReport]]:
+        port = port_for(resolve_store(self.store, self.reflector))
+        return (yield from read_runs(port, (), job_id=job_id, descendants=True))
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool | None = None) -> list[Any]:
         """Close the connections. Submitted jobs are in the database already; nothing is pending."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -77,18 +78,17 @@ async def run_reflector(
 
     Inside it, ``langgraph.config.get_store()`` and ``get_config()`` work exactly as in a graph
     node (a memory manager created without a store finds it there). Async reflectors run on the
-    current loop; sync ones in ``threads`` (default: the loop's pool).
+    current loop; sync ones in ``threads`` (default: the loop's pool), in the run's context. The
+    run itself is always driven asynchronously, so it needs no thread of LangGraph's own.
     """
-    if is_async(reflector):
-
-        async def reverie_reflection(payload: Any, *, config: RunnableConfig) -> Any:
-            return await call_async(reflector, payload, config)
-
-        return await entrypoint(store=store)(reverie_reflection).ainvoke(payload, config)
-
-    def reverie_reflection_sync(payload: Any, *, config: RunnableConfig) -> Any:
-        return call_sync(reflector, payload, config)
-
-    graph = entrypoint(store=store)(reverie_reflection_sync)
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(threads, graph.invoke, payload, config)
+
+    async def reverie_reflection(payload: Any, *, config: RunnableConfig) -> Any:
+        if is_async(reflector):
+            return await call_async(reflector, payload, config)
+        context = contextvars.copy_context()  # carries the run's config and store
+        return await loop.run_in_executor(
+            threads, context.run, call_sync, reflector, payload, config
+        )
+
+    return await entrypoint(store=store)(reverie_reflection).ainvoke(payload, config)

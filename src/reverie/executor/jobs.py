@@ -16,6 +16,9 @@ from reverie.executor.context import background_config
 from reverie.executor.factory import load_reflector
 from reverie.executor.invoke import Reflector, run_reflector
 from reverie.executor.payload import decode_payload
+from reverie.extraction.accounting import JOB_ID_KEY
+from reverie.extraction.report import ReportedList
+from reverie.extraction.run_log import summary
 
 logger = logging.getLogger("reverie.executor")
 
@@ -57,10 +60,13 @@ async def reflect_job(
     configurable["idempotency_key"] = idempotency_key
     if thread_id is not None:
         configurable["thread_id"] = thread_id
+    # The run's usage record carries the job id: procrastinate keeps no return values, so that
+    # record is the job's result (DurableReflectionExecutor.job_usage, `reverie stats --job`).
+    configurable[JOB_ID_KEY] = context.job.id
     run_config = background_config(cast(RunnableConfig, {**config, "configurable": configurable}))
     started = time.perf_counter()
     try:
-        await run_reflector(reflector, decode_payload(payload), run_config, state.store)
+        result = await run_reflector(reflector, decode_payload(payload), run_config, state.store)
     except Exception as exc:
         logger.error(
             "Reflection job %s failed (thread %s, attempt %d): %s: %s",
@@ -73,8 +79,9 @@ async def reflect_job(
         )
         raise
     logger.info(
-        "Reflection job %s (thread %s) done in %.2f s",
+        "Reflection job %s (thread %s) done in %.2f s%s",
         context.job.id,
         thread_id,
         time.perf_counter() - started,
+        f": {summary(result.report)}" if isinstance(result, ReportedList) else "",
     )

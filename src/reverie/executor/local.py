@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 import weakref
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, Literal, NamedTuple
 
 from langchain_core.runnables import RunnableConfig
@@ -30,6 +30,7 @@ from reverie.executor.context import (
 )
 from reverie.executor.invoke import Reflector, check_reflector, run_reflector
 from reverie.executor.search import MemorySearch
+from reverie.executor.threads import ReflectionThreads
 from reverie.extraction.store_manager import MemoryStoreManager
 
 logger = logging.getLogger("reverie.executor")
@@ -124,7 +125,7 @@ class ReflectionExecutor(MemorySearch):
         # Loop-thread state.
         self._active: dict[object, asyncio.Task[None]] = {}
         self._blocked: dict[object, _Submission] = {}  # due, but the same thread is still running
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: ReflectionThreads | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._exit_hook = _register_exit_hook(self)
 
@@ -305,9 +306,9 @@ class ReflectionExecutor(MemorySearch):
         async with self._semaphore:
             try:
                 if self._pool is None:
-                    self._pool = ThreadPoolExecutor(
-                        self._max_concurrency, thread_name_prefix="reverie-reflect"
-                    )
+                    self._pool = ReflectionThreads(self._max_concurrency)
+                    # Also for asyncio.to_thread in async reflectors, so they run at exit too.
+                    asyncio.get_running_loop().set_default_executor(self._pool)
                 result = await run_reflector(
                     self._reflector,
                     submission.payload,
@@ -346,11 +347,8 @@ class ReflectionExecutor(MemorySearch):
 
 
 def _register_exit_hook(executor: ReflectionExecutor) -> Any:
-    """Process (or report) pending work when the interpreter exits, without keeping it alive.
-
-    CPython's thread-pool exit hook runs before ``atexit``; registering alongside it (when the
-    interpreter offers that) keeps thread pools usable while pending reflections are processed.
-    """
+    """Process (or report) pending work when the interpreter exits, without keeping it alive
+    (the executor's threads keep working then, see ``threads``)."""
     ref = weakref.ref(executor)
 
     def hook() -> None:
@@ -358,17 +356,9 @@ def _register_exit_hook(executor: ReflectionExecutor) -> Any:
         if alive is not None:
             alive._at_exit()
 
-    register = getattr(threading, "_register_atexit", None)
-    if register is not None:
-        try:
-            register(hook)
-            return None
-        except RuntimeError:
-            pass
     atexit.register(hook)
     return hook
 
 
 def _unregister_exit_hook(hook: Any) -> None:
-    if hook is not None:
-        atexit.unregister(hook)
+    atexit.unregister(hook)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -24,14 +26,19 @@ from reverie.core.errors import ConfigurationError, ConflictError
 from reverie.core.limits import DEFAULT_LIMITS, Limits, check_key
 from reverie.core.ports import Expectation, MemoryStorePort, Write
 from reverie.core.types import stored_value
+from reverie.extraction.accounting import RunAccount
 from reverie.extraction.budget import chunk_messages
+from reverie.extraction.chunk_time import DatedChunk, date_chunk, read_time_records
 from reverie.extraction.engine import ExtractionEngine, RoundInput, queries_from, query_messages
+from reverie.extraction.event_time import reference_time
 from reverie.extraction.messages import render_messages
 from reverie.extraction.report import RunReport
 from reverie.extraction.run_config import idempotency_key_of, thread_id_of
 from reverie.extraction.schemas import SchemaToolkit
+from reverie.extraction.usage import count_truncated, record_query_reply, record_searches
 from reverie.extraction.working_set import (
     Entry,
+    Supersession,
     WorkingSet,
     apply_operations,
     expectations_for,
@@ -40,6 +47,7 @@ from reverie.extraction.working_set import (
 from reverie.ledger.history import history_put
 from reverie.ledger.search import search_memories
 from reverie.ledger.thread_state import ThreadState, context_line, state_namespace
+from reverie.ledger.timeline import Moment, timeline_writes
 
 DEFAULT_KEY = "default"
 
@@ -61,6 +69,7 @@ class Consolidation:
     incremental: bool
     context_messages: int
     conversation_budget: int
+    supersede: bool = True  # close changed memories' versions instead of overwriting them
     limits: Limits = DEFAULT_LIMITS
 
     def run(
@@ -70,13 +79,17 @@ class Consolidation:
         messages: list[BaseMessage],
         config: RunnableConfig | None,
         report: RunReport | None = None,
+        account: RunAccount | None = None,
     ) -> Pipeline[list[dict[str, Any]]]:
         """Consolidate ``messages`` into ``namespace``; the memories written. ``report`` counts
-        the run's model calls and the modes they used."""
+        the run's model calls, tokens and changes; ``account`` times, traces and records them
+        (``reverie.extraction.accounting``)."""
         report = report if report is not None else RunReport()
+        account = account if account is not None else RunAccount(report)
+        reference = reference_time(config)
         thread_id = thread_id_of(config)
         if thread_id is not None:  # the key of the thread's progress record
-            check_key(thread_id, self.limits, "thread_id")
+            check_key(thread_id, self.limits, "thread_id", memory=True)
         idempotency = idempotency_key_of(config)
         rendered = render_messages(messages)
         track = self.incremental and thread_id is not None
@@ -91,18 +104,37 @@ class Consolidation:
 
         written: list[dict[str, Any]] = []
         chunks = chunk_messages(new, self.conversation_budget) or [[]]
+        report.truncated_messages += count_truncated(new, chunks)
         conflicts = 0
         index = 0
         while index < len(chunks):
             lines = [m.line for m in chunks[index]]
-            entries = yield from self._retrieve(port, namespace, lines, config)
-            yield from self._consolidate(entries, context, lines, config, report)
+            dated = date_chunk(chunks[index], reference, datetime.now(timezone.utc))
+            entries = yield from account.phase(
+                "retrieve",
+                config,
+                partial(self._retrieve, port, namespace, lines, report=report),
+                lambda found: {"memories": len(found)},
+            )
+            yield from account.phase(
+                "model",
+                config,
+                partial(self._consolidate, entries, context, dated, report=report),
+                lambda _: {"operations": report.operations},
+            )
+            supersession = None
+            if self.supersede:
+                records = yield from read_time_records(port, namespace, entries)
+                moment = Moment(dated.event_time, datetime.now(timezone.utc), thread_id)
+                supersession = Supersession(moment, records)
             plan = plan_writes(
                 namespace,
                 entries,
                 thread_id,
                 f"{idempotency}:{index}" if idempotency else None,
                 history=self.history,
+                supersession=supersession,
+                run_id=report.run_id,
             )
             expected = expectations_for(entries)
             writes: list[Write] = list(plan.writes)
@@ -114,7 +146,14 @@ class Consolidation:
                 next_state.advance(chunks[index], self.context_messages)
                 writes.append(PutOp(state_ns, thread_id, next_state.to_value(), index=False))
                 expected.append(Expectation(state_ns, thread_id, state_value))
-            result = yield from Commit(port, expected, writes)
+            result = yield from account.commit(
+                port,
+                expected,
+                writes,
+                plan.actions,
+                closing=index == len(chunks) - 1,
+                written=len(written) + len(plan.written),
+            )
             if not result.committed:
                 conflicts += 1
                 if conflicts > self.max_conflict_retries:
@@ -145,10 +184,14 @@ class Consolidation:
             index += 1
         return written
 
-    def _queries(self, lines: list[str], config: RunnableConfig | None) -> Pipeline[list[str]]:
+    def _queries(
+        self, lines: list[str], config: RunnableConfig | None, report: RunReport
+    ) -> Pipeline[list[str]]:
         if self.query_model is None or not lines:
             return default_queries(lines)
-        reply = yield from Invoke(self.query_model, query_messages(lines), config)
+        messages = query_messages(lines)
+        reply = yield from Invoke(self.query_model, messages, config)
+        record_query_reply(report, reply, messages)
         return queries_from(reply)[: self.query_limit] or default_queries(lines)
 
     def _retrieve(
@@ -157,8 +200,11 @@ class Consolidation:
         namespace: tuple[str, ...],
         lines: list[str],
         config: RunnableConfig | None,
+        *,
+        report: RunReport,
     ) -> Pipeline[WorkingSet]:
-        queries = yield from self._queries(lines, config)
+        queries = yield from self._queries(lines, config, report)
+        record_searches(report, len(queries))
         found: dict[str, SearchItem] = {}
         for query in queries:
             items = yield from search_memories(
@@ -197,6 +243,10 @@ class Consolidation:
             writes.append(
                 history_put(namespace, DEFAULT_KEY, "insert", None, value, thread_id_of(config))
             )
+        if self.supersede:
+            now = datetime.now(timezone.utc)
+            moment = Moment(now, now, thread_id_of(config))
+            writes += timeline_writes(namespace, DEFAULT_KEY, None, None, value, moment)
         # Only create it if it is still absent: a concurrent run may have made and updated it.
         yield from Commit(port, [Expectation(namespace, DEFAULT_KEY, None)], writes)
         created = yield from _read(port, namespace, DEFAULT_KEY)
@@ -220,14 +270,16 @@ class Consolidation:
         self,
         entries: WorkingSet,
         context: list[str],
-        lines: list[str],
+        dated: DatedChunk,
         config: RunnableConfig | None,
+        *,
         report: RunReport,
     ) -> Pipeline[None]:
+        lines = dated.prompt_lines
         if lines:
             shown = [(alias, e.content) for alias, e in entries.items()]
             operations = yield from self.engine.round(
-                RoundInput(shown, context, lines), config, report
+                RoundInput(shown, context, lines, dated.dates), config, report
             )
             apply_operations(entries, operations)
         for engine, include_messages in self.phase_engines:
@@ -235,7 +287,10 @@ class Consolidation:
             if not shown and not include_messages:
                 continue
             round_input = RoundInput(
-                shown, context if include_messages else [], lines if include_messages else []
+                shown,
+                context if include_messages else [],
+                lines if include_messages else [],
+                dated.dates if include_messages else None,
             )
             operations = yield from engine.round(round_input, config, report)
             apply_operations(entries, operations)

@@ -31,6 +31,7 @@ from reverie.extraction.output_modes import ModeUnavailable, OutputMode, Reading
 from reverie.extraction.provider_errors import MODE_UNSUPPORTED, provider_error
 from reverie.extraction.report import RunReport
 from reverie.extraction.schemas import Operation, ParsedReply, SchemaToolkit
+from reverie.extraction.usage import record_reply
 
 logger = logging.getLogger("reverie.extraction")
 
@@ -46,6 +47,7 @@ class RoundInput:
     shown: list[tuple[str, BaseModel]]
     context_lines: list[str]
     new_lines: list[str]
+    dates: str | None = None  # when the new conversation happened, as the prompt says it
 
 
 class ExtractionEngine:
@@ -118,7 +120,9 @@ class ExtractionEngine:
         kept = fit_lines(lines, self.memory_budget_tokens)
         shown_aliases = {alias for alias, _ in round_input.shown[: len(kept)]}
         human = HumanMessage(
-            prompts.user_prompt(kept, round_input.context_lines, round_input.new_lines)
+            prompts.user_prompt(
+                kept, round_input.context_lines, round_input.new_lines, round_input.dates
+            )
         )
         return human, shown_aliases
 
@@ -132,6 +136,7 @@ class ExtractionEngine:
         report = report if report is not None else RunReport()
         report.rounds += 1
         human, shown = self.human_message(round_input)
+        report.memories_not_shown += len(round_input.shown) - len(shown)
         while True:
             mode = self.mode
             messages: list[BaseMessage] = [mode.system, human]
@@ -149,6 +154,7 @@ class ExtractionEngine:
                     continue
                 raise error from exc
             report.record_call(mode.name)
+            record_reply(report, raw, messages, self.model, tool_chars=mode.tool_chars)
             reading = mode.read(raw)
             if reading.unusable is None:
                 break
@@ -214,6 +220,7 @@ class ExtractionEngine:
                 logger.warning(note)
                 return None
             report.record_call(mode.name)
+            record_reply(report, raw, retry_messages, self.model, tool_chars=mode.tool_chars)
             retry = mode.read(raw)
             if retry.unusable is not None:
                 report.warnings.append(f"The correction reply was unusable: {retry.unusable}.")

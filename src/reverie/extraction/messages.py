@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
@@ -12,6 +13,7 @@ from langchain_core.messages.utils import convert_to_messages
 
 from reverie.core.errors import InputError
 from reverie.core.text import clean_text, is_clean
+from reverie.extraction.event_time import message_time
 
 # Message ids become part of a thread's progress record: longer or unstorable ones are hashed,
 # so the record stays small and storable whatever ids a caller sends.
@@ -71,10 +73,12 @@ def is_conversational(message: BaseMessage) -> bool:
 
 @dataclass(frozen=True)
 class RenderedMessage:
-    """One message as the model will see it, with a fingerprint used for incremental processing."""
+    """One message as the model will see it, with a fingerprint used for incremental processing
+    and, when the message says so, when it was sent."""
 
     fingerprint: str
     line: str
+    at: datetime | None = None
 
     @property
     def tokens(self) -> int:
@@ -114,7 +118,7 @@ def render_messages(messages: list[BaseMessage]) -> list[RenderedMessage]:
             seen = occurrences.get(digest, 0)
             occurrences[digest] = seen + 1
             fingerprint = digest if seen == 0 else f"{digest}#{seen}"
-        rendered.append(RenderedMessage(fingerprint, f"{role}: {text}"))
+        rendered.append(RenderedMessage(fingerprint, f"{role}: {text}", message_time(message)))
     return rendered
 
 

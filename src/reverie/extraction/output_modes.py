@@ -97,6 +97,12 @@ class OutputMode(ABC):
         """Characters every request pays whatever the conversation (prompt, schemas)."""
         return len(self.system.text)
 
+    @property
+    def tool_chars(self) -> int:
+        """Characters of the tools' JSON bound to each request (counted as input tokens when
+        the provider reports none)."""
+        return 0
+
     @abstractmethod
     def runnable(self, shown: set[str]) -> Runnable[Any, Any]: ...
 
@@ -181,6 +187,10 @@ class ToolsMode(OutputMode):
     @property
     def fixed_chars(self) -> int:
         return len(self.system.text) + self.tools_chars
+
+    @property
+    def tool_chars(self) -> int:
+        return self.tools_chars
 
     def runnable(self, shown: set[str]) -> Runnable[Any, Any]:
         return self.bound

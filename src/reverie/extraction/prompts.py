@@ -59,8 +59,18 @@ def answer_format(tool_lines: list[str]) -> str:
     )
 
 
-def user_prompt(memory_lines: list[str], context_lines: list[str], new_lines: list[str]) -> str:
-    parts = []
+DATES_HINT = (
+    "Write dates as absolute dates: resolve 'yesterday', 'next month' and the like from it."
+)
+
+
+def user_prompt(
+    memory_lines: list[str],
+    context_lines: list[str],
+    new_lines: list[str],
+    dates: str | None = None,
+) -> str:
+    parts = [f"{dates} {DATES_HINT}"] if dates and new_lines else []
     if memory_lines:
         parts.append("Stored memories:\n" + "\n".join(memory_lines))
     else:

@@ -14,18 +14,20 @@ from typing import Any, Literal
 from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import NOT_PROVIDED, BaseStore, GetOp, Item, NotProvided, SearchItem
 
-from reverie.core.effects import Pipeline, Search, StoreBatch, arun, run
+from reverie.core.effects import Pipeline, StoreBatch, arun, run
 from reverie.core.errors import ConfigurationError, InputError, UnstorableValueError
-from reverie.core.limits import check_value_size
+from reverie.core.limits import check_key, check_value_size
 from reverie.core.namespace import NamespaceTemplate
-from reverie.core.ports import MemoryStorePort, NamespaceSearch
+from reverie.core.ports import MemoryStorePort
 from reverie.core.text import quoted
 from reverie.core.types import stored_value
 from reverie.core.values import normalised_value
 from reverie.extraction.consolidation import DEFAULT_KEY, Consolidation
+from reverie.extraction.event_time import reference_time
 from reverie.extraction.run_config import checked_config, run_config, thread_id_of
 from reverie.extraction.schemas import SchemaToolkit
-from reverie.ledger.search import search_memories
+from reverie.ledger.time_search import TimeQuery, Version, memory_timeline, search_in_time
+from reverie.ledger.timeline import Moment
 from reverie.ledger.writes import change_memory
 
 IndexFields = Literal[False] | list[str] | None
@@ -72,6 +74,12 @@ class StoreItemsMixin:
                 f"Cannot store {quoted(value, 100)}: pass a dict, a string or one of the schemas "
                 f"{list(self.toolkit.schemas)}."
             ) from None
+
+    @staticmethod
+    def _moment(config: RunnableConfig | None) -> Moment:
+        """An application's own put or delete happens now (or at the run's reference time)."""
+        now = datetime.now(timezone.utc)
+        return Moment(reference_time(config) or now, now, thread_id_of(config))
 
     def _ttl(self, ttl: float | None | NotProvided) -> float | None:
         store = self.store
@@ -146,34 +154,21 @@ class StoreItemsMixin:
         refresh_ttl: bool | None,
         config: RunnableConfig | None,
         descendants: bool,
+        when: TimeQuery,
     ) -> Pipeline[list[SearchItem]]:
         namespace = self.get_namespace(config)
-        if refresh_ttl is None:
-            items = yield from search_memories(
-                self.port,
-                namespace,
-                query=query,
-                filter=filter,
-                limit=limit,
-                offset=offset,
-                descendants=descendants,
-            )
-        else:
-            # search_memories takes no refresh_ttl; a manager's namespace never starts with
-            # the reserved root, so its bookkeeping filter has nothing to drop here.
-            items = yield from Search(
-                self.port,
-                NamespaceSearch(
-                    namespace,
-                    query=query,
-                    filter=filter,
-                    limit=limit,
-                    offset=offset,
-                    descendants=descendants,
-                    refresh_ttl=refresh_ttl,
-                ),
-            )
-        default = self._default(config) if not items and offset == 0 else None
+        items = yield from search_in_time(
+            self.port,
+            namespace,
+            when,
+            query=query,
+            filter=filter,
+            limit=limit,
+            offset=offset,
+            descendants=descendants,
+            refresh_ttl=refresh_ttl,
+        )
+        default = self._default(config) if not items and offset == 0 and when.plain else None
         if default is None:
             return items
         now = datetime.now(timezone.utc)
@@ -189,10 +184,23 @@ class StoreItemsMixin:
         refresh_ttl: bool | None = None,
         config: RunnableConfig | None = None,
         descendants: bool = False,
+        as_of: datetime | None = None,
+        event_after: datetime | None = None,
+        event_before: datetime | None = None,
+        recency_weight: float = 0.0,
     ) -> list[SearchItem]:
         """Memories of this manager's namespace (``descendants=True``: and those below it).
-        With a default and nothing stored yet, the default as it would be created."""
-        return run(self._search(query, filter, limit, offset, refresh_ttl, config, descendants))
+        With a default and nothing stored yet, the default as it would be created.
+
+        ``as_of``: the memories as they were at that moment (versions since replaced or deleted
+        included, later ones left out); ``event_after`` / ``event_before``: only memories learnt
+        from events in that range; ``recency_weight`` (0-1): prefer newer facts (see
+        ``reverie.ledger.time_search.TimeQuery``).
+        """
+        when = TimeQuery(as_of, event_after, event_before, recency_weight)
+        return run(
+            self._search(query, filter, limit, offset, refresh_ttl, config, descendants, when)
+        )
 
     async def asearch(
         self,
@@ -204,10 +212,22 @@ class StoreItemsMixin:
         refresh_ttl: bool | None = None,
         config: RunnableConfig | None = None,
         descendants: bool = False,
+        as_of: datetime | None = None,
+        event_after: datetime | None = None,
+        event_before: datetime | None = None,
+        recency_weight: float = 0.0,
     ) -> list[SearchItem]:
+        when = TimeQuery(as_of, event_after, event_before, recency_weight)
         return await arun(
-            self._search(query, filter, limit, offset, refresh_ttl, config, descendants)
+            self._search(query, filter, limit, offset, refresh_ttl, config, descendants, when)
         )
+
+    def timeline(self, key: str, *, config: RunnableConfig | None = None) -> list[Version]:
+        """Every version of memory ``key``, oldest first, with when each was true."""
+        return run(memory_timeline(self.port, self.get_namespace(config), key))
+
+    async def atimeline(self, key: str, *, config: RunnableConfig | None = None) -> list[Version]:
+        return await arun(memory_timeline(self.port, self.get_namespace(config), key))
 
     def _write(
         self,
@@ -228,6 +248,8 @@ class StoreItemsMixin:
                 f"index must be None (the store's fields), False (not indexed) or a list of "
                 f"field paths, got {index!r}."
             )
+        if after is not None:  # a memory's key keeps room for its past versions' keys
+            check_key(key, self.toolkit.limits, "memory key", memory=True)
         yield from change_memory(
             self.port,
             self.namespace(config),
@@ -238,6 +260,7 @@ class StoreItemsMixin:
             retries=self.consolidation.max_conflict_retries,
             index=index,
             ttl=ttl,
+            moment=self._moment(config) if self.consolidation.supersede else None,
         )
 
     def put(

@@ -22,6 +22,7 @@ from reverie.core.limits import DEFAULT_LIMITS, Limits
 from reverie.core.namespace import NamespaceTemplate
 from reverie.core.ports import MemoryStorePort
 from reverie.core.types import Memory
+from reverie.extraction.accounting import accounted_run
 from reverie.extraction.consolidation import Consolidation, bind_query_model
 from reverie.extraction.engine import ExtractionEngine
 from reverie.extraction.memory_manager import DEFAULT_TOKEN_BUDGET
@@ -33,11 +34,14 @@ from reverie.extraction.report import ReportedList, RunReport, reported
 from reverie.extraction.run_config import checked_config, messages_of, run_config
 from reverie.extraction.schemas import SchemaToolkit
 from reverie.extraction.store_items import StoreItemsMixin
+from reverie.extraction.usage_queries import UsageQueriesMixin
 from reverie.ledger import port_for
 from reverie.ledger.history import HistoryRecord, read_history
 
 
-class MemoryStoreManager(StoreItemsMixin, Runnable[dict[str, Any], list[dict[str, Any]]]):
+class MemoryStoreManager(
+    StoreItemsMixin, UsageQueriesMixin, Runnable[dict[str, Any], list[dict[str, Any]]]
+):
     """Reads conversations and keeps a namespace of memories up to date."""
 
     def __init__(
@@ -59,9 +63,11 @@ class MemoryStoreManager(StoreItemsMixin, Runnable[dict[str, Any], list[dict[str
         context_messages: int = 2,
         token_budget: int = DEFAULT_TOKEN_BUDGET,
         history: bool = True,
+        usage: bool = True,
         max_conflict_retries: int = 2,
         extraction_mode: ExtractionMode = "auto",
         on_unusable_reply: OnUnusableReply = "warn",
+        supersede: bool = True,
         limits: Limits | None = None,
     ) -> None:
         if default is not None and default_factory is not None:
@@ -125,9 +131,11 @@ class MemoryStoreManager(StoreItemsMixin, Runnable[dict[str, Any], list[dict[str
             incremental=incremental,
             context_messages=max(0, context_messages),
             conversation_budget=conversation_budget,
+            supersede=supersede,
             limits=self.limits,
         )
         self.token_budget = token_budget
+        self.keeps_usage = usage
         self.explicit_store = store
         self._opened_default: BaseStore | None = None
         self._default_store_lock = threading.Lock()
@@ -191,7 +199,15 @@ class MemoryStoreManager(StoreItemsMixin, Runnable[dict[str, Any], list[dict[str
         messages = messages_of(input)
         namespace = self.namespace(config)
         report = RunReport()
-        written = yield from self.consolidation.run(self.port, namespace, messages, config, report)
+        written = yield from accounted_run(
+            self.consolidation,
+            self.port,
+            namespace,
+            messages,
+            config,
+            report,
+            usage=self.keeps_usage,
+        )
         return reported(written, report)
 
     def invoke(
@@ -254,8 +270,10 @@ def create_memory_store_manager(
     context_messages: int = 2,
     token_budget: int = DEFAULT_TOKEN_BUDGET,
     history: bool = True,
+    usage: bool = True,
     extraction_mode: ExtractionMode = "auto",
     on_unusable_reply: OnUnusableReply = "warn",
+    supersede: bool = True,
     limits: Limits | None = None,
 ) -> MemoryStoreManager:
     """Create a manager that keeps memories in a LangGraph store up to date.
@@ -266,10 +284,16 @@ def create_memory_store_manager(
 
     Beyond LangMem's arguments: ``incremental`` skips messages already consolidated for the same
     ``thread_id``; ``token_budget`` caps each model call's prompt; ``history`` keeps an audit trail;
-    ``extraction_mode`` and ``on_unusable_reply``: see docs/models/README.md. ``limits``
+    ``usage`` records each run's calls, tokens, timings and changes with its memories and traces
+    it (``manager.runs()``, ``manager.usage()``; docs/observability.md); ``extraction_mode`` and
+    ``on_unusable_reply``: see docs/models/README.md. The returned list's ``.report`` (a
+    ``RunReport``) says which mode was used, what the run cost and why nothing was stored.
+    ``supersede`` (default) keeps every version of a changed memory with when it was true, so
+    the past can be searched (``search(..., as_of=...)``); ``supersede=False`` overwrites, as
+    LangMem does. Pass ``config["configurable"]["reference_time"]`` for when a conversation
+    happened, if its messages do not carry their own times. ``limits``
     (``reverie.core.limits.Limits``) bounds what is stored: memory size, namespace labels (user
-    ids), thread ids, searches. The returned list's ``.report`` (a ``RunReport``) says which mode
-    was used and why nothing was stored.
+    ids), thread ids, searches.
     """
     return MemoryStoreManager(
         model,
@@ -288,8 +312,10 @@ def create_memory_store_manager(
         context_messages=context_messages,
         token_budget=token_budget,
         history=history,
+        usage=usage,
         extraction_mode=extraction_mode,
         on_unusable_reply=on_unusable_reply,
+        supersede=supersede,
         limits=limits,
     )
 

@@ -9,6 +9,7 @@ delete only lands on the version of the memory the model was shown.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from reverie.core.ports import Expectation, Write
 from reverie.core.types import stored_value
 from reverie.extraction.schemas import Delete, Insert, Operation, Update
 from reverie.ledger.history import Action, history_put
+from reverie.ledger.timeline import Moment, TimeRecord, timeline_writes
 
 _KEY_NAMESPACE = uuid.UUID("6f0b7c52-31a4-4d59-9d0e-5be0c2f0a1d4")
 
@@ -64,6 +66,18 @@ class PlannedWrites:
     writes: list[Write] = field(default_factory=list)
     # {"namespace", "key", "value"} of every memory written (what invoke returns).
     written: list[dict[str, Any]] = field(default_factory=list)
+    # How many memories each change makes: insert, update, supersede (an update that keeps the
+    # closed version), delete. The run's counts.
+    actions: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Supersession:
+    """Keep closed versions (see ``ledger.timeline``): when the changes happen, and the time
+    records of the stored memories they change."""
+
+    moment: Moment
+    records: dict[str, TimeRecord | None]
 
 
 def plan_writes(
@@ -73,8 +87,11 @@ def plan_writes(
     idempotency: str | None,
     *,
     history: bool,
+    supersession: Supersession | None = None,
+    run_id: str | None = None,
 ) -> PlannedWrites:
-    """The writes (and audit records) that make the store match the working set."""
+    """The writes (and audit records) that make the store match the working set; with a
+    ``supersession``, also each change's timeline (closed versions instead of overwrites)."""
     plan = PlannedWrites()
     inserted = 0
     for entry in entries.values():
@@ -101,6 +118,19 @@ def plan_writes(
         if after is not None and after == before:
             continue
         plan.writes.append(PutOp(namespace, entry.key, after))
+        # An update that keeps the closed version supersedes it rather than overwriting it.
+        plan.actions[
+            "supersede" if supersession is not None and action == "update" else action
+        ] += 1
+        if supersession is not None:
+            plan.writes += timeline_writes(
+                namespace,
+                entry.key,
+                entry.item if isinstance(entry.item, Item) else None,
+                supersession.records.get(entry.key),
+                after,
+                supersession.moment,
+            )
         if after is not None:
             plan.written.append({"namespace": namespace, "key": entry.key, "value": after})
         if history:
@@ -110,6 +140,8 @@ def plan_writes(
                 else None
             )
             plan.writes.append(
-                history_put(namespace, entry.key, action, before, after, thread_id, record_key)
+                history_put(
+                    namespace, entry.key, action, before, after, thread_id, record_key, run_id
+                )
             )
     return plan

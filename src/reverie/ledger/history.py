@@ -34,6 +34,9 @@ class HistoryRecord(BaseModel):
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     thread_id: str | None = None
+    # The manager run that made the change: its usage record has the same run_id
+    # (``manager.runs()``); None for changes made outside a run (put, delete, tools).
+    run_id: str | None = None
     at: datetime
 
     @classmethod
@@ -56,6 +59,7 @@ def history_put(
     after: dict[str, Any] | None,
     thread_id: str | None,
     record_key: str | None = None,
+    run_id: str | None = None,
 ) -> PutOp:
     """The write that records one change to memory ``key`` of ``namespace`` in its audit trail;
     committed together with the change itself."""
@@ -67,6 +71,7 @@ def history_put(
         before=clean_json(before),
         after=clean_json(after),
         thread_id=clean_json(thread_id),
+        run_id=run_id,
     )
     return PutOp(
         history_namespace(namespace),

@@ -9,15 +9,13 @@ returned by a search of user namespaces.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from langgraph.store.base import SearchItem
 
 from reverie.core.effects import Pipeline, Search
-from reverie.core.limits import Limits
 from reverie.core.namespace import RESERVED_ROOT
 from reverie.core.ports import MemoryStorePort, NamespaceSearch
-from reverie.core.requests import checked_search
 
 
 def search_memories(
@@ -29,11 +27,10 @@ def search_memories(
     limit: int = 10,
     offset: int = 0,
     descendants: bool = False,
-    limits: Limits | None = None,
+    refresh_ttl: bool | None = None,
 ) -> Pipeline[list[SearchItem]]:
-    """Memories of ``namespace`` (and, with ``descendants``, of every namespace below it).
-    ``limits``: the caller's own limits on the query, filter, limit and offset (the store
-    applies its own in any case)."""
+    """Memories of ``namespace`` (and, with ``descendants``, of every namespace below it);
+    ``refresh_ttl`` as LangGraph's (None: the store's default)."""
     request = NamespaceSearch(
         tuple(namespace),
         query=query,
@@ -41,9 +38,8 @@ def search_memories(
         limit=limit,
         offset=offset,
         descendants=descendants,
+        refresh_ttl=refresh_ttl,
     )
-    if limits is not None:
-        request = cast(NamespaceSearch, checked_search(request, limits))
     items = yield from Search(port, request)
     if descendants and (not namespace or namespace[0] != RESERVED_ROOT):
         # A search from the root would otherwise reach every user's audit trail.

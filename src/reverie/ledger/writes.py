@@ -13,6 +13,7 @@ from reverie.core.effects import Commit, Pipeline, StoreBatch
 from reverie.core.errors import ConflictError
 from reverie.core.ports import Expectation, MemoryStorePort, Write
 from reverie.ledger.history import action_between, history_put
+from reverie.ledger.timeline import Moment, TimeRecord, time_namespace, timeline_writes
 
 # Given the memory as it is now (None: absent), the value it should have (None: deleted).
 Decide = Callable[[Item | None], dict[str, Any] | None]
@@ -38,6 +39,7 @@ def change_memory(
     retries: int = 2,
     index: Literal[False] | list[str] | None = None,
     ttl: float | None = None,
+    moment: Moment | None = None,
 ) -> Pipeline[Change]:
     """Read memory ``key``, ask ``decide`` for its new value and commit it (with its audit
     record) only if nobody changed the memory meanwhile; re-read and decide again otherwise.
@@ -45,16 +47,25 @@ def change_memory(
     ``decide`` may raise to refuse (e.g. an update of a memory that does not exist); nothing is
     written then. Writing a value equal to the stored one writes nothing, unless a ``ttl`` is
     given: then it is written again, without an audit record, to restart its expiry. ``index``
-    and ``ttl`` are those of LangGraph's ``put``.
+    and ``ttl`` are those of LangGraph's ``put``. With a ``moment``, the change keeps the
+    memory's timeline (``ledger.timeline``): the version it replaces is closed, not lost.
     """
     for _ in range(retries + 1):
-        (found,) = yield from StoreBatch(port, [GetOp(namespace, key, refresh_ttl=False)])
+        reads = [GetOp(namespace, key, refresh_ttl=False)]
+        if moment is not None:
+            reads.append(GetOp(time_namespace(namespace), key, refresh_ttl=False))
+        found, *timed = yield from StoreBatch(port, reads)
         before = found if isinstance(found, Item) else None
         after = decide(before)
         was = before.value if before is not None else None
         if was == after and (after is None or ttl is None):
             return Change(before, after, False)
         writes: list[Write] = [PutOp(namespace, key, after, index=index, ttl=ttl)]
+        if moment is not None and was != after:
+            record = timed[0].value if timed and isinstance(timed[0], Item) else None
+            writes += timeline_writes(
+                namespace, key, before, TimeRecord.from_value(record), after, moment
+            )
         if history and was != after:
             action = action_between(was, after)
             writes.append(history_put(namespace, key, action, was, after, thread_id))

@@ -13,8 +13,10 @@ from reverie.core.errors import ConfigurationError
 from reverie.core.limits import Limits
 
 if TYPE_CHECKING:
-    from reverie.core.ports import NativeStore
+    from langgraph.store.base import IndexConfig
+
     from reverie.stores.embedded import EmbeddedStore
+    from reverie.stores.postgres import ReveriePostgresStore
 
 DEFAULT_PATH = os.path.join(".reverie", "memories.db")
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -25,18 +27,18 @@ def default_target() -> str:
     return os.environ.get("REVERIE_STORE") or DEFAULT_PATH
 
 
-def _default_index() -> dict[str, Any]:
+def _default_index() -> IndexConfig:
     from reverie.embeddings import default_index  # loads the embedder's code only when needed
 
-    return dict(default_index())
+    return default_index()
 
 
 def open_store(
     target: str | os.PathLike[str] | None = None,
     *,
-    index: dict[str, Any] | None = None,
+    index: IndexConfig | None = None,
     limits: Limits | None = None,
-) -> NativeStore:
+) -> EmbeddedStore | ReveriePostgresStore:
     """Open (creating if needed) the store at ``target``.
 
     ``None`` uses ``$REVERIE_STORE`` or ``./.reverie/memories.db``; a file path opens an
@@ -66,7 +68,7 @@ def open_store(
         )
     from reverie.stores.embedded import EmbeddedStore
 
-    return EmbeddedStore(where, index=resolved, limits=limits)  # type: ignore[arg-type]
+    return EmbeddedStore(where, index=resolved, limits=limits)
 
 
 def __getattr__(name: str) -> Any:

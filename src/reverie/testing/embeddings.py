@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from typing import Any
 
 from langchain_core.embeddings import Embeddings
+from langgraph.store.base import IndexConfig
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -41,9 +41,9 @@ class HashingEmbeddings(Embeddings):
         return self._embed(text)
 
 
-def hashing_index(dims: int = 64, fields: list[str] | None = None) -> dict[str, Any]:
+def hashing_index(dims: int = 64, fields: list[str] | None = None) -> IndexConfig:
     """A LangGraph ``index`` config using :class:`HashingEmbeddings`."""
-    index: dict[str, Any] = {"dims": dims, "embed": HashingEmbeddings(dims)}
+    index: IndexConfig = {"dims": dims, "embed": HashingEmbeddings(dims)}
     if fields is not None:
         index["fields"] = fields
     return index

@@ -123,7 +123,9 @@ class ScriptedChatModel(BaseChatModel):
     ``AIMessage``, a text, one tool call dict or a list of them) or ``replies`` (used in order; the
     last one repeats). Every call is appended to :attr:`calls`. Structured output
     (``with_structured_output(method="json_schema" | "json_mode")``) records the schema in the
-    request and parses the scripted reply's text as JSON, as a provider does.
+    request and parses the scripted reply's text as JSON, as a provider does. Replies carry
+    ``usage_metadata`` with the recorded token counts (``reports_usage=False``: none) and the
+    ``model_name`` in their ``response_metadata``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -134,6 +136,9 @@ class ScriptedChatModel(BaseChatModel):
     replies: list[Any] = Field(default_factory=list)
     latency_seconds: float = 0.0
     model_name: str = "scripted"
+    # Whether replies carry ``usage_metadata`` (token counts) as most providers' do; False
+    # scripts a server that reports none, so the caller has to count tokens itself.
+    reports_usage: bool = True
 
     _calls: list[ScriptedCall] = PrivateAttr(default_factory=list)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -237,12 +242,16 @@ class ScriptedChatModel(BaseChatModel):
         )
         with self._lock:
             self._calls.append(call)
-        usage = {
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "total_tokens": input_tokens + output_tokens,
+        update: dict[str, Any] = {
+            "response_metadata": {**reply.response_metadata, "model_name": self.model_name}
         }
-        message = reply.model_copy(update={"usage_metadata": usage})
+        if self.reports_usage:
+            update["usage_metadata"] = {
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "total_tokens": input_tokens + output_tokens,
+            }
+        message = reply.model_copy(update=update)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _generate(

@@ -107,7 +107,7 @@ class _ManageMemory:
             "Search your memories to find the right id."
         )
         try:
-            check_key(key, self.limits, "memory id")
+            check_key(key, self.limits, "memory id", memory=True)
             data = None if action == "delete" else to_jsonable(content)
         except LimitError:
             raise missing from None  # no id that long was ever stored

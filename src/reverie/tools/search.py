@@ -7,6 +7,7 @@ LangMem's tool returns, whichever writer (this tool or a memory manager) stored 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
@@ -14,13 +15,15 @@ from langchain_core.tools import StructuredTool, ToolException
 from langgraph.store.base import BaseStore, SearchItem
 from pydantic import BaseModel, ConfigDict, Field
 
+from reverie.core.dates import as_datetime
 from reverie.core.effects import Pipeline, arun, run
 from reverie.core.errors import ConfigurationError, InputError
 from reverie.core.filters import OPERATORS
 from reverie.core.limits import DEFAULT_LIMITS, Limits
 from reverie.core.namespace import NamespaceTemplate
+from reverie.core.requests import checked_search_args
 from reverie.ledger import port_for
-from reverie.ledger.search import search_memories
+from reverie.ledger.time_search import TimeQuery, search_in_time
 from reverie.tools._runtime import resolve_store
 
 ResponseFormat = Literal["content", "content_and_artifact"]
@@ -37,6 +40,22 @@ class SearchMemoryArgs(BaseModel):
         description="Conditions on the stored value's fields, all of which must hold: "
         "field: value, or field: {op: value} with op one of " + ", ".join(OPERATORS) + ".",
     )
+    as_of: str | None = Field(
+        default=None,
+        description="A past date (ISO, e.g. 2024-03-01) to see what was true then, including "
+        "facts since replaced; omit for the present.",
+    )
+
+
+def _moment(as_of: str | None) -> datetime | None:
+    if as_of is None or not as_of.strip():
+        return None
+    moment = as_datetime(as_of)
+    if moment is None:
+        raise ToolException(
+            f"as_of {as_of[:40]!r} is not a date; give an ISO date such as 2024-03-01, or omit it."
+        )
+    return moment
 
 
 def _render(items: list[SearchItem], response_format: ResponseFormat) -> Any:
@@ -69,19 +88,27 @@ def create_search_memory_tool(
     template = NamespaceTemplate(namespace, limits=limits)
 
     def pipeline(
-        config: RunnableConfig, query: str, limit: int, offset: int, filter: dict[str, Any] | None
+        config: RunnableConfig,
+        query: str,
+        limit: int,
+        offset: int,
+        filter: dict[str, Any] | None,
+        as_of: str | None,
     ) -> Pipeline[Any]:
         where = template(config)
         try:
-            items = yield from search_memories(
+            query_, filter, limit, offset = checked_search_args(
+                query, filter, limit, offset, limits
+            )
+            items = yield from search_in_time(
                 port_for(resolve_store(store)),
                 where,
-                query=query,
+                TimeQuery(as_of=_moment(as_of)),
+                query=query_,
                 filter=filter,
                 limit=limit,
                 offset=offset,
                 descendants=descendants,
-                limits=limits,
             )
         except ConfigurationError:
             raise  # the application's setup, not the model's call
@@ -95,8 +122,9 @@ def create_search_memory_tool(
         limit: int = 10,
         offset: int = 0,
         filter: dict[str, Any] | None = None,
+        as_of: str | None = None,
     ) -> Any:
-        return run(pipeline(config, query, limit, offset, filter))
+        return run(pipeline(config, query, limit, offset, filter, as_of))
 
     async def asearch_memory(
         config: RunnableConfig,
@@ -104,8 +132,9 @@ def create_search_memory_tool(
         limit: int = 10,
         offset: int = 0,
         filter: dict[str, Any] | None = None,
+        as_of: str | None = None,
     ) -> Any:
-        return await arun(pipeline(config, query, limit, offset, filter))
+        return await arun(pipeline(config, query, limit, offset, filter, as_of))
 
     description = "Search your long-term memories for anything relevant to the current context."
     if instructions:

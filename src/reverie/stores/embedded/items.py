@@ -24,13 +24,29 @@ class ItemReader:
         self.namespaces = namespaces
 
     def get(self, namespace: tuple[str, ...], key: str, now: float) -> Row | None:
-        ns_id = self.namespaces.id_of(ns_path(namespace))
-        if ns_id is None:
-            return None
+        # One statement: the namespace by its (unique) path, the item by its (unique) key.
         row = self.db.conn.execute(
-            f"{_FROM} WHERE i.ns_id = ? AND i.key = ? AND {LIVE}", (ns_id, key, now)
+            f"{_FROM} WHERE n.path = ? AND i.key = ? AND {LIVE}", (ns_path(namespace), key, now)
         ).fetchone()
         return None if row is None else Row.from_sql(row)
+
+    def get_many(
+        self, wanted: Sequence[tuple[tuple[str, ...], str]], now: float
+    ) -> dict[tuple[tuple[str, ...], str], Row]:
+        """Live items by (namespace, key): one statement per namespace and chunk of keys."""
+        by_namespace: dict[tuple[str, ...], list[str]] = {}
+        for namespace, key in wanted:
+            by_namespace.setdefault(namespace, []).append(key)
+        found: dict[tuple[tuple[str, ...], str], Row] = {}
+        for namespace, keys in by_namespace.items():
+            for chunk in chunks(sorted(set(keys))):
+                for row in self.db.conn.execute(
+                    f"{_FROM} WHERE n.path = ? AND i.key IN ({marks(len(chunk))}) AND {LIVE}",
+                    (ns_path(namespace), *chunk, now),
+                ):
+                    item = Row.from_sql(row)
+                    found[(namespace, item.key)] = item
+        return found
 
     def rows(self, ids: Sequence[int], now: float) -> dict[int, Row]:
         """Live rows by id (ids of deleted or expired items are left out)."""

@@ -1,7 +1,9 @@
-"""Namespaces in the file: ids (cached, they never change), prefix lookups, listing, creation.
+"""Namespaces in the file: ids, prefix lookups, listing, creation.
 
 A namespace is stored once as its labels joined by "." (labels may not contain "."), with a
-write counter (``version``) that searches compare with their cached indexes.
+write counter (``version``) that searches compare with their cached indexes. A namespace whose
+last item is deleted loses its row (see ``writer``), and is given a new id if written again, so
+ids are looked up, not remembered across transactions: another process may have dropped one.
 """
 
 from __future__ import annotations
@@ -19,18 +21,11 @@ class Namespaces:
 
     def __init__(self, db: StoreFile) -> None:
         self.db = db
-        self._ids: dict[str, int] = {}
 
     def id_of(self, path: str) -> int | None:
-        """The id of the namespace at ``path`` (dotted), None if it was never written."""
-        ns_id = self._ids.get(path)
-        if ns_id is None:
-            row = self.db.conn.execute(
-                "SELECT id FROM namespaces WHERE path = ?", (path,)
-            ).fetchone()
-            if row is not None:
-                ns_id = self._ids[path] = int(row[0])
-        return ns_id
+        """The id of the namespace at ``path`` (dotted), None if it holds nothing."""
+        row = self.db.conn.execute("SELECT id FROM namespaces WHERE path = ?", (path,)).fetchone()
+        return None if row is None else int(row[0])
 
     def exactly(self, namespace: tuple[str, ...]) -> list[Versioned]:
         """``[(id, version)]`` of ``namespace`` itself, or ``[]``."""
@@ -57,8 +52,8 @@ class Namespaces:
         return [(int(a), int(b)) for a, b in rows]
 
     def for_write(self, path: str, created: dict[str, int]) -> int:
-        """The id of ``path``, inserting the namespace if new (recorded in ``created``; only
-        :meth:`remember` it once the transaction committed)."""
+        """The id of ``path``, inserting the namespace if new (recorded in ``created``, so one
+        transaction inserts it once)."""
         ns_id = created.get(path) or self.id_of(path)
         if ns_id is None:
             row = self.db.conn.execute(
@@ -66,9 +61,6 @@ class Namespaces:
             ).fetchone()
             ns_id = created[path] = int(row[0])
         return ns_id
-
-    def remember(self, created: dict[str, int]) -> None:
-        self._ids.update(created)
 
     def listing(self, op: ListNamespacesOp, now: float) -> list[tuple[str, ...]]:
         """``ListNamespacesOp``: namespaces holding a live item (empty ones are not listed)."""

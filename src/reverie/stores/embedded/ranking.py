@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 SearchMode = Literal["hybrid", "vector", "keyword"]
-SEARCH_MODES: tuple[str, ...] = ("hybrid", "vector", "keyword")
+SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "vector", "keyword")
 RRF_K = 10
 STRIDE = 16  # see at_least
 

@@ -57,7 +57,7 @@ from reverie.stores.embedded.items import ItemReader
 from reverie.stores.embedded.namespaces import Namespaces
 from reverie.stores.embedded.planning import Planner, index_fields
 from reverie.stores.embedded.ranking import SEARCH_MODES, SearchMode
-from reverie.stores.embedded.rows import Plan
+from reverie.stores.embedded.rows import Plan, Row
 from reverie.stores.embedded.search import Searcher, SearchRequest
 from reverie.stores.embedded.sweeper import Sweeper
 from reverie.stores.embedded.ttl import Expiry
@@ -207,7 +207,9 @@ class EmbeddedStore(NativeStore):
         with self._db.session():
             with self._db.transaction(write=bool(plan.puts)):
                 now = time.time()
-                results = [self._read(op, embedded, now, refresh) for op in plan.ops]
+                gets = [(tuple(op.namespace), op.key) for op in plan.ops if isinstance(op, GetOp)]
+                rows = self._reader.get_many(gets, now) if len(gets) > 1 else None
+                results = [self._read(op, embedded, now, refresh, rows) for op in plan.ops]
                 if plan.puts:
                     applied = self._writer.apply(plan, embedded.by_text, now)
                     self._expiry.refresh(refresh, now)
@@ -217,9 +219,19 @@ class EmbeddedStore(NativeStore):
                 self._expiry.refresh_after_read(refresh, now)
         return results
 
-    def _read(self, op: PortOp, embedded: Embedded, now: float, refresh: set[int]) -> Result:
+    def _read(
+        self,
+        op: PortOp,
+        embedded: Embedded,
+        now: float,
+        refresh: set[int],
+        rows: dict[tuple[tuple[str, ...], str], Row] | None = None,
+    ) -> Result:
         if isinstance(op, GetOp):
-            row = self._reader.get(op.namespace, op.key, now)
+            if rows is not None:  # several gets in one batch were read together
+                row = rows.get((tuple(op.namespace), op.key))
+            else:
+                row = self._reader.get(op.namespace, op.key, now)
             if row is None:
                 return None
             if op.refresh_ttl and row.ttl_minutes is not None:

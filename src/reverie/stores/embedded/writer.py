@@ -42,6 +42,7 @@ class Applied:
 
     created: dict[str, int]  # namespaces inserted: path -> id
     touched: list[NsWrite]
+    dropped: list[int]  # namespaces whose last item went: their rows are gone too
 
 
 class Writer:
@@ -121,14 +122,32 @@ class Writer:
         conn.executemany(
             "UPDATE namespaces SET version = version + 1 WHERE id = ?", [(n,) for n in touched]
         )
+        dropped = self._drop_emptied(sorted(n for n, group in removed.items() if group))
         self.expiry.sweep_if_due(now)
         return Applied(
             created,
             [
                 NsWrite(n, before[n], before[n] + 1, removed.get(n, []), added.get(n, []))
                 for n in touched
+                if n not in dropped
             ],
+            dropped,
         )
+
+    def _drop_emptied(self, candidates: list[int]) -> list[int]:
+        """Remove the rows of namespaces left without items: a namespace's path names its user,
+        and an erased user must leave nothing behind (an empty namespace is never listed)."""
+        dropped: list[int] = []
+        for chunk in chunks(candidates):
+            dropped += [
+                int(row[0])
+                for row in self.db.conn.execute(
+                    f"DELETE FROM namespaces WHERE id IN ({marks(len(chunk))}) AND NOT EXISTS "
+                    "(SELECT 1 FROM items i WHERE i.ns_id = namespaces.id) RETURNING id",
+                    chunk,
+                )
+            ]
+        return dropped
 
     def write_item(self, ns_id: int, put: PutPlan, now: float) -> int | None:
         """Upsert or delete one item row; its id (None: the delete found no item)."""
@@ -187,7 +206,8 @@ class Writer:
         return added
 
     def publish(self, applied: Applied) -> None:
-        """After the commit: remember new namespaces and patch this process's caches."""
-        self.namespaces.remember(applied.created)
+        """After the commit: patch this process's caches."""
         for w in applied.touched:
             self.cache.apply_own_write(w.ns_id, w.before, w.after, w.removed, w.added)
+        for ns_id in applied.dropped:
+            self.cache.discard(ns_id)
