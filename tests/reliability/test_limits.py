@@ -41,6 +41,7 @@ def test_defaults_and_configuration() -> None:
         256,
     )
     assert (limits.max_namespace_depth, limits.memory_namespace_depth) == (8, 6)
+    assert limits.memory_key_bytes == 224
     assert Limits.from_env({"REVERIE_MAX_VALUE_BYTES": "131_072"}).max_value_bytes == 131_072
     assert Limits.from_env({}) == limits
     with pytest.raises(ConfigurationError, match="REVERIE_MAX_KEY_BYTES must be a whole number"):
@@ -103,6 +104,18 @@ def test_user_id_limits_are_checked_when_the_namespace_is_filled(any_store: Base
         harness.manager(namespace=("a", "b", "c", "d", "e", "f", "{langgraph_user_id}"))[0].invoke(
             [("user", "hi")], ALICE
         )
+    harness.check_nothing_stored_changed()
+
+
+def test_a_memory_key_leaves_room_for_its_past_versions(any_store: BaseStore) -> None:
+    harness = Harness(any_store)
+    manager, _ = harness.manager()
+    longest = "k" * Limits().memory_key_bytes
+    manager.put(longest, "first", config=ALICE)
+    manager.put(longest, "second", config=ALICE)  # the first is kept as a past version
+    assert "second" in contents(any_store)
+    with pytest.raises(LimitError, match="at most 224 bytes"):
+        manager.put(longest + "k", "x", config=ALICE)
     harness.check_nothing_stored_changed()
 
 
@@ -169,6 +182,6 @@ def test_a_tool_with_its_own_limits(any_store: BaseStore) -> None:
     tool = create_search_memory_tool(TEMPLATE, store=any_store, limits=Limits(max_query_chars=5))
     assert "at most 5" in tool.invoke({"query": "longer"}, ALICE)
     assert tool.invoke({"query": "short"}, ALICE) == "[]"
-    manage = create_manage_memory_tool(TEMPLATE, store=any_store, limits=Limits(max_key_bytes=4))
+    manage = create_manage_memory_tool(TEMPLATE, store=any_store, limits=Limits(max_key_bytes=36))
     reply = manage.invoke({"action": "delete", "id": "12345"}, ALICE)
     assert reply.startswith("No memory with id 12345") and "nothing was changed" in reply
