@@ -16,6 +16,7 @@ from benchmarks.common import RESULTS, quick_mode
 # Module name -> what it measures. Order: cheapest first.
 BENCHMARKS = {
     "overhead": "library overhead per ainvoke",
+    "cli_bench": "reverie command wall time: empty vs 10k-memory store, start-up",
     "embedding_bench": "offline MiniLM embedder: sentences/s and query latency",
     "executor_bench": "submit latency and throughput of the executors",
     "scaleout_bench": "durable-queue throughput with 1, 2 and 4 worker processes",

@@ -153,7 +153,12 @@ def test_restart_mid_workload_loses_no_acknowledged_write() -> None:
         assert not work.errors, work.errors
         print(f"restart: {work.failures} failed calls retried, {len(work.acked_puts)} puts acked")
 
-        stored = {item.key: item.value["n"] for item in store.search(STORE_NS, limit=100_000)}
+        stored = {}
+        for offset in range(0, 1_000_000, 10_000):  # pages within the search limit
+            page = store.search(STORE_NS, limit=10_000, offset=offset)
+            stored.update({item.key: item.value["n"] for item in page})
+            if len(page) < 10_000:
+                break
         lost = {k: v for k, v in work.acked_puts.items() if stored.get(k) != v}
         assert not lost, f"acknowledged puts missing after the restart: {sorted(lost)[:10]}"
 

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from reverie.core.errors import InputError
+from reverie.core.text import clean_text
 
 Role = Literal["system", "user", "assistant", "tool", "developer"]
 
@@ -37,6 +38,11 @@ class Message(BaseModel):
                 part.get("text", "") if isinstance(part, dict) else str(part) for part in content
             )
         return content
+
+    @field_validator("content")
+    @classmethod
+    def _normalised(cls, content: str) -> str:
+        return clean_text(content)  # the value policy: episodes are stored as read
 
 
 def _parse(text: str, path: Path) -> list[Any]:

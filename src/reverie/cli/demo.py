@@ -21,7 +21,8 @@ from reverie.cli.conversation import Message
 from reverie.cli.embedding_choice import HASHING, LOCAL, configured_embeddings, index_for
 from reverie.cli.episodes import store_episodes
 from reverie.cli.models import HOW_TO_CONFIGURE
-from reverie.cli.storage import describe_target, format_namespace, memory_text, opened_store
+from reverie.cli.naming import describe_target, format_namespace, memory_text
+from reverie.cli.storage import opened_store
 from reverie.core.effects import run
 from reverie.ledger import port_for
 from reverie.ledger.search import search_memories

@@ -9,10 +9,12 @@ meaning. Anything else is a ``provider:model`` name handed to ``reverie.embeddin
 from __future__ import annotations
 
 import os
-
-from langgraph.store.base import IndexConfig
+from typing import TYPE_CHECKING
 
 from reverie.core.errors import ConfigurationError, EmbeddingError
+
+if TYPE_CHECKING:  # the CLI names the embedder before (and without) loading LangGraph
+    from langgraph.store.base import IndexConfig
 
 EMBEDDINGS_ENV = "REVERIE_EMBEDDINGS"
 LOCAL = "local"
@@ -31,7 +33,7 @@ def index_for(spec: str | None) -> IndexConfig | None:
     if choice == LOCAL:
         return None
     if choice == HASHING:
-        from reverie.testing import hashing_index
+        from reverie.testing.embeddings import hashing_index  # not the scripted model
 
         return hashing_index()
     if ":" not in choice:

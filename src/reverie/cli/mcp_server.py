@@ -15,9 +15,14 @@ from langgraph.store.base import BaseStore, IndexConfig, Item
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from reverie.cli.storage import format_namespace, memory_text, opened_store
+from reverie.cli.naming import format_namespace, memory_text
+from reverie.cli.storage import opened_store
 from reverie.core.dates import as_datetime
 from reverie.core.effects import arun
+from reverie.core.errors import ConfigurationError, InputError, LimitError
+from reverie.core.limits import DEFAULT_LIMITS, Limits, check_key, check_value_size
+from reverie.core.requests import checked_search_args
+from reverie.core.text import clean_text, quoted
 from reverie.core.types import Memory, stored_value
 from reverie.ledger import port_for
 from reverie.ledger.time_search import TimeQuery, search_in_time
@@ -27,26 +32,47 @@ from reverie.ledger.writes import change_memory
 def _missing(key: str, namespace: tuple[str, ...]) -> ToolError:
     # ToolError reaches the client as an error result carrying this message.
     return ToolError(
-        f"No memory with key {key!r} in {format_namespace(namespace)!r}; nothing was changed. "
-        "Use the search tool to find the key."
+        f"No memory with key {quoted(key)} in {format_namespace(namespace)!r}; nothing was "
+        "changed. Use the search tool to find the key."
     )
 
 
-def _memory(content: str) -> dict[str, Any]:
-    if not content.strip():
+def _memory(content: str, limits: Limits) -> dict[str, Any]:
+    """The stored value for ``content``: normalised text, refused when empty or too large (for
+    ``remember`` and ``update`` alike)."""
+    text = clean_text(content)
+    if not text.strip():
         raise ToolError("The memory is empty; pass the text to remember as 'content'.")
-    return stored_value(Memory(content=content))
+    value = stored_value(Memory(content=text))
+    try:
+        check_value_size(value, limits)
+    except LimitError as exc:
+        raise ToolError(str(exc)) from None
+    return value
+
+
+def _key(key: str, namespace: tuple[str, ...], limits: Limits) -> str:
+    try:
+        return check_key(key, limits, memory=True)
+    except InputError:
+        raise _missing(key, namespace) from None  # no such key was ever stored
 
 
 def build_server(
-    store: BaseStore, namespace: tuple[str, ...], *, descendants: bool = False
+    store: BaseStore,
+    namespace: tuple[str, ...],
+    *,
+    descendants: bool = False,
+    limits: Limits | None = None,
 ) -> MCPServer:
     """An MCP server whose tools remember, search, update and forget memories in ``namespace``.
 
     Searches see exactly ``namespace``; with ``descendants`` also the namespaces below it (writes
-    always go to ``namespace`` itself). Every change is a checked commit recorded in the namespace's audit trail, as the memory
-    managers' and the agent tools' changes are.
+    always go to ``namespace`` itself). Every change is a checked commit recorded in the
+    namespace's audit trail, as the memory managers' and the agent tools' changes are. Input over
+    ``limits`` (a memory too large, a query too long) is refused as a tool error at once.
     """
+    limits = limits or DEFAULT_LIMITS
     where = format_namespace(namespace)
     port = port_for(store)
     server = MCPServer(
@@ -64,10 +90,10 @@ def build_server(
 
     @server.tool(description="Store a new memory: one self-contained fact or preference.")
     async def remember(content: str) -> dict[str, str]:
-        value = _memory(content)
+        value = _memory(content, limits)
         key = str(uuid.uuid4())
         await arun(change_memory(port, namespace, key, lambda _: value))
-        return {"key": key, "namespace": where, "content": content}
+        return {"key": key, "namespace": where, "content": memory_text(value)}
 
     @server.tool(
         description="Find memories by meaning, best match first. as_of (an ISO date such as "
@@ -77,16 +103,24 @@ def build_server(
         moment = as_datetime(as_of) if as_of else None
         if as_of and moment is None:
             raise ToolError(f"as_of {as_of[:40]!r} is not a date; use e.g. 2024-03-01.")
-        items = await arun(
-            search_in_time(
-                port,
-                namespace,
-                TimeQuery(as_of=moment),
-                query=query,
-                limit=max(1, min(limit, 100)),
-                descendants=descendants,
+        try:
+            checked_query, _, checked_limit, _ = checked_search_args(
+                query, None, max(1, min(limit, 100)), 0, limits
             )
-        )
+            items = await arun(
+                search_in_time(
+                    port,
+                    namespace,
+                    TimeQuery(as_of=moment),
+                    query=checked_query,
+                    limit=checked_limit,
+                    descendants=descendants,
+                )
+            )
+        except ConfigurationError:
+            raise
+        except InputError as exc:
+            raise ToolError(str(exc)) from None
         return [
             {
                 "key": i.key,
@@ -99,7 +133,8 @@ def build_server(
 
     @server.tool(description="Replace the text of the memory with this key.")
     async def update(key: str, content: str) -> dict[str, str]:
-        value = _memory(content)
+        key = _key(key, namespace, limits)
+        value = _memory(content, limits)
         must_exist = existing(key)
 
         def replace(item: Item | None) -> dict[str, Any]:
@@ -107,10 +142,11 @@ def build_server(
             return value
 
         await arun(change_memory(port, namespace, key, replace))
-        return {"key": key, "namespace": where, "content": content}
+        return {"key": key, "namespace": where, "content": memory_text(value)}
 
     @server.tool(description="Delete the memory with this key.")
     async def forget(key: str) -> dict[str, str]:
+        key = _key(key, namespace, limits)
         must_exist = existing(key)
 
         def delete(item: Item | None) -> None:
@@ -128,7 +164,8 @@ def serve(
     *,
     index: IndexConfig | None = None,
     descendants: bool = False,
+    limits: Limits | None = None,
 ) -> None:
     """Open the store and answer MCP requests on stdin/stdout until the client disconnects."""
-    with opened_store(target, index=index) as store:
-        build_server(store, namespace, descendants=descendants).run("stdio")
+    with opened_store(target, index=index, limits=limits) as store:
+        build_server(store, namespace, descendants=descendants, limits=limits).run("stdio")

@@ -1,4 +1,8 @@
-"""Commands that read and change stored memories: search, list, show, forget, stats."""
+"""Commands that read and change stored memories: search, list, show, forget, stats.
+
+Each command imports the store and ledger code it uses when it runs, so ``reverie --help``
+and the other commands start without it.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from reverie.cli import render, usage_view
+from reverie.cli import render
 from reverie.cli.errors import friendly_errors
-from reverie.cli.storage import (
+from reverie.cli.naming import (
     DEFAULT_USER,
     describe_target,
-    find_item,
     format_namespace,
     is_bookkeeping,
-    iter_items,
     parse_namespace,
 )
 from reverie.cli.typer_app import (
@@ -32,12 +34,7 @@ from reverie.cli.typer_app import (
     store_target,
 )
 from reverie.core.dates import as_datetime
-from reverie.core.effects import run
 from reverie.core.errors import InputError
-from reverie.ledger import port_for
-from reverie.ledger.erase import erase_namespace
-from reverie.ledger.time_search import TimeQuery, memory_timeline, search_in_time
-from reverie.ledger.writes import change_memory
 
 
 def parse_date(text: str | None, option: str) -> datetime | None:
@@ -68,6 +65,10 @@ def search(
     ] = None,
 ) -> None:
     """Find memories by meaning, best match first (all namespaces without --namespace)."""
+    from reverie.core.effects import run
+    from reverie.ledger import port_for
+    from reverie.ledger.time_search import TimeQuery, search_in_time
+
     where, below = namespace_scope(namespace, user, descendants)
     when = TimeQuery(as_of=parse_date(as_of, "--as-of"))
     with open_for(ctx) as store:
@@ -93,6 +94,8 @@ def list_memories(
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="Most memories shown.")] = 50,
 ) -> None:
     """List stored memories, namespace by namespace."""
+    from reverie.cli.storage import iter_items
+
     where, below = namespace_scope(namespace, user, descendants)
     with open_for(ctx) as store:
         items = []
@@ -115,6 +118,11 @@ def show(
     user: UserOption = DEFAULT_USER,
 ) -> None:
     """Show one memory in full, as JSON, with its timeline: every version and when it was true."""
+    from reverie.cli.storage import find_item
+    from reverie.core.effects import run
+    from reverie.ledger import port_for
+    from reverie.ledger.time_search import memory_timeline
+
     with open_for(ctx) as store:
         item = find_item(store, key, parse_namespace(namespace, user) if namespace else None)
         versions = run(memory_timeline(port_for(store), tuple(item.namespace), item.key))
@@ -141,6 +149,12 @@ def forget(
 ) -> None:
     """Delete one memory; or, with --namespace and no key, erase everything kept about that
     namespace (memories, past versions, audit trail, thread progress) in one step."""
+    from reverie.cli.storage import find_item
+    from reverie.core.effects import run
+    from reverie.ledger import port_for
+    from reverie.ledger.erase import erase_namespace
+    from reverie.ledger.writes import change_memory
+
     if key is None:
         if not namespace:
             raise InputError(
@@ -193,6 +207,10 @@ def stats(
     ] = None,
 ) -> None:
     """Count memories per namespace and kind, and what memory runs did and cost."""
+    from reverie.cli import usage_view
+    from reverie.cli.storage import iter_items
+    from reverie.ledger import port_for
+
     since_day = usage_view.parse_since(since) if since else None
     prices = [usage_view.parse_price(p) for p in price or []]
     per_namespace: Counter[str] = Counter()

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langgraph.store.base import Item, SearchItem
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from reverie.cli.storage import format_namespace, memory_text
+from reverie.cli.naming import format_namespace, memory_text
+
+if TYPE_CHECKING:
+    from langgraph.store.base import Item, SearchItem
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
+
+# Tables show a memory's first characters and its size: laying out a long text takes rich more
+# than linear time, and a listing is for finding memories (``reverie show`` prints one whole).
+SHOWN_CHARS = 500
+
+
+def shown(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text`` cut to ``limit`` characters for a table, saying how long it is when cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit].rstrip()} … [{len(text):,} characters]"
 
 
 def error(message: str) -> None:
@@ -43,9 +56,9 @@ def memory_table(items: Sequence[Item], *, title: str | None = None, scores: boo
     table.add_column("memory", overflow="fold")
     for item in items:
         details = f"{item.key} · {kind_of(item.value)} · {format_namespace(item.namespace)}"
-        row = [f"{escape(memory_text(item.value))}\n[dim]{escape(details)}[/]"]
+        row = [f"{escape(shown(memory_text(item.value)))}\n[dim]{escape(shown(details))}[/]"]
         if scores:
-            score = item.score if isinstance(item, SearchItem) else None
+            score = _score(item)
             row.insert(0, "-" if score is None else f"{score:.3f}")
         table.add_row(*row)
     return table
@@ -70,6 +83,12 @@ def episode_rows(items: Iterable[SearchItem], *, title: str) -> Table:
             "-" if item.score is None else f"{item.score:.3f}",
             "-" if turn is None else str(turn),
             str(role),
-            escape(memory_text(item.value)),
+            escape(shown(memory_text(item.value))),
         )
     return table
+
+
+def _score(item: Item) -> float | None:
+    from langgraph.store.base import SearchItem  # loaded by then: the item came from a store
+
+    return item.score if isinstance(item, SearchItem) else None

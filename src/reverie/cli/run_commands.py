@@ -7,18 +7,17 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from reverie.cli import render
-from reverie.cli.conversation import load_conversation
 from reverie.cli.errors import friendly_errors
 from reverie.cli.models import configured_model
-from reverie.cli.storage import DEFAULT_NAMESPACE, DEFAULT_USER, format_namespace, parse_namespace
+from reverie.cli.naming import DEFAULT_NAMESPACE, DEFAULT_USER, format_namespace, parse_namespace
 from reverie.cli.typer_app import (
     DescendantsOption,
     UserOption,
     app,
     index_of,
+    limits_of,
     open_for,
     state,
     store_target,
@@ -69,6 +68,10 @@ def ingest(
     turn is stored as an episodic memory (kind "Episode"); ingesting the same file again adds
     nothing.
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from reverie.cli.conversation import load_conversation
+
     messages = load_conversation(file)
     target = parse_namespace(namespace, user)
     spec = configured_model(model)
@@ -153,4 +156,5 @@ def mcp(
         parse_namespace(namespace, user),
         index=index_of(ctx),
         descendants=descendants,
+        limits=limits_of(ctx),
     )

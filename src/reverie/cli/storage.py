@@ -5,42 +5,32 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Literal, cast
 
 from langgraph.store.base import BaseStore, IndexConfig, Item
-from pydantic import BaseModel, ConfigDict, field_validator
 
 from reverie.cli.episodes import EPISODE_INDEX_FIELDS
-from reverie.core.errors import ConfigurationError, InputError, NamespaceError
-from reverie.core.namespace import RESERVED_ROOT, NamespaceTemplate
+from reverie.cli.naming import describe_target, format_namespace, is_bookkeeping
+from reverie.core.errors import ConfigurationError, InputError
+from reverie.core.limits import Limits
 from reverie.core.ports import NamespaceSearch, NativeStore, RestoredItem, Write
 from reverie.ledger import port_for
-from reverie.stores import default_target, open_store
+from reverie.stores import open_store
 
-DEFAULT_NAMESPACE = "memories/{langgraph_user_id}"
-DEFAULT_USER = "default"
-BOOKKEEPING_ROOT = RESERVED_ROOT
 _PAGE = 500
-
-
-def describe_target(target: str | None) -> str:
-    """How the user would recognise the store: its path or URL (without a password)."""
-    where = target or default_target()
-    if "://" in where and "@" in where:
-        scheme, rest = where.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return where
 
 
 @contextlib.contextmanager
 def opened_store(
-    target: str | Path | None, *, index: IndexConfig | None = None
+    target: str | Path | None,
+    *,
+    index: IndexConfig | None = None,
+    limits: Limits | None = None,
 ) -> Iterator[NativeStore]:
     """Open ``target`` (None: the default store) for one command and close it afterwards."""
     try:
-        store = open_store(target, index=index)
+        store = open_store(target, index=index, limits=limits)
     except sqlite3.DatabaseError as exc:
         raise ConfigurationError(
             f"Cannot open {describe_target(str(target) if target else None)}: {exc}"
@@ -49,26 +39,6 @@ def opened_store(
         yield store
     finally:
         store.close()
-
-
-def parse_namespace(text: str, user: str = DEFAULT_USER) -> tuple[str, ...]:
-    """``"memories/{langgraph_user_id}"`` -> ``("memories", user)``; labels are separated by '/'."""
-    labels = [label for label in text.strip().strip("/").split("/")]
-    if not text.strip() or any(not label for label in labels):
-        raise NamespaceError(
-            f"Namespace {text!r} is not valid. "
-            "Write labels separated by '/', e.g. 'memories/alice'."
-        )
-    return NamespaceTemplate(labels)({"configurable": {"langgraph_user_id": user, "user": user}})
-
-
-def format_namespace(namespace: tuple[str, ...] | list[str]) -> str:
-    return "/".join(namespace)
-
-
-def is_bookkeeping(namespace: tuple[str, ...] | list[str]) -> bool:
-    """Reverie's own bookkeeping (thread progress, history) lives under ``__reverie__``."""
-    return bool(namespace) and namespace[0] == BOOKKEEPING_ROOT
 
 
 def iter_items(
@@ -123,55 +93,6 @@ def find_item(store: BaseStore, key: str, namespace: tuple[str, ...] | None) -> 
             f"Key {key!r} exists in several namespaces ({places}); choose one with --namespace."
         )
     return found[0]
-
-
-def memory_text(value: dict[str, Any]) -> str:
-    """The readable text of a stored value, whichever writer produced it."""
-    content = value.get("content", value)
-    if isinstance(content, dict):
-        text = content.get("content")
-        if isinstance(text, str):
-            return text
-        return ", ".join(f"{k}={v}" for k, v in content.items())
-    return str(content)
-
-
-class ExportRecord(BaseModel):
-    """One line of an export file: everything needed to put the item back exactly."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    namespace: list[str]
-    key: str
-    value: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-
-    @field_validator("namespace")
-    @classmethod
-    def _labels(cls, labels: list[str]) -> list[str]:
-        if not labels or any(not label or "." in label for label in labels):
-            raise ValueError("namespace must be a non-empty list of labels without dots")
-        return labels
-
-    @classmethod
-    def of(cls, item: Item) -> ExportRecord:
-        return cls(
-            namespace=list(item.namespace),
-            key=item.key,
-            value=item.value,
-            created_at=item.created_at,
-            updated_at=item.updated_at,
-        )
-
-    def to_item(self) -> Item:
-        return Item(
-            namespace=tuple(self.namespace),
-            key=self.key,
-            value=self.value,
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-        )
 
 
 def restore_items(store: BaseStore, items: list[Item]) -> bool:

@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from reverie.cli import render
 from reverie.cli.errors import friendly_errors
-from reverie.cli.storage import DEFAULT_USER, ExportRecord, iter_items, restore_items
+from reverie.cli.naming import DEFAULT_USER, format_namespace
 from reverie.cli.typer_app import (
     DescendantsOption,
     NamespaceFilter,
     UserOption,
     app,
+    limits_of,
     namespace_scope,
     open_for,
 )
@@ -39,12 +39,18 @@ def export_memories(
     Reverie's bookkeeping (which messages were already processed, change history) is included,
     so an export imported into an empty store gives back the same store.
     """
+    from reverie.cli.export_file import exported_line
+    from reverie.cli.storage import iter_items
+
     where, below = namespace_scope(namespace, user, descendants)
+    lines = []
+    nulled: list[str] = []
     with open_for(ctx) as store:
-        lines = [
-            ExportRecord.of(item).model_dump_json()
-            for item in iter_items(store, where, descendants=below, internal=True)
-        ]
+        for item in iter_items(store, where, descendants=below, internal=True):
+            line, non_finite = exported_line(item)
+            lines.append(line)
+            place = f"{format_namespace(item.namespace)} {item.key}"
+            nulled.extend(f"{place} {field}" for field in non_finite)
     text = "".join(line + "\n" for line in lines)
     if str(output) == "-":
         sys.stdout.write(text)
@@ -52,6 +58,14 @@ def export_memories(
     else:
         output.write_text(text, encoding="utf-8")
     render.err.print(f"Exported {render.count(len(lines), 'memory', 'memories')}.")
+    if nulled:
+        # JSON has no NaN or Infinity; say so rather than let them turn into null unnoticed.
+        render.warn(
+            f"{render.count(len(nulled), 'value')} held NaN or Infinity, which JSON cannot "
+            f"represent, and {'was' if len(nulled) == 1 else 'were'} exported as null: "
+            + "; ".join(nulled[:5])
+            + (" ..." if len(nulled) > 5 else "")
+        )
 
 
 @app.command("import")
@@ -61,21 +75,17 @@ def import_memories(
     file: Annotated[Path, typer.Argument(help="JSONL written by 'reverie export'; '-' for stdin.")],
 ) -> None:
     """Load memories from an export, keeping keys and timestamps (existing keys are replaced)."""
-    text = sys.stdin.read() if str(file) == "-" else _read_text(file)
-    records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(ExportRecord.model_validate_json(line))
-        except ValidationError as exc:
-            problem = exc.errors()[0]
-            where = ".".join(str(p) for p in problem["loc"]) or "line"
-            raise InputError(
-                f"{file} line {number} is not an exported memory ({where}: {problem['msg']}). "
-                "Nothing was imported."
-            ) from exc
-    items = [record.to_item() for record in records]
+    from reverie.cli.export_file import read_export
+    from reverie.cli.storage import restore_items
+
+    limits = limits_of(ctx)
+    if str(file) == "-":
+        items = read_export(sys.stdin.buffer, "stdin", limits)
+    else:
+        if not file.exists():
+            raise InputError(f"File not found: {file}")
+        with file.open("rb") as stream:
+            items = read_export(stream, str(file), limits)
     with open_for(ctx) as store:
         replaced = sum(1 for item in items if store.get(item.namespace, item.key) is not None)
         kept_times = restore_items(store, items)
@@ -85,12 +95,3 @@ def import_memories(
     )
     if items and not kept_times:
         render.warn("This store cannot set timestamps; imported memories carry today's times.")
-
-
-def _read_text(file: Path) -> str:
-    if not file.exists():
-        raise InputError(f"File not found: {file}")
-    try:
-        return file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{file} is not UTF-8 text; expected JSONL.") from exc

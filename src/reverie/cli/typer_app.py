@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from langgraph.store.base import IndexConfig
 
 from reverie.cli.embedding_choice import EMBEDDINGS_ENV, index_for
-from reverie.cli.storage import DEFAULT_USER, opened_store, parse_namespace
-from reverie.core.ports import NativeStore
+from reverie.cli.naming import DEFAULT_USER, parse_namespace
+from reverie.core.limits import Limits
+
+if TYPE_CHECKING:
+    from langgraph.store.base import IndexConfig
+
+    from reverie.core.ports import NativeStore
 
 app = typer.Typer(
     name="reverie",
@@ -42,9 +46,16 @@ def index_of(ctx: typer.Context) -> IndexConfig | None:
     return index_for(state(ctx).embeddings)
 
 
+def limits_of(ctx: typer.Context) -> Limits:
+    """The limits the command works with: the defaults, changed by ``REVERIE_MAX_...``."""
+    return Limits.from_env()
+
+
 def open_for(ctx: typer.Context) -> contextlib.AbstractContextManager[NativeStore]:
     """The store the command works on, with the embedder chosen by --embeddings."""
-    return opened_store(store_target(ctx), index=index_of(ctx))
+    from reverie.cli.storage import opened_store  # the store code, only for commands that use it
+
+    return opened_store(store_target(ctx), index=index_of(ctx), limits=limits_of(ctx))
 
 
 @app.callback()

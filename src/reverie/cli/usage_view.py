@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from reverie.cli import render
-from reverie.cli.storage import format_namespace
+from reverie.cli.naming import format_namespace
 from reverie.core.effects import run
 from reverie.core.errors import ConfigurationError
 from reverie.core.ports import MemoryStorePort

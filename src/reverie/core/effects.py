@@ -15,12 +15,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Sequence
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from langchain_core.callbacks import BaseCallbackManager
-from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.runnables.config import set_config_context
-from langchain_core.runnables.utils import coro_with_context
 from langgraph.store.base import Result, SearchItem
 
 from reverie.core.ports import (
@@ -31,6 +27,11 @@ from reverie.core.ports import (
     PortOp,
     Write,
 )
+
+# LangChain's runnables are needed only to call a model: Invoke imports them when it runs, so a
+# store command (``reverie list``) starts without them.
+if TYPE_CHECKING:
+    from langchain_core.runnables import Runnable, RunnableConfig
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -150,12 +151,17 @@ class Invoke(Effect[Any]):
 
     def perform(self) -> Any:
         if self.config is not None and _names_parent_run(self.config):
+            from langchain_core.runnables.config import set_config_context
+
             with set_config_context(self.config) as context:
                 return context.run(self.runnable.invoke, self.input, self.config)
         return self.runnable.invoke(self.input, config=self.config)
 
     async def aperform(self) -> Any:
         if self.config is not None and _names_parent_run(self.config):
+            from langchain_core.runnables.config import set_config_context
+            from langchain_core.runnables.utils import coro_with_context
+
             with set_config_context(self.config) as context:
                 return await coro_with_context(
                     self.runnable.ainvoke(self.input, self.config), context
@@ -164,6 +170,8 @@ class Invoke(Effect[Any]):
 
 
 def _names_parent_run(config: RunnableConfig) -> bool:
+    from langchain_core.callbacks import BaseCallbackManager
+
     callbacks = config.get("callbacks")
     return isinstance(callbacks, BaseCallbackManager) and callbacks.parent_run_id is not None
 

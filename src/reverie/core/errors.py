@@ -19,6 +19,36 @@ class InputError(ReverieError, ValueError):
     """The conversation or payload handed to Reverie cannot be processed."""
 
 
+class LimitError(InputError):
+    """An input is larger than one of Reverie's limits (``reverie.core.limits.Limits``): refused
+    before anything was written. ``limit_name`` names the ``Limits`` field, ``limit`` its value
+    and ``size`` what the input measured."""
+
+    def __init__(self, message: str, *, limit_name: str, limit: int, size: int) -> None:
+        super().__init__(message)
+        self.limit_name = limit_name
+        self.limit = limit
+        self.size = size
+
+
+class NamespaceLimitError(NamespaceError, LimitError):
+    """A namespace label (e.g. a user id) is too long, or a namespace too deep."""
+
+
+class UnstorableValueError(InputError):
+    """A value holds something no store backend can keep (NaN or Infinity, a NUL character, a
+    lone surrogate in a key or label, a type JSON has not); ``field`` is where, as a path such as
+    ``content.score``."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class FilterError(InputError):
+    """A search filter is outside Reverie's filter language (see ``reverie.core.filters``)."""
+
+
 class ModelOutputError(ReverieError):
     """The model's reply could not be turned into valid memory operations, even after a retry."""
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-from langchain_core.runnables import RunnableConfig
-from langgraph.config import get_config
+from typing import TYPE_CHECKING, Any
 
 from reverie.core.errors import ConfigurationError, NamespaceError
+from reverie.core.limits import DEFAULT_LIMITS, Limits, check_depth, check_label
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
 
 _FORMATTER = string.Formatter()
 
@@ -28,8 +29,11 @@ def _template_variables(label: str) -> list[str]:
         ) from exc
 
 
-def validate_label(label: object, *, where: str = "namespace") -> str:
-    """Check one concrete namespace label; LangGraph stores reject empty labels and dots."""
+def validate_label(
+    label: object, *, where: str = "namespace", limits: Limits = DEFAULT_LIMITS
+) -> str:
+    """Check one concrete namespace label: LangGraph stores reject empty labels and dots, and
+    every backend must be able to store and index it (``reverie.core.limits.check_label``)."""
     if not isinstance(label, str):
         raise NamespaceError(
             f"Every {where} label must be a string, got {type(label).__name__} {label!r}."
@@ -44,7 +48,7 @@ def validate_label(label: object, *, where: str = "namespace") -> str:
             f"The {where} label {label!r} contains '.', which LangGraph stores use as a separator. "
             "Replace dots (for example with '_') before using it as a namespace label."
         )
-    return label
+    return check_label(label, limits, where)
 
 
 def _check_root(label: str, variables: list[str] | None) -> None:
@@ -62,15 +66,24 @@ class NamespaceTemplate:
 
     ``NamespaceTemplate(("memories", "{langgraph_user_id}"))({"configurable": {"langgraph_user_id": "a"}})``
     returns ``("memories", "a")``. Without an explicit config the current LangGraph run's config is used.
+    Filled labels are checked against ``limits`` (a user id too long for a store is refused
+    before anything is read or written).
     """
 
-    __slots__ = ("template", "variables")
+    __slots__ = ("limits", "template", "variables")
 
-    def __init__(self, template: NamespaceTemplate | Sequence[str] | str) -> None:
+    def __init__(
+        self,
+        template: NamespaceTemplate | Sequence[str] | str,
+        *,
+        limits: Limits | None = None,
+    ) -> None:
         if isinstance(template, NamespaceTemplate):
             self.template: tuple[str, ...] = template.template
             self.variables: dict[int, list[str]] = dict(template.variables)
+            self.limits: Limits = limits or template.limits
             return
+        self.limits = limits or DEFAULT_LIMITS
         labels = (template,) if isinstance(template, str) else tuple(template)
         if not labels:
             raise NamespaceError("A namespace needs at least one label, e.g. ('memories',).")
@@ -86,7 +99,8 @@ class NamespaceTemplate:
             if names:
                 self.variables[index] = names
             else:
-                validate_label(label)
+                validate_label(label, limits=self.limits)
+        check_depth(labels, self.limits, memory=True)
         _check_root(labels[0], self.variables.get(0))
 
     @property
@@ -97,6 +111,8 @@ class NamespaceTemplate:
         if not self.variables:
             return self.template
         if config is None:
+            from langgraph.config import get_config  # LangGraph's runtime: only when needed
+
             try:
                 config = get_config()
             except RuntimeError:
@@ -122,7 +138,9 @@ class NamespaceTemplate:
                     )
                 values[name] = str(configurable[name])
             labels[index] = validate_label(
-                self.template[index].format(**values), where=f"namespace (from '{names[0]}')"
+                self.template[index].format(**values),
+                where=f"namespace (from '{names[0]}')",
+                limits=self.limits,
             )
         _check_root(labels[0], self.variables.get(0))
         return tuple(labels)

@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
 
-from reverie.core.text import clean_json
+from reverie.core.values import normalised_value
 
 
 class Memory(BaseModel):
@@ -35,6 +35,11 @@ class RemoveDoc(BaseModel):
 
 
 def stored_value(content: BaseModel) -> dict[str, Any]:
-    """The value Reverie writes to a store for one memory: ``{"kind": ..., "content": {...}}``."""
-    # Models sometimes emit lone surrogates; no backend that encodes UTF-8 could store them.
-    return {"kind": type(content).__name__, "content": clean_json(content.model_dump(mode="json"))}
+    """The value Reverie writes to a store for one memory: ``{"kind": ..., "content": {...}}``,
+    normalised by the value policy (``reverie.core.values``): models sometimes emit NUL
+    characters or lone surrogates, which not every backend can store, and NaN or Infinity in a
+    float field raise ``UnstorableValueError`` naming the field."""
+    return {
+        "kind": type(content).__name__,
+        "content": normalised_value(content.model_dump(mode="json"), "content"),
+    }

@@ -12,6 +12,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 
 from reverie.core.errors import ConfigurationError
+from reverie.core.limits import DEFAULT_LIMITS, check_key
 from reverie.extraction.run_config import ambient_config, checked_config
 
 #: Marks "take the thread id from the config" (``None`` is a legal, different choice).
@@ -58,7 +59,8 @@ def thread_slot(config: RunnableConfig | None, thread_id: Any) -> tuple[str | No
         raise ConfigurationError(
             f"thread_id must be a string or UUID, got {type(thread_id).__name__} {thread_id!r}."
         )
-    text = str(thread_id)
+    # It keys the thread's progress record.
+    text = check_key(str(thread_id), DEFAULT_LIMITS, "thread_id", memory=True)
     return text, text
 
 

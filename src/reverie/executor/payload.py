@@ -1,4 +1,10 @@
-"""JSON form of reflection payloads and configs, for jobs stored in the database."""
+"""JSON form of reflection payloads and configs, for jobs stored in the database.
+
+Both go through the value policy before they are stored (``reverie.core.values``): a payload's
+text is normalised as the manager would normalise it anyway (NUL removed, lone surrogates
+replaced), NaN or Infinity in it are refused naming the field; a config is not changed (its
+values are ids: a user id, a thread id) but refused when a value holds what PostgreSQL cannot.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,9 @@ from langchain_core.messages import BaseMessage, message_to_dict, messages_from_
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
-from reverie.core.errors import InputError
+from reverie.core.errors import ConfigurationError, InputError
+from reverie.core.text import clean_text
+from reverie.core.values import normalised_value, unstorable_fields
 
 logger = logging.getLogger("reverie.executor")
 
@@ -35,21 +43,23 @@ def decode_payload(data: Any) -> Any:
 
 
 def _encode(value: Any, where: str) -> Any:
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return value
+    if isinstance(value, str):
+        return clean_text(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return normalised_value(value, where)
     if isinstance(value, BaseMessage):
-        return {_MESSAGE: message_to_dict(value)}
+        return {_MESSAGE: normalised_value(message_to_dict(value), where)}
     if isinstance(value, Mapping):
         out = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InputError(f"{where} has a non-string key {key!r}; durable jobs are JSON.")
-            out[key] = _encode(item, f"{where}[{key!r}]")
+            out[clean_text(key)] = _encode(item, f"{where}[{key!r}]")
         return out
     if isinstance(value, (list, tuple)):
         return [_encode(item, f"{where}[{i}]") for i, item in enumerate(value)]
     if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
+        return normalised_value(value.model_dump(mode="json"), where)
     raise InputError(
         f"{where} is a {type(value).__name__}, which a durable job cannot store. Submit messages "
         "(LangChain messages or {'role', 'content'} dicts) and JSON values only."
@@ -68,14 +78,27 @@ def encode_config(config: RunnableConfig | None) -> dict[str, Any]:
         if key.startswith("__"):
             continue
         if _is_json(value):
-            configurable[key] = value
+            configurable[key] = _storable(value, f"config['configurable'][{key!r}]", key)
         else:
             logger.debug("Not storing config['configurable'][%r]: not JSON", key)
     out: dict[str, Any] = {"configurable": configurable}
     for key in _KEPT_CONFIG_KEYS:
         if key in source and _is_json(source[key]):  # type: ignore[literal-required]
-            out[key] = source[key]  # type: ignore[literal-required]
+            out[key] = _storable(source[key], f"config[{key!r}]", key)  # type: ignore[literal-required]
     return out
+
+
+def _storable(value: Any, where: str, key: str) -> Any:
+    """A config value as given, or a ConfigurationError where PostgreSQL could not store it
+    (config values are ids, which Reverie never changes)."""
+    problems = unstorable_fields({key: value})
+    if problems:
+        raise ConfigurationError(
+            f"{where} holds a NUL character, a lone surrogate, NaN or Infinity (at "
+            f"{problems[0]}), which a durable job cannot store. Pass the value without it; "
+            "nothing was submitted."
+        )
+    return value
 
 
 def _is_json(value: Any) -> bool:

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from reverie.core.effects import Commit, Invoke, Pipeline, StoreBatch
 from reverie.core.errors import ConfigurationError, ConflictError
+from reverie.core.limits import DEFAULT_LIMITS, Limits, check_key
 from reverie.core.ports import Expectation, MemoryStorePort, Write
 from reverie.core.types import stored_value
 from reverie.extraction.accounting import RunAccount
@@ -69,6 +70,7 @@ class Consolidation:
     context_messages: int
     conversation_budget: int
     supersede: bool = True  # close changed memories' versions instead of overwriting them
+    limits: Limits = DEFAULT_LIMITS
 
     def run(
         self,
@@ -86,6 +88,8 @@ class Consolidation:
         account = account if account is not None else RunAccount(report)
         reference = reference_time(config)
         thread_id = thread_id_of(config)
+        if thread_id is not None:  # the key of the thread's progress record
+            check_key(thread_id, self.limits, "thread_id", memory=True)
         idempotency = idempotency_key_of(config)
         rendered = render_messages(messages)
         track = self.incremental and thread_id is not None

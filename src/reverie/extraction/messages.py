@@ -12,8 +12,12 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolM
 from langchain_core.messages.utils import convert_to_messages
 
 from reverie.core.errors import InputError
-from reverie.core.text import clean_text
+from reverie.core.text import clean_text, is_clean
 from reverie.extraction.event_time import message_time
+
+# Message ids become part of a thread's progress record: longer or unstorable ones are hashed,
+# so the record stays small and storable whatever ids a caller sends.
+MAX_ID_FINGERPRINT = 64
 
 _ROLE_NAMES = {"human": "user", "ai": "assistant", "tool": "tool", "function": "tool"}
 
@@ -99,14 +103,14 @@ def render_messages(messages: list[BaseMessage]) -> list[RenderedMessage]:
             continue
         text = message_text(message)
         if isinstance(message, AIMessage) and message.tool_calls and not text:
-            text = "[called " + ", ".join(c["name"] for c in message.tool_calls) + "]"
+            text = clean_text("[called " + ", ".join(c["name"] for c in message.tool_calls) + "]")
         if isinstance(message, ToolMessage):
             text = text[:500]
         if not text.strip():
             continue
         role = role_of(message)
         if message.id:
-            fingerprint = "id:" + str(message.id)
+            fingerprint = id_fingerprint(str(message.id))
         else:
             digest = hashlib.blake2b(
                 f"{role}\x00{text}".encode("utf-8", "replace"), digest_size=8
@@ -116,3 +120,12 @@ def render_messages(messages: list[BaseMessage]) -> list[RenderedMessage]:
             fingerprint = digest if seen == 0 else f"{digest}#{seen}"
         rendered.append(RenderedMessage(fingerprint, f"{role}: {text}", message_time(message)))
     return rendered
+
+
+def id_fingerprint(message_id: str) -> str:
+    """The fingerprint of a message with an id: the id itself, or a hash of a long or
+    unstorable one (NUL characters, lone surrogates)."""
+    if len(message_id) <= MAX_ID_FINGERPRINT and is_clean(message_id):
+        return "id:" + message_id
+    digest = hashlib.blake2b(message_id.encode("utf-8", "surrogatepass"), digest_size=16)
+    return "id#" + digest.hexdigest()

@@ -15,8 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from reverie.core.errors import ConfigurationError
-from reverie.core.types import Memory
+from reverie.core.errors import ConfigurationError, LimitError, UnstorableValueError
+from reverie.core.limits import DEFAULT_LIMITS, Limits, check_value_size
+from reverie.core.types import Memory, stored_value
 
 MEMORY_ID = "memory_id"
 FORGET_TOOL = "forget"
@@ -79,6 +80,7 @@ class SchemaToolkit:
         enable_inserts: bool,
         enable_updates: bool,
         enable_deletes: bool,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         schemas = list(schemas) if schemas else [Memory]
         for schema in schemas:
@@ -100,6 +102,7 @@ class SchemaToolkit:
         self.enable_inserts = enable_inserts
         self.enable_updates = enable_updates
         self.enable_deletes = enable_deletes
+        self.limits = limits
         self.tools = self._build_tools()
         self.tools_chars = len(json.dumps(self.tools, separators=(",", ":")))
 
@@ -235,6 +238,7 @@ class SchemaToolkit:
                 for e in exc.errors()
             )
             raise _Rejected(f"Arguments do not match {name}: {problems}.") from None
+        self._check_storable(content)
         if memory_id is None:
             if not self.enable_inserts:
                 raise _Rejected(
@@ -250,6 +254,23 @@ class SchemaToolkit:
                 f"Omit {MEMORY_ID} to add a new memory."
             )
         return [Update(memory_id, content)]
+
+    def _check_storable(self, content: BaseModel) -> None:
+        """The value policy and size limit, applied per call: one memory that cannot be stored
+        is rejected (and sent back for correction) while the reply's other memories are kept."""
+        try:
+            check_value_size(stored_value(content), self.limits)
+        except UnstorableValueError as exc:
+            raise _Rejected(
+                f"{exc.field.removeprefix('content.')} must be a finite number (not NaN or "
+                "Infinity); send the call again "
+                "with a number or leave the field out."
+            ) from None
+        except LimitError as exc:
+            raise _Rejected(
+                f"This memory is {exc.size:,} bytes; a memory may have at most {exc.limit:,}. "
+                "Keep only what is worth remembering, or split it into several memories."
+            ) from None
 
 
 class _Rejected(Exception):

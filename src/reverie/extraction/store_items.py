@@ -15,11 +15,13 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import NOT_PROVIDED, BaseStore, GetOp, Item, NotProvided, SearchItem
 
 from reverie.core.effects import Pipeline, StoreBatch, arun, run
-from reverie.core.errors import ConfigurationError, InputError
+from reverie.core.errors import ConfigurationError, InputError, UnstorableValueError
+from reverie.core.limits import check_key, check_value_size
 from reverie.core.namespace import NamespaceTemplate
 from reverie.core.ports import MemoryStorePort
-from reverie.core.text import clean_json
+from reverie.core.text import quoted
 from reverie.core.types import stored_value
+from reverie.core.values import normalised_value
 from reverie.extraction.consolidation import DEFAULT_KEY, Consolidation
 from reverie.extraction.event_time import reference_time
 from reverie.extraction.run_config import checked_config, run_config, thread_id_of
@@ -54,16 +56,24 @@ class StoreItemsMixin:
 
     def _value(self, value: Any) -> dict[str, Any]:
         """A value of one of the schemas is stored as the manager stores memories; any other
-        dict is stored as given, as LangMem's ``put`` does."""
+        dict is stored as given, as LangMem's ``put`` does; both after the value policy and the
+        size limit (``reverie.core.values``, ``reverie.core.limits``)."""
+        stored = self._as_stored(value)
+        check_value_size(stored, self.toolkit.limits)
+        return stored
+
+    def _as_stored(self, value: Any) -> dict[str, Any]:
         try:
             if isinstance(value, dict) and set(value) == {"kind", "content"}:
                 return stored_value(self.toolkit.coerce(str(value["kind"]), value["content"]))
             return stored_value(self.toolkit.coerce(None, value))
+        except UnstorableValueError:
+            raise
         except (ConfigurationError, ValueError):
             if isinstance(value, dict):
-                return dict(clean_json(value))
+                return dict(normalised_value(value))
             raise InputError(
-                f"Cannot store {value!r:.100}: pass a dict, a string or one of the schemas "
+                f"Cannot store {quoted(value, 100)}: pass a dict, a string or one of the schemas "
                 f"{list(self.toolkit.schemas)}."
             ) from None
 
@@ -256,6 +266,8 @@ class StoreItemsMixin:
                 f"index must be None (the store's fields), False (not indexed) or a list of "
                 f"field paths, got {index!r}."
             )
+        if after is not None:  # a memory's key keeps room for its past versions' keys
+            check_key(key, self.toolkit.limits, "memory key", memory=True)
         yield from change_memory(
             self.port,
             self.namespace(config),

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from reverie.core.effects import Pipeline, arun, run
 from reverie.core.errors import ConfigurationError, ConflictError
+from reverie.core.limits import DEFAULT_LIMITS, Limits
 from reverie.core.namespace import NamespaceTemplate
 from reverie.core.ports import MemoryStorePort
 from reverie.core.types import Memory
@@ -67,6 +68,7 @@ class MemoryStoreManager(
         extraction_mode: ExtractionMode = "auto",
         on_unusable_reply: OnUnusableReply = "warn",
         supersede: bool = True,
+        limits: Limits | None = None,
     ) -> None:
         if default is not None and default_factory is not None:
             raise ConfigurationError("Pass either default or default_factory, not both.")
@@ -81,11 +83,13 @@ class MemoryStoreManager(
                 f"store must be a LangGraph BaseStore, got {type(store).__name__}."
             )
         self.model = resolve_chat_model(model)
+        self.limits = limits or DEFAULT_LIMITS
         self.toolkit = SchemaToolkit(
             list(schemas) if schemas else None,
             enable_inserts=enable_inserts,
             enable_updates=True,
             enable_deletes=enable_deletes,
+            limits=self.limits,
         )
         memory_budget = token_budget // 3
         # Shared by the main round and the phases: a mode that fails is given up for all.
@@ -106,7 +110,7 @@ class MemoryStoreManager(
         if default is not None:
             coerced = self.toolkit.coerce(None, default)
             default_factory = lambda _config: coerced  # noqa: E731
-        self.namespace = NamespaceTemplate(namespace)
+        self.namespace = NamespaceTemplate(namespace, limits=self.limits)
         self.consolidation = Consolidation(
             toolkit=self.toolkit,
             engine=engine,
@@ -128,6 +132,7 @@ class MemoryStoreManager(
             context_messages=max(0, context_messages),
             conversation_budget=conversation_budget,
             supersede=supersede,
+            limits=self.limits,
         )
         self.token_budget = token_budget
         self.keeps_usage = usage
@@ -269,6 +274,7 @@ def create_memory_store_manager(
     extraction_mode: ExtractionMode = "auto",
     on_unusable_reply: OnUnusableReply = "warn",
     supersede: bool = True,
+    limits: Limits | None = None,
 ) -> MemoryStoreManager:
     """Create a manager that keeps memories in a LangGraph store up to date.
 
@@ -285,7 +291,9 @@ def create_memory_store_manager(
     ``supersede`` (default) keeps every version of a changed memory with when it was true, so
     the past can be searched (``search(..., as_of=...)``); ``supersede=False`` overwrites, as
     LangMem does. Pass ``config["configurable"]["reference_time"]`` for when a conversation
-    happened, if its messages do not carry their own times.
+    happened, if its messages do not carry their own times. ``limits``
+    (``reverie.core.limits.Limits``) bounds what is stored: memory size, namespace labels (user
+    ids), thread ids, searches.
     """
     return MemoryStoreManager(
         model,
@@ -308,6 +316,7 @@ def create_memory_store_manager(
         extraction_mode=extraction_mode,
         on_unusable_reply=on_unusable_reply,
         supersede=supersede,
+        limits=limits,
     )
 
 

@@ -15,6 +15,9 @@ What it guarantees, and what it cannot:
   only the in-process lock matters there).
 - Timestamps of restored items cannot be set through the public API: they carry the commit's
   time and the result says so (``kept_timestamps=False``).
+- **The same limits and filter language as Reverie's stores** (``reverie.core.requests``).
+  Filters with ordering operators are evaluated here rather than by the store, so they mean the
+  same as everywhere else (LangGraph's InMemoryStore fails on a missing or non-numeric field).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from typing import cast
 from langgraph.store.base import BaseStore, GetOp, Item, Op, PutOp, Result, SearchItem, SearchOp
 
 from reverie.core.effects import Effect, Pipeline, arun, run
+from reverie.core.filters import has_ordering, matches
+from reverie.core.limits import DEFAULT_LIMITS, Limits
 from reverie.core.ports import (
     CommitResult,
     Expectation,
@@ -37,10 +42,10 @@ from reverie.core.ports import (
     RestoredItem,
     Write,
     as_put,
-    check_search_options,
     namespaces_touched,
     search_result,
 )
+from reverie.core.requests import check_writes, checked_ops
 from reverie.ledger.locks import NamespaceLocks
 
 
@@ -65,8 +70,9 @@ class LockingStoreAdapter:
     every manager and tool of this process that writes to the same store object.
     """
 
-    def __init__(self, store: BaseStore) -> None:
+    def __init__(self, store: BaseStore, limits: Limits | None = None) -> None:
         self.store = store
+        self.limits = limits or DEFAULT_LIMITS
         self.locks = NamespaceLocks()
 
     def __repr__(self) -> str:
@@ -81,9 +87,7 @@ class LockingStoreAdapter:
         return await arun(self._batch(list(ops)))
 
     def _batch(self, ops: list[PortOp]) -> Pipeline[list[Result]]:
-        for op in ops:
-            if isinstance(op, NamespaceSearch):
-                check_search_options(op)
+        ops = [_here_if_ordered(op) for op in checked_ops(ops, self.limits)]
         plain: list[Op] = [
             _first_page(op, self.store) if isinstance(op, NamespaceSearch) else op for op in ops
         ]
@@ -96,11 +100,19 @@ class LockingStoreAdapter:
     def _exact(
         self, request: NamespaceSearch, asked: SearchOp, found: list[SearchItem]
     ) -> Pipeline[list[SearchItem]]:
-        """Page through prefix results until ``request``'s page of the exact namespace is full."""
+        """Page through prefix results until ``request``'s page of the exact namespace (and, for
+        an ordering filter, of the items it matches) is full."""
         wanted = request.offset + request.limit
+        here = has_ordering(request.filter)
         while True:
             kept = search_result(found, request)
-            if len(kept) >= wanted or len(found) < asked.limit or request.descendants:
+            if here:
+                kept = [item for item in kept if matches(item.value, request.filter)]
+            if (
+                len(kept) >= wanted
+                or len(found) < asked.limit
+                or (request.descendants and not here)
+            ):
                 return kept[request.offset : wanted]
             asked = asked._replace(limit=asked.limit * 4)
             (page,) = yield from _StoreBatch(self.store, [asked])
@@ -122,6 +134,7 @@ class LockingStoreAdapter:
         self, expected: Sequence[Expectation], writes: Sequence[Write]
     ) -> Pipeline[CommitResult]:
         puts = [as_put(w) for w in writes]  # checked before anything is read or written
+        check_writes(writes, self.limits)
         if expected:
             current = yield from _StoreBatch(
                 self.store, [GetOp(e.namespace, e.key, refresh_ttl=False) for e in expected]
@@ -139,13 +152,31 @@ class LockingStoreAdapter:
         return CommitResult(True, kept_timestamps=not restored)
 
 
+def _here_if_ordered(op: PortOp) -> PortOp:
+    """A prefix search with an ordering filter, as a search the adapter filters itself."""
+    if isinstance(op, SearchOp) and has_ordering(op.filter):
+        return NamespaceSearch(
+            op.namespace_prefix,
+            query=op.query,
+            filter=op.filter,
+            limit=op.limit,
+            offset=op.offset,
+            descendants=True,
+            refresh_ttl=op.refresh_ttl,
+        )
+    return op
+
+
 def _first_page(request: NamespaceSearch, store: BaseStore) -> SearchOp:
     wanted = request.offset + request.limit
     return SearchOp(
         request.namespace,
-        filter=request.filter,
+        # Ordering conditions are applied by the adapter (see the module docstring).
+        filter=None if has_ordering(request.filter) else request.filter,
         # Deeper namespaces' items come back too and are dropped: ask for more than the page.
-        limit=wanted if request.descendants else max(2 * wanted, 20),
+        limit=wanted
+        if request.descendants and not has_ordering(request.filter)
+        else max(2 * wanted, 20),
         offset=0,
         query=request.query,
         refresh_ttl=(

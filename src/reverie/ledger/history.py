@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from reverie.core.effects import Pipeline, Search
 from reverie.core.namespace import RESERVED_ROOT as STATE_ROOT
 from reverie.core.ports import MemoryStorePort, NamespaceSearch
+from reverie.core.text import clean_json
 
 Action = Literal["insert", "update", "delete"]
 HISTORY_PAGE = 500
@@ -65,9 +66,11 @@ def history_put(
     record = HistoryRecord.now(
         memory_key=key,
         action=action,
-        before=before,
-        after=after,
-        thread_id=thread_id,
+        # A value stored before text was normalised (e.g. holding a NUL) is recorded as every
+        # backend can store it.
+        before=clean_json(before),
+        after=clean_json(after),
+        thread_id=clean_json(thread_id),
         run_id=run_id,
     )
     return PutOp(

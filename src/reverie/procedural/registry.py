@@ -20,6 +20,7 @@ from reverie.core.effects import Commit, Invoke, Pipeline, StoreBatch, arun, run
 from reverie.core.errors import ConfigurationError, ConflictError, InputError, ModelOutputError
 from reverie.core.namespace import NamespaceTemplate, validate_label
 from reverie.core.ports import Expectation, MemoryStorePort, Write
+from reverie.core.values import normalised_value
 from reverie.extraction.run_config import checked_config, run_config, thread_id_of
 from reverie.ledger import port_for
 from reverie.ledger.history import history_put, read_history
@@ -58,7 +59,9 @@ def _checked(prompt: Any) -> Prompt:
             f"{{'name': 'assistant', 'prompt': 'You are ...'}}; got {prompt!r:.100}."
         )
     validate_label(prompt["name"], where="prompt name")
-    return cast(Prompt, {k: prompt[k] for k in PROMPT_FIELDS if prompt.get(k) is not None})
+    # The value policy: a prompt (perhaps written by a model) is stored as every backend can.
+    fields = {k: prompt[k] for k in PROMPT_FIELDS if prompt.get(k) is not None}
+    return cast(Prompt, normalised_value(fields, "prompt"))
 
 
 def _stored(prompt: Prompt, version: int) -> dict[str, Any]:

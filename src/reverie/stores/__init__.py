@@ -7,14 +7,15 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
-
-from langgraph.store.base import IndexConfig
+from typing import TYPE_CHECKING, Any
 
 from reverie.core.errors import ConfigurationError
-from reverie.stores.embedded import EmbeddedStore
+from reverie.core.limits import Limits
 
 if TYPE_CHECKING:
+    from langgraph.store.base import IndexConfig
+
+    from reverie.stores.embedded import EmbeddedStore
     from reverie.stores.postgres import ReveriePostgresStore
 
 DEFAULT_PATH = os.path.join(".reverie", "memories.db")
@@ -33,14 +34,18 @@ def _default_index() -> IndexConfig:
 
 
 def open_store(
-    target: str | os.PathLike[str] | None = None, *, index: IndexConfig | None = None
+    target: str | os.PathLike[str] | None = None,
+    *,
+    index: IndexConfig | None = None,
+    limits: Limits | None = None,
 ) -> EmbeddedStore | ReveriePostgresStore:
     """Open (creating if needed) the store at ``target``.
 
     ``None`` uses ``$REVERIE_STORE`` or ``./.reverie/memories.db``; a file path opens an
     :class:`EmbeddedStore`; a ``postgresql://`` URL opens the PostgreSQL store. ``index=None``
-    means Reverie's default offline embeddings. The result has ``.close()`` and is a context
-    manager.
+    means Reverie's default offline embeddings; ``limits`` the store-level limits
+    (``reverie.core.limits``, the same defaults on both backends). The result has ``.close()``
+    and is a context manager.
     """
     where = os.fspath(target) if target is not None else default_target()
     if not where:
@@ -56,12 +61,23 @@ def open_store(
                 "PostgreSQL support is not installed; install reverie with the 'postgres' "
                 "extra (pip install 'reverie[postgres]')."
             ) from exc
-        return open_postgres_store(where, index=resolved)
+        return open_postgres_store(where, index=resolved, limits=limits)
     if "://" in where:
         raise ConfigurationError(
             f"Unsupported store URL {where!r}; use a file path or a postgresql:// URL."
         )
-    return EmbeddedStore(where, index=resolved)
+    from reverie.stores.embedded import EmbeddedStore
+
+    return EmbeddedStore(where, index=resolved, limits=limits)
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, so that naming the default store costs nothing.
+    if name == "EmbeddedStore":
+        from reverie.stores.embedded import EmbeddedStore
+
+        return EmbeddedStore
+    raise AttributeError(f"module 'reverie.stores' has no attribute {name!r}")
 
 
 __all__ = ["DEFAULT_PATH", "EmbeddedStore", "default_target", "open_store"]

@@ -8,7 +8,8 @@ from typing import Any
 from langgraph.store.base import BaseStore
 
 from reverie.core.errors import ConfigurationError
-from reverie.core.text import clean_json
+from reverie.core.text import clean_text
+from reverie.core.values import normalised_value
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +33,13 @@ def resolve_store(explicit: BaseStore | None) -> BaseStore:
 
 
 def to_jsonable(content: Any) -> Any:
-    """Pydantic models become plain JSON data; anything else is stored as given."""
+    """Pydantic models become plain JSON data; anything else is stored as given. Both after the
+    value policy (``reverie.core.values``): NaN or Infinity raise ``UnstorableValueError``."""
     if hasattr(content, "model_dump"):
         try:
-            return clean_json(content.model_dump(mode="json"))
+            dumped = content.model_dump(mode="json")
         except Exception:  # a model with non-JSON fields still gets stored, as text
             logger.exception("could not serialise %r; storing its text", content)
-            return clean_json(str(content))
-    return clean_json(content)
+            return clean_text(str(content))
+        return normalised_value(dumped, "content")
+    return normalised_value(content, "content")

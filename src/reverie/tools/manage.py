@@ -18,8 +18,10 @@ from langgraph.store.base import BaseStore, Item
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from reverie.core.effects import Pipeline, arun, run
-from reverie.core.errors import ConfigurationError
+from reverie.core.errors import ConfigurationError, InputError, LimitError
+from reverie.core.limits import DEFAULT_LIMITS, Limits, check_key, check_value_size
 from reverie.core.namespace import NamespaceTemplate
+from reverie.core.text import shortened
 from reverie.ledger import port_for
 from reverie.ledger.writes import change_memory
 from reverie.tools._runtime import resolve_store, to_jsonable
@@ -54,8 +56,7 @@ def _describe(actions: Sequence[str], instructions: str) -> str:
     )
 
 
-def _value_for(content: Any, existing: Item | None) -> dict[str, Any]:
-    data = to_jsonable(content)
+def _value_for(data: Any, existing: Item | None) -> dict[str, Any]:
     if (
         existing is not None
         and existing.value.get("kind") == "Memory"
@@ -74,10 +75,12 @@ class _ManageMemory:
         namespace: NamespaceTemplate,
         actions: tuple[Action, ...],
         store: BaseStore | None,
+        limits: Limits,
     ) -> None:
         self.namespace = namespace
         self.actions = actions
         self.store = store
+        self.limits = limits
 
     def check(self, action: str, content: Any, id: str | None) -> None:
         if action not in self.actions:
@@ -99,14 +102,33 @@ class _ManageMemory:
         self.check(action, content, id)
         namespace = self.namespace(config)
         key = id or str(uuid.uuid4())
+        missing = ToolException(
+            f"No memory with id {shortened(key)} exists in this memory space; nothing was changed. "
+            "Search your memories to find the right id."
+        )
+        try:
+            check_key(key, self.limits, "memory id", memory=True)
+            data = None if action == "delete" else to_jsonable(content)
+        except LimitError:
+            raise missing from None  # no id that long was ever stored
+        except InputError as exc:
+            raise ToolException(f"{exc} Send the call again without it.") from None
 
         def decide(existing: Item | None) -> dict[str, Any] | None:
             if action != "create" and existing is None:
+                raise missing
+            if action == "delete":
+                return None
+            value = _value_for(data, existing)
+            try:
+                check_value_size(value, self.limits, "This memory")
+            except LimitError as exc:
                 raise ToolException(
-                    f"No memory with id {key} exists in this memory space; nothing was changed. "
-                    "Search your memories to find the right id."
-                )
-            return None if action == "delete" else _value_for(content, existing)
+                    f"This memory is {exc.size:,} bytes; a memory may have at most "
+                    f"{exc.limit:,}. Keep only what is worth remembering, or split it into "
+                    "several memories. Nothing was changed."
+                ) from None
+            return value
 
         thread = (config.get("configurable") or {}).get("thread_id")
         # Checked and committed like the memory managers' writes, so a concurrent manager run
@@ -147,6 +169,7 @@ def create_manage_memory_tool(
     actions_permitted: Sequence[Action] | None = _ALL_ACTIONS,
     store: BaseStore | None = None,
     name: str = "manage_memory",
+    limits: Limits | None = None,
 ) -> StructuredTool:
     """A LangChain tool with which an agent creates, updates and deletes its own memories.
 
@@ -154,9 +177,12 @@ def create_manage_memory_tool(
     ``config["configurable"]`` (e.g. ``("memories", "{langgraph_user_id}")``). The tool only ever
     reads or writes inside that namespace: updating or deleting an id that is not there is reported
     back to the model as an error and changes nothing. ``store`` defaults to the store of the
-    LangGraph run the tool is called in. Works with ``invoke`` and ``ainvoke``.
+    LangGraph run the tool is called in. Works with ``invoke`` and ``ainvoke``. ``limits``
+    (``reverie.core.limits.Limits``) bounds what the model may store; a memory over them, or a
+    value no store can hold, is refused back to the model as the tool's result.
     """
-    template = NamespaceTemplate(namespace)
+    limits = limits or DEFAULT_LIMITS
+    template = NamespaceTemplate(namespace, limits=limits)
     if not actions_permitted:
         raise ConfigurationError(
             "actions_permitted is empty; allow at least one of 'create', 'update', 'delete'."
@@ -168,7 +194,7 @@ def create_manage_memory_tool(
             f"Unknown actions {unknown}; actions_permitted may only contain {list(_ALL_ACTIONS)}."
         )
     default: Action = "create" if "create" in actions else actions[0]
-    behaviour = _ManageMemory(template, actions, store)
+    behaviour = _ManageMemory(template, actions, store, limits)
 
     def manage_memory(
         config: RunnableConfig, content: Any = None, action: str = default, id: str | None = None

@@ -17,7 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reverie.core.dates import as_datetime
 from reverie.core.effects import Pipeline, arun, run
+from reverie.core.errors import ConfigurationError, InputError
+from reverie.core.filters import OPERATORS
+from reverie.core.limits import DEFAULT_LIMITS, Limits
 from reverie.core.namespace import NamespaceTemplate
+from reverie.core.requests import checked_search_args
 from reverie.ledger import port_for
 from reverie.ledger.time_search import TimeQuery, search_in_time
 from reverie.tools._runtime import resolve_store
@@ -32,7 +36,9 @@ class SearchMemoryArgs(BaseModel):
     limit: int = Field(default=10, ge=1, le=100, description="Most results to return.")
     offset: int = Field(default=0, ge=0, description="Results to skip, for paging.")
     filter: dict[str, Any] | None = Field(
-        default=None, description="Exact-match conditions on the stored value's fields."
+        default=None,
+        description="Conditions on the stored value's fields, all of which must hold: "
+        "field: value, or field: {op: value} with op one of " + ", ".join(OPERATORS) + ".",
     )
     as_of: str | None = Field(
         default=None,
@@ -67,6 +73,7 @@ def create_search_memory_tool(
     response_format: ResponseFormat = "content",
     name: str = "search_memory",
     descendants: bool = False,
+    limits: Limits | None = None,
 ) -> StructuredTool:
     """A LangChain tool with which an agent searches the memories in ``namespace``.
 
@@ -74,8 +81,11 @@ def create_search_memory_tool(
     searches never leave it: they see exactly that namespace, and the namespaces below it only
     with ``descendants=True``. With ``response_format="content_and_artifact"`` the tool also returns
     the raw ``SearchItem`` objects as the message artifact. Works with ``invoke`` and ``ainvoke``.
+    A search the model got wrong (a filter outside Reverie's filter language, a query over
+    ``limits``) is answered with the error as the tool's result, so the agent's run goes on.
     """
-    template = NamespaceTemplate(namespace)
+    limits = limits or DEFAULT_LIMITS
+    template = NamespaceTemplate(namespace, limits=limits)
 
     def pipeline(
         config: RunnableConfig,
@@ -85,16 +95,25 @@ def create_search_memory_tool(
         filter: dict[str, Any] | None,
         as_of: str | None,
     ) -> Pipeline[Any]:
-        items = yield from search_in_time(
-            port_for(resolve_store(store)),
-            template(config),
-            TimeQuery(as_of=_moment(as_of)),
-            query=query,
-            filter=filter,
-            limit=limit,
-            offset=offset,
-            descendants=descendants,
-        )
+        where = template(config)
+        try:
+            query_, filter, limit, offset = checked_search_args(
+                query, filter, limit, offset, limits
+            )
+            items = yield from search_in_time(
+                port_for(resolve_store(store)),
+                where,
+                TimeQuery(as_of=_moment(as_of)),
+                query=query_,
+                filter=filter,
+                limit=limit,
+                offset=offset,
+                descendants=descendants,
+            )
+        except ConfigurationError:
+            raise  # the application's setup, not the model's call
+        except InputError as exc:
+            raise ToolException(f"{exc} Search again with a corrected call.") from None
         return _render(items, response_format)
 
     def search_memory(
@@ -128,4 +147,5 @@ def create_search_memory_tool(
         args_schema=SearchMemoryArgs,
         infer_schema=False,
         response_format=response_format,
+        handle_tool_error=True,
     )

@@ -6,7 +6,6 @@ read or written. Several puts to one key keep the last (as in ``InMemoryStore``)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +22,7 @@ from langgraph.store.base import (
 
 from reverie.core.errors import InputError, NamespaceError
 from reverie.core.indexing import EpisodeFields, IndexFields
+from reverie.core.limits import Limits
 from reverie.core.ports import (
     Expectation,
     NamespaceSearch,
@@ -30,10 +30,11 @@ from reverie.core.ports import (
     RestoredItem,
     Write,
     as_put,
-    check_search_options,
     write_target,
 )
-from reverie.stores.embedded.filters import validate_filter
+from reverie.core.requests import check_writes, checked_ops
+from reverie.core.text import quoted
+from reverie.core.values import storable_json
 from reverie.stores.embedded.rows import Plan, PutPlan
 
 Fields = list[tuple[str, Any]]  # (path as written in the config, its tokenized form)
@@ -46,23 +47,24 @@ def index_fields(paths: Sequence[str] | None) -> Fields:
 
 class Planner:
     """Turns operations into a :class:`Plan`. ``fields`` (embedded) is None when the store has
-    no index (nothing is embedded or keyword-indexed then); ``keyword_fields`` default to it."""
+    no index (nothing is embedded or keyword-indexed then); ``keyword_fields`` default to it;
+    ``limits`` are the store-level limits every backend applies (``reverie.core.requests``)."""
 
     def __init__(
         self,
         fields: Fields | None,
+        limits: Limits,
         keyword_fields: Fields | None = None,
         episodes: EpisodeFields | None = None,
     ) -> None:
         self.fields = fields
+        self.limits = limits
         self.keyword_fields = fields if keyword_fields is None else keyword_fields
         self.episodes = episodes or EpisodeFields()
 
     def plan(self, ops: Iterable[PortOp], *, embed_queries: bool) -> Plan:
         """Plan a ``batch``; ``embed_queries`` says whether searches rank by vectors."""
         op_list = list(ops)
-        puts: dict[tuple[tuple[str, ...], str], PutPlan] = {}
-        queries: dict[str, None] = {}
         for op in op_list:
             if not isinstance(op, (GetOp, PutOp, SearchOp, ListNamespacesOp, NamespaceSearch)):
                 raise InputError(
@@ -70,14 +72,14 @@ class Planner:
                     "ListNamespacesOp or NamespaceSearch."
                 )
             _check_labels(op)
+        op_list = checked_ops(op_list, self.limits)
+        puts: dict[tuple[tuple[str, ...], str], PutPlan] = {}
+        queries: dict[str, None] = {}
+        for op in op_list:
             if isinstance(op, PutOp):
                 puts[(op.namespace, op.key)] = self._plan_put(op)
-            elif isinstance(op, (SearchOp, NamespaceSearch)):
-                validate_filter(op.filter)
-                if isinstance(op, NamespaceSearch):
-                    check_search_options(op)
-                if op.query and embed_queries:
-                    queries.setdefault(op.query, None)
+            elif isinstance(op, (SearchOp, NamespaceSearch)) and op.query and embed_queries:
+                queries.setdefault(op.query, None)
         return Plan(op_list, puts, _unique_texts(puts.values()), list(queries))
 
     def plan_commit(self, expected: Sequence[Expectation], writes: Sequence[Write]) -> Plan:
@@ -90,10 +92,12 @@ class Planner:
                     f"A commit expects Expectation values, got {type(expectation).__name__}."
                 )
             _check_labels(GetOp(tuple(expectation.namespace), expectation.key))
+        for write in writes:
+            _check_labels(as_put(write))
+        check_writes(writes, self.limits)
         puts: dict[tuple[tuple[str, ...], str], PutPlan] = {}
         for write in writes:
             op = as_put(write)
-            _check_labels(op)
             plan = self._plan_put(op)
             if isinstance(write, RestoredItem):
                 plan.restored = (
@@ -108,13 +112,7 @@ class Planner:
             return PutPlan(op, None)
         if not op.namespace:
             raise InputError("A namespace needs at least one label, e.g. ('memories', 'user-1').")
-        try:
-            value_json = json.dumps(op.value, ensure_ascii=False, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
-            raise InputError(
-                f"The value for key {op.key!r} cannot be stored as JSON ({exc}); store plain "
-                "dicts, lists, strings, numbers, booleans and None."
-            ) from exc
+        value_json = storable_json(op.value, f"The value for key {quoted(op.key)}")
         plan = PutPlan(op, value_json)
         if self.fields is None or op.index is False:
             return plan

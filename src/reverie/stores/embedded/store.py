@@ -41,6 +41,7 @@ from langgraph.store.base import (
 
 from reverie.core.errors import ConfigurationError
 from reverie.core.indexing import EpisodeFields, RankingOptions, ReverieIndexConfig
+from reverie.core.limits import DEFAULT_LIMITS, Limits
 from reverie.core.ports import (
     CommitResult,
     Expectation,
@@ -84,6 +85,8 @@ class EmbeddedStore(NativeStore):
             built in a background thread, and searches rank exactly until it is ready.
         ranking: How hybrid search weighs its signals (``reverie.RankingOptions``; a search may
             override it through ``NamespaceSearch.ranking``).
+        limits: The store-level limits (namespace labels and depth, keys, search queries,
+            filters, limit and offset; ``reverie.core.limits``), the same as PostgreSQL's.
     """
 
     supports_ttl: bool = True
@@ -99,6 +102,7 @@ class EmbeddedStore(NativeStore):
         cache_bytes: int = 1 << 30,
         ann_threshold: int | None = None,
         ranking: RankingOptions | None = None,
+        limits: Limits | None = None,
     ) -> None:
         _check_search_mode(search_mode)
         self.path = Path(path).expanduser()
@@ -138,7 +142,8 @@ class EmbeddedStore(NativeStore):
         if self.embeddings is not None:
             self._db.check_dims(self.dims)
         self._cache = NamespaceCache(self.dims, cache_bytes, self.ann_threshold, self._builder)
-        self._planner = Planner(fields, keyword_fields, episodes)
+        self.limits = limits or DEFAULT_LIMITS
+        self._planner = Planner(fields, self.limits, keyword_fields, episodes)
         self._embedder = Embedder(self.embeddings, self.dims)
         self._namespaces = Namespaces(self._db)
         self._reader = ItemReader(self._db, self._namespaces)

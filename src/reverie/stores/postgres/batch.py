@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from langgraph.store.base import GetOp, ListNamespacesOp, PutOp, Result, SearchOp
 
 from reverie.core.errors import InputError
-from reverie.core.ports import NamespaceSearch, PortOp, check_search_options
+from reverie.core.ports import NamespaceSearch, PortOp
+from reverie.core.requests import checked_ops
 from reverie.stores.postgres.namespaces import checked, list_namespaces, lock_namespaces
 from reverie.stores.postgres.rows import get_items, item_key, refresh_ttl, to_item
 from reverie.stores.postgres.search import SearchRequest, search
@@ -24,6 +25,7 @@ from reverie.stores.postgres.writes import prepare, write_rows
 
 def run_batch(ops: Sequence[PortOp], settings: StoreSettings) -> Plan[list[Result]]:
     """Results in the order of ``ops``."""
+    ops = checked_ops(ops, settings.limits)
     results: list[Result] = [None] * len(ops)
     gets: list[tuple[int, GetOp]] = []
     searches: list[tuple[int, SearchRequest]] = []
@@ -76,7 +78,6 @@ def run_batch(ops: Sequence[PortOp], settings: StoreSettings) -> Plan[list[Resul
 def _request(op: SearchOp | NamespaceSearch, settings: StoreSettings) -> SearchRequest:
     options: dict[str, object] = {}
     if isinstance(op, NamespaceSearch):
-        check_search_options(op)
         namespace, descendants, refresh = op.namespace, op.descendants, op.refresh_ttl
         options = {"min_score": op.min_score, "diversity": op.diversity, "ranking": op.ranking}
     else:

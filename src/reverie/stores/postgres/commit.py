@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from reverie.core.ports import CommitResult, Expectation, Write, namespaces_touched
+from reverie.core.requests import check_writes
 from reverie.stores.postgres.namespaces import checked, lock_namespaces
 from reverie.stores.postgres.rows import get_items, item_key, to_item
 from reverie.stores.postgres.settings import StoreSettings
@@ -26,9 +27,10 @@ from reverie.stores.postgres.writes import prepare, write_rows
 def run_commit(
     expected: Sequence[Expectation], writes: Sequence[Write], settings: StoreSettings
 ) -> Plan[CommitResult]:
-    prepared = prepare(writes, settings.index)
     for expectation in expected:
         checked(tuple(expectation.namespace))
+    prepared = prepare(writes, settings.index)
+    check_writes(writes, settings.limits)
     vectors = yield from Embed(tuple(prepared.texts))
 
     yield from Transaction()

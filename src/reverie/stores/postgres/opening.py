@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from reverie.core.errors import StoreError
 from reverie.core.indexing import RankingOptions
+from reverie.core.limits import Limits
 from reverie.stores.postgres.connection import (
     acheck_server,
     asetup_lock,
@@ -80,6 +81,7 @@ def open_postgres_store(
     connect_timeout: float = 10.0,
     pool_timeout: float = 30.0,
     ranking: RankingOptions | None = None,
+    limits: Limits | None = None,
 ) -> ReveriePostgresStore:
     """Open the PostgreSQL store at ``url`` (``postgresql://user:pass@host:port/db``).
 
@@ -92,9 +94,10 @@ def open_postgres_store(
     items (default 2,000) are searched exactly, larger ones through the HNSW index with
     ``hnsw_ef_search`` candidates (pgvector's default 40; raise it for better recall).
     ``pool_timeout`` is how long an operation waits for a connection, e.g. while the server
-    restarts. Searches with a query are hybrid (vector + BM25 + episode context, as the
-    embedded store's), weighed by ``ranking`` (``reverie.RankingOptions``); scores are cosines.
-    Raises ConfigurationError or StoreError saying what to fix.
+    restarts. ``limits`` are the store-level limits (``reverie.core.limits``; the same as the
+    embedded store's by default). Searches with a query are hybrid (vector + BM25 + episode
+    context, as the embedded store's), weighed by ``ranking`` (``reverie.RankingOptions``);
+    scores are cosines. Raises ConfigurationError or StoreError saying what to fix.
     """
     info = check_server(url, dims=_dims(index), connect_timeout=connect_timeout)
     where = redact(url)
@@ -117,7 +120,7 @@ def open_postgres_store(
         store = ReveriePostgresStore(
             pool, index=index, ttl=ttl, tuning=tuning, session_tuned=tuning.iterative_scan,
             ranking=ranking,
-            where=where, owns_pool=True,
+            where=where, owns_pool=True, limits=limits,
         )  # fmt: skip
         with setup_lock(url, connect_timeout):
             store.setup()
@@ -138,6 +141,7 @@ async def open_async_postgres_store(
     connect_timeout: float = 10.0,
     pool_timeout: float = 30.0,
     ranking: RankingOptions | None = None,
+    limits: Limits | None = None,
 ) -> ReverieAsyncPostgresStore:
     """The async twin of :func:`open_postgres_store`; close with ``await store.aclose()`` or
     ``async with``. The store belongs to the running event loop."""
@@ -162,7 +166,7 @@ async def open_async_postgres_store(
         store = ReverieAsyncPostgresStore(
             pool, index=index, ttl=ttl, tuning=tuning, session_tuned=tuning.iterative_scan,
             ranking=ranking,
-            where=where, owns_pool=True,
+            where=where, owns_pool=True, limits=limits,
         )  # fmt: skip
         async with asetup_lock(url, connect_timeout):
             await store.setup()

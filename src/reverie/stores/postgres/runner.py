@@ -4,7 +4,8 @@ The runners hold no logic of their own. A connection is taken from the pool at a
 statement (so embedding, which comes first, holds none) and handed back when the plan ends.
 Errors become typed Reverie errors: an unreachable server or a broken connection is a
 :class:`StoreError` saying the server is unavailable (the pool reconnects by itself once it is
-back), a value PostgreSQL cannot store is an :class:`InputError`.
+back); a value PostgreSQL cannot store, a constraint or a row over its size limits is an
+:class:`InputError`, which retrying cannot fix.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from langchain_core.embeddings import Embeddings
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
-from reverie.core.errors import InputError, StoreError
+from reverie.core.errors import InputError, ReverieError, StoreError
 from reverie.stores.postgres.steps import Embed, Plan, Sql, Step, Transaction
 
 T = TypeVar("T")
@@ -137,31 +138,54 @@ def translated_errors(where: str) -> Iterator[None]:
     """Turn psycopg's errors into typed Reverie errors saying what to do."""
     try:
         yield
-    except psycopg.errors.TransactionRollback as exc:
-        raise StoreError(
+    except (psycopg.Error, PoolTimeout) as exc:
+        raise translated(exc, where) from exc
+
+
+# SQLSTATE classes of errors in the input itself, which no retry can fix: data exceptions (a
+# value PostgreSQL cannot represent), integrity constraints, program limits (a row too large
+# for an index). psycopg reports the last as OperationalError, like an outage.
+_INPUT_CLASSES = {"22": "cannot store this value", "23": "refused this write"}
+_LIMIT_CLASS = "54"
+
+
+def translated(exc: BaseException, where: str) -> ReverieError:
+    """The typed error for a psycopg failure: an input error (never retried), a transient
+    conflict or outage (retry), or a refusal (fix the database or its permissions)."""
+    state = str(getattr(exc, "sqlstate", None) or "")
+    reason = _first_line(exc)
+    if isinstance(exc, psycopg.errors.TransactionRollback) or state.startswith("40"):
+        return StoreError(
             f"PostgreSQL at {where} rolled the operation back because it conflicted with a "
-            f"concurrent transaction ({_first_line(exc)}). Nothing of it was applied; retry it."
-        ) from exc
-    except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
-        _unavailable(where, exc)
-    except psycopg.DataError as exc:
-        raise InputError(
-            f"PostgreSQL cannot store this value ({_first_line(exc)}). Remove NUL characters "
-            "(\\u0000) and non-finite numbers (NaN, Infinity) from values; nothing was written."
-        ) from exc
-    except psycopg.Error as exc:
-        raise StoreError(
-            f"PostgreSQL at {where} refused the operation ({_first_line(exc)}). Check that the "
-            "database holds a Reverie or LangGraph store and the user may read and write it."
-        ) from exc
+            f"concurrent transaction ({reason}). Nothing of it was applied; retry it."
+        )
+    if state[:2] in _INPUT_CLASSES:
+        return InputError(
+            f"PostgreSQL {_INPUT_CLASSES[state[:2]]} ({reason}). Remove NUL characters "
+            "(\\u0000) and non-finite numbers (NaN, Infinity) from values; nothing was written. "
+            "This is a problem with the input: retrying it will fail the same way."
+        )
+    if state.startswith(_LIMIT_CLASS):
+        return InputError(
+            f"PostgreSQL refused this input as too large ({reason}). A namespace and key "
+            "together must stay under about 2,700 bytes (Reverie's Limits.max_label_bytes, "
+            "max_namespace_depth and max_key_bytes keep writes below it); nothing was written. "
+            "Retrying it will fail the same way."
+        )
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError | PoolTimeout):
+        return _unavailable(where, exc)
+    return StoreError(
+        f"PostgreSQL at {where} refused the operation ({reason}). Check that the "
+        "database holds a Reverie or LangGraph store and the user may read and write it."
+    )
 
 
-def _unavailable(where: str, exc: BaseException) -> NoReturn:
-    raise StoreError(
+def _unavailable(where: str, exc: BaseException) -> StoreError:
+    return StoreError(
         f"PostgreSQL at {where} is unavailable ({_first_line(exc)}). The operation may not have "
         "been applied; retry it once the server is back (the connection pool reconnects by "
         "itself)."
-    ) from exc
+    )
 
 
 def _first_line(exc: BaseException) -> str:

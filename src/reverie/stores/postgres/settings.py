@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from langgraph.store.base import TTLConfig
 
 from reverie.core.indexing import RankingOptions
+from reverie.core.limits import DEFAULT_LIMITS, Limits
 from reverie.stores.postgres.indexing import IndexSettings
 from reverie.stores.postgres.schema import SchemaInfo
 from reverie.stores.postgres.search import NamespaceSizes, SearchTuning, VectorSearch
@@ -25,6 +26,8 @@ class StoreSettings:
     schema: SchemaInfo = field(default_factory=SchemaInfo)
     sizes: NamespaceSizes = field(default_factory=NamespaceSizes)
     ranking: RankingOptions = field(default_factory=RankingOptions)
+    limits: Limits = DEFAULT_LIMITS
+    """The store-level limits, the same as the embedded store's (``reverie.core.requests``)."""
 
     @property
     def refresh_on_read(self) -> bool:

@@ -24,6 +24,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from reverie.core.errors import StoreError
 from reverie.core.indexing import RankingOptions
+from reverie.core.limits import DEFAULT_LIMITS, Limits
 from reverie.core.ports import CommitResult, Expectation, NativeStore, PortOp, Write
 from reverie.stores.postgres.batch import run_batch
 from reverie.stores.postgres.commit import run_commit
@@ -59,6 +60,7 @@ class _Configured(NativeStore):
         session_tuned: bool,
         where: str,
         ranking: RankingOptions | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.index_config = dict(index) if index is not None else None
         self.ttl_config = ttl
@@ -68,6 +70,7 @@ class _Configured(NativeStore):
             tuning=tuning or SearchTuning(),
             session_tuned=session_tuned,
             ranking=ranking or RankingOptions(),
+            limits=limits or DEFAULT_LIMITS,
         )
         self.embeddings = self.settings.index.embeddings if self.settings.index else None
         self.where = where
@@ -80,7 +83,8 @@ class ReveriePostgresStore(_Configured):
     """PostgreSQL + pgvector store on a connection pool (``close()`` closes a pool it owns).
 
     ``index=None`` makes a key-value store without vectors (queries are ignored, as by
-    ``InMemoryStore()``); ``ttl`` is LangGraph's ``TTLConfig``.
+    ``InMemoryStore()``); ``ttl`` is LangGraph's ``TTLConfig``; ``limits`` the store-level
+    limits (``reverie.core.limits``), the same as the embedded store's.
     """
 
     def __init__(
@@ -94,8 +98,9 @@ class ReveriePostgresStore(_Configured):
         where: str = "the configured server",
         owns_pool: bool = False,
         ranking: RankingOptions | None = None,
+        limits: Limits | None = None,
     ) -> None:
-        self._configure(index, ttl, tuning, session_tuned, where, ranking)
+        self._configure(index, ttl, tuning, session_tuned, where, ranking, limits)
         self.pool = pool
         self._runner = SyncRunner(pool, self.embeddings, where)
         self._owns_pool = owns_pool
@@ -185,8 +190,9 @@ class ReverieAsyncPostgresStore(_Configured):
         owns_pool: bool = False,
         loop: asyncio.AbstractEventLoop | None = None,
         ranking: RankingOptions | None = None,
+        limits: Limits | None = None,
     ) -> None:
-        self._configure(index, ttl, tuning, session_tuned, where, ranking)
+        self._configure(index, ttl, tuning, session_tuned, where, ranking, limits)
         self.pool = pool
         self.loop = loop or asyncio.get_running_loop()
         self._runner = AsyncRunner(pool, self.embeddings, where)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from reverie.core.errors import InputError
 from reverie.core.ports import RestoredItem, Write, as_put, write_target
+from reverie.core.text import quoted
+from reverie.core.values import storable_json
 from reverie.retrieval.terms import terms
 from reverie.stores.postgres.indexing import IndexSettings
 from reverie.stores.postgres.namespaces import as_text, checked
@@ -123,7 +125,7 @@ def prepare(writes: Sequence[Write], index: IndexSettings | None) -> PreparedWri
         row = RowWrite(
             prefix=as_text(checked(tuple(op.namespace))),
             key=str(op.key),
-            value_json=None if op.value is None else _json(op.value),
+            value_json=None if op.value is None else _json(op.value, op.key),
             ttl=None if op.value is None or op.ttl is None else float(op.ttl),
             created_at=created,
             updated_at=updated,
@@ -219,14 +221,13 @@ def _upsert_params(rows: list[RowWrite]) -> list[Any]:
     ]
 
 
-def _json(value: Any) -> str:
-    try:
-        return json.dumps(dict(value), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+def _json(value: Any, key: str) -> str:
+    if not isinstance(value, Mapping):
         raise InputError(
-            f"Store values must be JSON objects of str, finite numbers, bool, None, lists and "
-            f"dicts ({exc}). Convert other types (dates, sets, NaN) before storing them."
-        ) from exc
+            f"Store values must be dicts, got {type(value).__name__} for key {quoted(key)}; "
+            "nothing was written."
+        )
+    return storable_json(dict(value), f"The value for key {quoted(key)}")
 
 
 def _aware(moment: datetime) -> datetime:

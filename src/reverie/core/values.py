@@ -1,0 +1,134 @@
+"""The value policy: what a stored value may hold, applied the same way on every backend.
+
+Where a value enters Reverie (a model's reply, a tool call, an application's ``put``, a durable
+job, an import, the MCP server) :func:`normalised_value` normalises its text (``clean_text``:
+NUL characters removed, lone surrogates replaced by ``?``) and refuses NaN and Infinity, which
+JSON cannot hold, with an :class:`UnstorableValueError` naming the field.
+
+Reverie's own stores check what reaches them directly (:func:`storable_json`): a value holding
+NUL characters, lone surrogates or non-finite numbers is refused with the same error on the
+embedded store and on PostgreSQL (which cannot store them at all), before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from reverie.core.errors import InputError, UnstorableValueError
+from reverie.core.text import clean_text, is_clean, quoted
+
+
+def _path(parent: str, key: object) -> str:
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    name = quoted(key, 40) if not isinstance(key, str) or not key.isidentifier() else key
+    return f"{parent}.{name}" if parent else name
+
+
+def _non_finite(number: float, field: str) -> UnstorableValueError:
+    return UnstorableValueError(
+        f"{field or 'The value'} is {number}, which JSON (and so no store) cannot hold. Store a "
+        "finite number, null, or a string such as 'NaN'; nothing was written.",
+        field=field or "value",
+    )
+
+
+def normalised_value(value: Any, field: str = "") -> Any:
+    """``value`` with every string (keys included) normalised; NaN or Infinity anywhere raise
+    :class:`UnstorableValueError` naming the field. Tuples become lists; other values are kept."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _non_finite(value, field)
+    if isinstance(value, Mapping):
+        return {
+            clean_text(k) if isinstance(k, str) else k: normalised_value(v, _path(field, k))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [normalised_value(v, _path(field, i)) for i, v in enumerate(value)]
+    return value
+
+
+def storable_json(value: Any, what: str = "The value") -> str:
+    """``value`` as compact JSON for a store, or a typed error saying which field no backend
+    can store (checked on the serialised text, so a clean value costs one pass)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        field = next((f for f, problem in _problems(value) if problem == "number"), "value")
+        raise _non_finite(_number_at(value, field), field) from None
+    except (TypeError, RecursionError) as exc:
+        raise InputError(
+            f"{what} cannot be stored as JSON ({exc}); store plain dicts, lists, strings, "
+            "finite numbers, booleans and None; nothing was written."
+        ) from exc
+    # JSON escapes NUL as \u0000; an escaped backslash before "u0000" only looks like one.
+    suspicious = "\\u0000" in text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        suspicious = True
+    if suspicious:
+        for field, problem in _problems(value):
+            if problem == "text":
+                raise UnstorableValueError(
+                    f"{field or 'The value'} holds a NUL character or a lone surrogate, which "
+                    "PostgreSQL cannot store (so no Reverie store accepts it). Remove them "
+                    "(reverie.core.text.clean_text does) before storing; nothing was written.",
+                    field=field or "value",
+                )
+    return text
+
+
+def _problems(value: Any, field: str = "") -> Iterator[tuple[str, str]]:
+    """(field, "text" | "number") for every string or number no backend can store."""
+    if isinstance(value, str):
+        if not is_clean(value):
+            yield field, "text"
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            yield field, "number"
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            where = _path(field, key)
+            if isinstance(key, str) and not is_clean(key):
+                yield where, "text"
+            yield from _problems(item, where)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _problems(item, _path(field, i))
+
+
+def _number_at(value: Any, field: str) -> float:
+    for where, number in _numbers(value):
+        if where == field:
+            return number
+    return float("nan")
+
+
+def _numbers(value: Any, field: str = "") -> Iterator[tuple[str, float]]:
+    if isinstance(value, float):
+        yield field, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _numbers(item, _path(field, key))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _numbers(item, _path(field, i))
+
+
+def unstorable_fields(value: Any, *, numbers_only: bool = False) -> list[str]:
+    """The fields of ``value`` no store accepts (NaN or Infinity, NUL, lone surrogates; with
+    ``numbers_only``, only the non-finite numbers)."""
+    return [
+        field or "value"
+        for field, problem in _problems(value)
+        if problem == "number" or not numbers_only
+    ]
+
+
+__all__ = ["normalised_value", "storable_json", "unstorable_fields"]
