@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -78,16 +79,18 @@ def bench_manager() -> MemoryStoreManager:
     )
 
 
-def _start_workers(count: int, dsn: str) -> list[subprocess.Popen[bytes]]:
+def _start_workers(count: int, dsn: str, logs: Path) -> list[subprocess.Popen[bytes]]:
     env = dict(os.environ, **{DSN_ENV: dsn, "OPENBLAS_NUM_THREADS": "1"})
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT), env.get("PYTHONPATH", "")])
     command = [sys.executable, "-m", "reverie.cli.app", "worker", "--app", FACTORY, "--dsn", dsn]
-    return [
-        subprocess.Popen(
-            command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        for _ in range(count)
-    ]
+    workers = []
+    for n in range(count):
+        # Logs go to a file: a pipe nobody reads fills up and stops a worker mid-run.
+        with open(logs / f"worker-{count}-{n}.log", "wb") as log:
+            workers.append(
+                subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+            )
+    return workers
 
 
 def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
@@ -110,15 +113,17 @@ def _statuses(dsn: str) -> dict[str, int]:
         return {str(status): int(n) for status, n in rows.fetchall()}
 
 
-def _wait_for_workers(dsn: str, count: int, workers: list[subprocess.Popen[bytes]]) -> None:
+def _wait_for_workers(
+    dsn: str, count: int, workers: list[subprocess.Popen[bytes]], logs: Path
+) -> None:
     import psycopg
 
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         for worker in workers:
             if worker.poll() is not None:
-                error = worker.stderr.read().decode() if worker.stderr else ""
-                raise RuntimeError(f"a worker exited at start: {error[-2000:]}")
+                error = "\n".join(p.read_text()[-2000:] for p in logs.glob("worker-*.log"))
+                raise RuntimeError(f"a worker exited at start: {error}")
         with psycopg.connect(dsn, autocommit=True) as conn:
             row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
         if row is not None and row[0] >= count:
@@ -127,12 +132,12 @@ def _wait_for_workers(dsn: str, count: int, workers: list[subprocess.Popen[bytes
     raise RuntimeError(f"{count} workers did not register within 120 s")
 
 
-def _round(dsn: str, workers_count: int, jobs: int, offset: int) -> dict[str, Any]:
+def _round(dsn: str, workers_count: int, jobs: int, offset: int, logs: Path) -> dict[str, Any]:
     from reverie.executor.durable import DurableReflectionExecutor
 
-    workers = _start_workers(workers_count, dsn)
+    workers = _start_workers(workers_count, dsn, logs)
     try:
-        _wait_for_workers(dsn, workers_count, workers)
+        _wait_for_workers(dsn, workers_count, workers, logs)
         before = _statuses(dsn).get("succeeded", 0)
         with DurableReflectionExecutor(FACTORY, dsn) as executor:
             start = time.perf_counter()
@@ -192,8 +197,9 @@ def run(quick: bool) -> None:
             store = bench_manager().store  # opening it runs the migrations, once
             assert isinstance(store, NativeStore)
             store.close()
-            for index, count in enumerate(WORKER_COUNTS):
-                rounds.append(_round(dsn, count, jobs, offset=index * jobs))
+            with tempfile.TemporaryDirectory() as logs:
+                for index, count in enumerate(WORKER_COUNTS):
+                    rounds.append(_round(dsn, count, jobs, index * jobs, Path(logs)))
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     one = rounds[0]["jobs_per_s"]
