@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
-from reverie.core.effects import Commit, Pipeline
+from reverie.core.effects import Commit, Pipeline, StoreBatch
 from reverie.core.ports import CommitResult, Expectation, MemoryStorePort, Write
 from reverie.extraction.otel_spans import attributes_of
 from reverie.extraction.report import RunReport
@@ -161,7 +161,9 @@ class RunAccount:
         did_something = report.calls or report.changed or report.conflicts or error is not None
         if not self.recorded and did_something:
             try:
-                yield from Commit(port, [], [usage_put(report)])
+                # A record has a key of its own that no commit ever checks, so it needs no
+                # checked commit (nor its namespace lock): one plain write.
+                yield from StoreBatch(port, [usage_put(report)])
             except Exception as exc:  # the run's own outcome matters more than its record
                 logger.warning(
                     "The usage record of a memory run could not be stored: %s: %s",

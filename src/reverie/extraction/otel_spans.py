@@ -22,6 +22,11 @@ Attributes = Mapping[str, str | bool | int | float]
 TRACER_NAME = "reverie"
 
 
+_NO_SDK = (
+    (otel_trace.ProxyTracerProvider, otel_trace.NoOpTracerProvider)
+    if otel_trace is not None
+    else ()
+)
 # A proxy until the application installs a tracer provider, then that provider's tracer.
 _tracer = otel_trace.get_tracer(TRACER_NAME) if otel_trace is not None else None
 
@@ -33,6 +38,9 @@ def start_span(
     records spans (no SDK configured, or this trace not sampled). ``attributes`` is only
     called for a span that records."""
     if _tracer is None or otel_trace is None:
+        return None
+    # Until an application installs an SDK's provider no span can record: skip the no-op span.
+    if isinstance(otel_trace.get_tracer_provider(), _NO_SDK):
         return None
     context = otel_trace.set_span_in_context(parent) if parent is not None else None
     span = _tracer.start_span(name, context=context)
