@@ -14,6 +14,7 @@ from langgraph.func import entrypoint
 from langgraph.store.base import BaseStore
 
 from reverie.core.errors import ConfigurationError
+from reverie.extraction.store_manager import MemoryStoreManager
 
 Reflector = Runnable[Any, Any] | Callable[..., Any]
 
@@ -74,13 +75,21 @@ async def run_reflector(
     *,
     threads: Executor | None = None,
 ) -> Any:
-    """Run one reflection as a LangGraph run of its own, with ``store`` as the run's store.
+    """Run one reflection with ``store`` as its store: a memory manager directly, anything else
+    as a LangGraph run of its own.
 
-    Inside it, ``langgraph.config.get_store()`` and ``get_config()`` work exactly as in a graph
+    Inside such a run, ``langgraph.config.get_store()`` and ``get_config()`` work exactly as in a graph
     node (a memory manager created without a store finds it there). Async reflectors run on the
     current loop; sync ones in ``threads`` (default: the loop's pool), in the run's context. The
     run itself is always driven asynchronously, so it needs no thread of LangGraph's own.
     """
+    if isinstance(reflector, MemoryStoreManager):
+        # A memory manager needs nothing of a LangGraph run but its store, so it is given the
+        # store directly: a run of its own costs more than the whole reflection with a fast model.
+        if reflector.explicit_store is not None:
+            return await reflector.ainvoke(payload, config)
+        if store is not None:
+            return await reflector.with_store(store).ainvoke(payload, config)
     loop = asyncio.get_running_loop()
 
     async def reverie_reflection(payload: Any, *, config: RunnableConfig) -> Any:

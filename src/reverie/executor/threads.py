@@ -31,7 +31,7 @@ class ReflectionThreads(ThreadPoolExecutor):
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._guard = threading.Lock()
         self._started: list[threading.Thread] = []
-        self._waiting = 0
+        self._idle = 0  # workers waiting for work that no submitted job has been promised
         self._stopped = False
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
@@ -40,7 +40,11 @@ class ReflectionThreads(ThreadPoolExecutor):
             if self._stopped:
                 raise RuntimeError("cannot schedule new work after the executor shut down")
             self._jobs.put((future, fn, args, kwargs))
-            if self._waiting == 0 and len(self._started) < self.limit:
+            # An idle worker is promised this job at once: counting it idle until it wakes would
+            # let a second job wait behind the first instead of starting a thread of its own.
+            if self._idle:
+                self._idle -= 1
+            elif len(self._started) < self.limit:
                 thread = threading.Thread(
                     target=self._work, name=f"{self.name}-{len(self._started)}", daemon=True
                 )
@@ -50,22 +54,19 @@ class ReflectionThreads(ThreadPoolExecutor):
 
     def _work(self) -> None:
         while True:
-            with self._guard:
-                self._waiting += 1
             job = self._jobs.get()
-            with self._guard:
-                self._waiting -= 1
             if job is None:
                 return
             future, fn, args, kwargs = job
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+            with self._guard:
+                self._idle += 1
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._guard:

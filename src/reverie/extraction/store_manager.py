@@ -7,6 +7,7 @@ store's storage port (``reverie.ledger.port_for``): one atomic, checked commit p
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -173,6 +174,12 @@ class MemoryStoreManager(
                 " or @entrypoint(store=...)), or pass store=... to create_memory_store_manager."
             )
         return store
+
+    def with_store(self, store: BaseStore) -> MemoryStoreManager:
+        """This manager (same model, schemas and settings) with ``store`` as its store."""
+        bound = copy.copy(self)
+        bound.explicit_store = store
+        return bound
 
     def _default_store(self) -> BaseStore:
         with self._default_store_lock:
