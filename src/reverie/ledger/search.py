@@ -73,13 +73,20 @@ def search_memories(
         diversity=options.diversity,
         ranking=options.ranking,
     )
-    items = yield from Search(port, request)
-    if descendants and (not namespace or namespace[0] != RESERVED_ROOT):
-        # A search from the root would otherwise reach every user's audit trail.
-        items = [i for i in items if not i.namespace or i.namespace[0] != RESERVED_ROOT]
+    items = visible(namespace, descendants, (yield from Search(port, request)))
     if reranking:
         assert rerank is not None and query
         depth = max(wanted, rerank_depth)
         items = (yield from rerank.rerank(query, items[:depth])) + items[depth:]
         items = items[offset:wanted]
+    return items
+
+
+def visible(
+    namespace: tuple[str, ...], descendants: bool, items: list[SearchItem]
+) -> list[SearchItem]:
+    """``items`` found searching ``namespace``, less Reverie's bookkeeping namespaces: a search
+    with ``descendants`` from the root would otherwise reach every user's audit trail."""
+    if descendants and (not namespace or namespace[0] != RESERVED_ROOT):
+        return [i for i in items if not i.namespace or i.namespace[0] != RESERVED_ROOT]
     return items

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from langgraph.store.base import GetOp, Item, SearchItem
 
@@ -19,7 +19,7 @@ from reverie.core.dates import utc
 from reverie.core.effects import Pipeline, StoreBatch
 from reverie.core.errors import InputError
 from reverie.core.ports import MemoryStorePort, NamespaceSearch
-from reverie.ledger.search import SearchOptions, search_memories
+from reverie.ledger.search import SearchOptions, search_memories, visible
 from reverie.ledger.timeline import TimeRecord, past_namespace, time_namespace
 
 DAY_S = 86_400.0
@@ -118,36 +118,43 @@ def search_in_time(
                 options=options,
             )
         )
-    threshold = SearchOptions(min_score=options.min_score) if options else None
+    min_score = options.min_score if options else None
     wanted = offset + limit
     pool = max(2 * wanted, 10)
+    past: list[_Found] | None = None
     while True:
-        current = yield from search_memories(
-            port,
-            namespace,
-            query=query,
-            filter=filter,
-            limit=pool,
-            descendants=descendants,
-            refresh_ttl=refresh_ttl,
-            options=threshold,
-        )
+        searches = [
+            NamespaceSearch(
+                tuple(namespace),
+                query=query,
+                filter=filter,
+                limit=pool,
+                descendants=descendants,
+                refresh_ttl=refresh_ttl,
+                min_score=min_score,
+            )
+        ]
+        if when.as_of is not None and past is None:
+            # The store applies the time filter to closed versions itself: the page's worth.
+            # Both searches in one batch: one read, and the query embedded once.
+            searches.append(
+                NamespaceSearch(
+                    past_namespace(namespace),
+                    query=query,
+                    filter=_past_filter(filter, when),
+                    limit=wanted,
+                    descendants=descendants,
+                    min_score=min_score,
+                )
+            )
+        results = yield from StoreBatch(port, searches)
+        current = visible(namespace, descendants, cast(list[SearchItem], results[0]))
+        if len(results) > 1:
+            past = [_as_memory(item) for item in cast(list[SearchItem], results[1])]
         # Ranked by relevance alone, the best ``wanted`` admitted current memories are all that
         # can make the page; otherwise (no query, or recency reordering) all of them are needed.
         enough = wanted if query and not when.recency_weight else len(current)
-        found = yield from _admitted(port, current, when, enough)
-        if when.as_of is not None:
-            # The store applies the time filter to closed versions itself: the page's worth.
-            past = yield from search_memories(
-                port,
-                past_namespace(namespace),
-                query=query,
-                filter=_past_filter(filter, when),
-                limit=wanted,
-                descendants=descendants,
-                options=threshold,
-            )
-            found += [_as_memory(item) for item in past]
+        found = (yield from _admitted(port, current, when, enough)) + (past or [])
         exhausted = len(current) < pool
         if len(found) >= wanted or exhausted:
             break
@@ -172,23 +179,26 @@ def _past_filter(filter: dict[str, Any] | None, when: TimeQuery) -> dict[str, An
 def _admitted(
     port: MemoryStorePort, items: list[SearchItem], when: TimeQuery, enough: int
 ) -> Pipeline[list[_Found]]:
-    """The first ``enough`` current memories whose time record ``when`` admits (records are
-    read a page at a time, best candidates first)."""
+    """The admitted current memories, best candidates first, page by page until a page ends
+    with ``enough`` of them."""
     kept: list[_Found] = []
     page_size = max(min(enough, 50), 10)
-    for start in range(0, len(items), page_size):
-        page = items[start : start + page_size]
+    # Records are read two pages at a time: with about half the candidates outside the time
+    # asked for, one read usually serves.
+    read_size = 2 * page_size
+    for start in range(0, len(items), read_size):
+        chunk = items[start : start + read_size]
         records = yield from StoreBatch(
             port,
-            [GetOp(time_namespace(tuple(i.namespace)), i.key, refresh_ttl=False) for i in page],
+            [GetOp(time_namespace(tuple(i.namespace)), i.key, refresh_ttl=False) for i in chunk],
         )
-        for item, found in zip(page, records, strict=True):
+        for at, (item, found) in enumerate(zip(chunk, records, strict=True), start=1):
             record = TimeRecord.from_value(found.value if isinstance(found, Item) else None)
             record = record or TimeRecord.assumed(item)
             if when.admits(record):
                 kept.append(_Found(item, record.event_time))
-        if len(kept) >= enough:
-            break
+            if at % page_size == 0 and len(kept) >= enough:
+                return kept
     return kept
 
 

@@ -86,7 +86,9 @@ def fused_scores(pool: Pool, query: str, options: RankingOptions) -> FloatArray:
     """Each candidate's fused ranking score (higher is better; only its order means anything)."""
     has_vector = ~np.isnan(pool.cosine)
     similarity = np.nan_to_num(pool.cosine, nan=0.0)
-    if options.neighbour_weight:
+    # Without episodes there are no neighbours and no episode bonus: skip both loops.
+    in_episodes = any(e is not None for e in pool.episode)
+    if options.neighbour_weight and in_episodes:
         similarity = similarity + options.neighbour_weight * neighbour_cosines(pool)
     k = options.rrf_k
     fused = 1.0 / (k + _rank_of(similarity, pool.order, has_vector))
@@ -99,7 +101,7 @@ def fused_scores(pool: Pool, query: str, options: RankingOptions) -> FloatArray:
             fused = fused * np.where(
                 [s in named for s in pool.speaker], 1 + options.speaker_weight, 1
             )
-    if options.episode_weight:
+    if options.episode_weight and in_episodes:
         best: dict[Hashable, float] = {}
         for episode, score in zip(pool.episode, fused.tolist(), strict=True):
             if episode is not None and score > best.get(episode, -1.0):

@@ -22,7 +22,7 @@ from reverie.stores.embedded.ann import MAX_CANDIDATES, recall_at
 from reverie.stores.embedded.cache import NamespaceCache, NamespaceEntry
 from reverie.stores.embedded.database import StoreFile
 from reverie.stores.embedded.filters import matches_filter
-from reverie.stores.embedded.hybrid import diversified, hybrid_ranking
+from reverie.stores.embedded.hybrid import Scored, diversified, hybrid_ranking
 from reverie.stores.embedded.items import ItemReader
 from reverie.stores.embedded.namespaces import Versioned
 from reverie.stores.embedded.ranking import SearchMode, top_positions
@@ -165,7 +165,7 @@ class Searcher:
     ) -> tuple[Ranked, bool]:
         """Best-first (item id, score) and whether every scoreable item is in the list."""
         entries = [self.entry(n) for n in namespaces]
-        vector: list[tuple[int, float]] = []
+        vector: Scored = (np.empty(0, np.int64), np.empty(0, np.float32))
         vector_complete = True
         if self.mode != "keyword" and query_vector is not None:
             parts, partial = self._vector_scores(entries, query_vector, pool)
@@ -174,12 +174,12 @@ class Searcher:
             # filter that leaves too few of them widens to ranking everything.
             vector_complete = vector_complete and not partial
         if self.mode == "vector":
-            return list(vector), vector_complete
+            return _pairs(vector), vector_complete
         hits, keyword_complete = _merge(
             [e.keyword_index(self.db.conn).scores(query) for e in entries], pool
         )
         if self.mode == "keyword":
-            return list(hits), keyword_complete
+            return _pairs(hits), keyword_complete
         fused = hybrid_ranking(
             self.db.conn, entries, self.episodes, query, query_vector, vector, hits, options
         )
@@ -227,12 +227,12 @@ def _all_above(ranked: Ranked, min_score: float, pool: int | None) -> bool:
     return pool is not None and len(scores) >= pool and scores[pool - 1] < min_score
 
 
-def _merge(parts: list[tuple[Any, Any]], pool: int | None) -> tuple[list[tuple[int, float]], bool]:
-    """Merge per-namespace (ids, scores) into one best-first list of at most ``pool``, and
-    whether it holds every scored item."""
+def _merge(parts: list[tuple[Any, Any]], pool: int | None) -> tuple[Scored, bool]:
+    """Merge per-namespace (ids, scores) into one best-first (ids, scores) of at most ``pool``,
+    and whether it holds every scored item."""
     parts = [p for p in parts if len(p[0])]
     if not parts:
-        return [], True
+        return (np.empty(0, np.int64), np.empty(0, np.float32)), True
     if len(parts) == 1:
         ids, scores = parts[0]
         tiebreak = ids
@@ -244,4 +244,9 @@ def _merge(parts: list[tuple[Any, Any]], pool: int | None) -> tuple[list[tuple[i
         tiebreak = np.argsort(np.lexsort((ids, owner)))
     positions = top_positions(scores, tiebreak, pool)
     complete = pool is None or len(positions) >= len(ids)
-    return list(zip(ids[positions].tolist(), scores[positions].tolist(), strict=True)), complete
+    return (ids[positions], scores[positions]), complete
+
+
+def _pairs(scored: Scored) -> Ranked:
+    ids, scores = scored
+    return list(zip(ids.tolist(), scores.tolist(), strict=True))
