@@ -126,3 +126,31 @@ def test_start_up_loads_only_what_it_uses(code: str, forbidden: tuple[str, ...])
     )
     loaded = json.loads(done.stdout.splitlines()[-1])
     assert [m for m in loaded if m.startswith(forbidden)] == []
+
+
+@pytest.mark.parametrize("command", [["list"], ["search", "word"], ["show", "some-key"], ["stats"]])
+def test_reading_commands_never_load_a_model_stack(command: list[str], tmp_path: Path) -> None:
+    # Listing and searching need the store, not LangChain's model, tracer and tool classes.
+    probe = (
+        f"import sys; sys.argv = ['reverie', *{command!r}]\n"
+        "from reverie.cli.app import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "import json\nprint(json.dumps(sorted(sys.modules)))"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "src"),
+        "REVERIE_STORE": str(tmp_path / "memories.db"),
+        "REVERIE_EMBEDDINGS": "hashing",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60
+    )
+    loaded = json.loads(done.stdout.splitlines()[-1])
+    heavy = (
+        "langchain_core.language_models.base",
+        "langchain_core.language_models.chat_models",
+        "langchain_core.tools",
+        "langsmith.run_trees",
+    )
+    assert [m for m in loaded if m.startswith(heavy)] == []

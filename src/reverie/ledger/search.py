@@ -10,7 +10,7 @@ returned by a search of user namespaces.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langgraph.store.base import SearchItem
 
@@ -18,7 +18,9 @@ from reverie.core.effects import Pipeline, Search
 from reverie.core.indexing import RankingOptions
 from reverie.core.namespace import RESERVED_ROOT
 from reverie.core.ports import MemoryStorePort, NamespaceSearch
-from reverie.retrieval.rerank import Reranker
+
+if TYPE_CHECKING:  # rerankers build on LangChain's model classes, which a listing never needs
+    from reverie.retrieval.rerank import Reranker
 
 RERANK_DEPTH = 20  # candidates a reranker reads: enough to lift a buried hit, few for a model
 
