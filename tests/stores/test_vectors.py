@@ -148,3 +148,19 @@ def test_top_positions_keep_ties_and_store_order(n: int, count: int) -> None:
     cut = scores[ranked[min(count, n) - 1]]
     assert got.tolist() == [i for i in ranked if scores[i] >= cut]
     assert at_least(scores, count) <= cut
+
+
+def test_first_rows_finds_a_row_of_each_item_with_vectors() -> None:
+    rng = np.random.default_rng(3)
+    vectors = NamespaceVectors.build(
+        1,
+        4,
+        np.array([5, 2, 2, 9], dtype=np.int64),  # not in id order; item 2 has two rows
+        rng.standard_normal((4, 4), dtype=np.float32),
+    )
+    rows = vectors.first_rows(np.array([2, 3, 5, 9], dtype=np.int64))  # 3 has no vectors
+    assert sorted(vectors.ids[rows].tolist()) == [2, 5, 9]
+    vectors.remove(5)
+    vectors.add(7, rng.standard_normal((1, 4), dtype=np.float32))
+    rows = vectors.first_rows(np.array([5, 7, 9], dtype=np.int64))  # 5 was removed
+    assert sorted(vectors.ids[rows].tolist()) == [7, 9]

@@ -93,11 +93,10 @@ def _ranked_alone(
     cosine[np.searchsorted(ids, vector[0])] = vector[1]
     keyword = np.zeros(len(ids))
     keyword[np.searchsorted(ids, keywords[0])] = keywords[1]
-    unscored = ids[np.isnan(cosine)].tolist()
-    rows_of = entry.vectors.rows_of
-    rows = [r for i in unscored if i in rows_of for r in rows_of[i]]
-    if rows and query_vector is not None:
-        found_ids, found = entry.vectors.scores_at(np.asarray(rows, np.int64), query_vector)
+    # One row per item is enough: ``scores_at`` scores every row of an item with several.
+    rows = entry.vectors.first_rows(ids[np.isnan(cosine)])
+    if len(rows) and query_vector is not None:
+        found_ids, found = entry.vectors.scores_at(rows, query_vector)
         cosine[np.searchsorted(ids, found_ids)] = found
     no_episodes: list[Hashable | None] = [None] * len(ids)
     pool = Pool(cosine, keyword, ids, no_episodes, np.full(len(ids), np.nan), [None] * len(ids))

@@ -48,14 +48,15 @@ class ItemReader:
                     found[(namespace, item.key)] = item
         return found
 
-    def rows(self, ids: Sequence[int], now: float) -> dict[int, Row]:
-        """Live rows by id (ids of deleted or expired items are left out)."""
-        found: dict[int, Row] = {}
+    def raw_rows(self, ids: Sequence[int], now: float) -> dict[int, tuple[Any, ...]]:
+        """Live rows by id, as SQLite gives them (ids of deleted or expired items are left out):
+        the caller decodes (``Row.from_sql``) only those it keeps."""
+        found: dict[int, tuple[Any, ...]] = {}
         for chunk in chunks(list(ids)):
             for row in self.db.conn.execute(
                 f"{_FROM} WHERE i.id IN ({marks(len(chunk))}) AND {LIVE}", (*chunk, now)
             ):
-                found[row[0]] = Row.from_sql(row)
+                found[row[0]] = row
         return found
 
     def scan(

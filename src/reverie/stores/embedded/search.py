@@ -146,10 +146,13 @@ class Searcher:
         step = wanted if filter is None else max(wanted, 32)
         for start in range(0, len(ranked), step):
             chunk = ranked[start : start + step]
-            rows = self.reader.rows([i for i, _ in chunk], now)
+            found = self.reader.raw_rows([i for i, _ in chunk], now)
             for item_id, score in chunk:
-                row = rows.get(item_id)
-                if row is not None and matches_filter(row.value, filter):
+                raw = found.get(item_id)
+                if raw is None:
+                    continue
+                row = Row.from_sql(raw)
+                if matches_filter(row.value, filter):
                     kept.append((row, score))
                     if len(kept) >= wanted:
                         return kept

@@ -74,6 +74,8 @@ class NamespaceVectors:
     quantized: QuantizedRows | None = None
     _runs: tuple[IntArray, IntArray] | None = None
     _runs_key: tuple[int, int, int] | None = None
+    _sorted: tuple[IntArray, IntArray] | None = None  # live item ids ascending, and their rows
+    _sorted_key: tuple[int, int, int] | None = None
 
     @classmethod
     def build(cls, version: int, dims: int, ids: IntArray, matrix: FloatArray) -> NamespaceVectors:
@@ -156,6 +158,25 @@ class NamespaceVectors:
             self._runs = (starts.astype(np.int64), owners) if adjacent else None
             self._runs_key = key
         return self._runs
+
+    def first_rows(self, items: IntArray) -> IntArray:
+        """A row of each of ``items`` that has vectors (others are left out), found in arrays:
+        a dict lookup per item of a large namespace misses the CPU cache every time."""
+        key = (self.size, self.dead, len(self.rows_of))
+        if self._sorted_key != key:
+            ids = self.ids[: self.size]
+            live = np.flatnonzero(ids >= 0)
+            owners = ids[live]
+            if len(owners) > 1 and not bool(np.all(owners[1:] >= owners[:-1])):
+                order = np.argsort(owners, kind="stable")
+                owners, live = owners[order], live[order]
+            self._sorted, self._sorted_key = (owners, live.astype(np.int64)), key
+        assert self._sorted is not None
+        owners, rows = self._sorted
+        at = np.searchsorted(owners, items)
+        found = at < len(owners)
+        found[found] = owners[at[found]] == items[found]
+        return rows[at[found]]
 
     def top_scores(
         self, query: FloatArray, count: int, pool: Executor | None = None, workers: int = 1
