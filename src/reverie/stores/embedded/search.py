@@ -28,7 +28,7 @@ from reverie.stores.embedded.items import ItemReader
 from reverie.stores.embedded.namespaces import Versioned
 from reverie.stores.embedded.ranking import ORDER_SHIFT, SearchMode, top_positions
 from reverie.stores.embedded.rows import Row
-from reverie.stores.embedded.vectors import FloatArray
+from reverie.stores.embedded.vectors import QUANTIZED_MIN_ROWS, FloatArray
 
 Ranked = list[tuple[int, float | None]]  # (item id, score), best first
 Hit = tuple[Row, float | None]  # a found item and its score (None: not ranked)
@@ -230,11 +230,13 @@ class Searcher:
         if (
             pool is not None
             and self.pool is not None
-            and len(entries) > 1
+            and 1 < len(entries) <= self.workers
+            and min(e.vectors.size for e in entries) >= QUANTIZED_MIN_ROWS
             and not self.ann_threshold
         ):
-            # Several namespaces: one per thread, each whole, rather than each split across
-            # threads in turn (one hand-off instead of one per namespace).
+            # A few large namespaces: one per thread, each whole, rather than each split across
+            # threads in turn (one hand-off instead of one per namespace). Many small ones (a
+            # prefix search over users) stay on this thread: a hand-off would cost more.
             futures = [
                 self.pool.submit(self._top_of, e, query_vector, pool, None, 1) for e in entries[1:]
             ]
