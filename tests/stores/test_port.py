@@ -18,6 +18,7 @@ from langchain_core.embeddings import Embeddings
 from langgraph.store.base import BaseStore, GetOp, IndexConfig, Item, PutOp, Result
 
 from reverie.core.ports import (
+    AlsoSearched,
     CommitResult,
     Expectation,
     MemoryStorePort,
@@ -156,6 +157,31 @@ def test_searches_stay_in_the_namespace_unless_descendants_are_asked_for(
         assert len(everything) == 33 and ("memories/alice2", "x") not in everything
     filtered = search(port, NamespaceSearch(ALICE, filter={"kind": "Memory"}, limit=5))
     assert len(filtered) == 3
+
+
+def test_a_search_ranks_also_namespaces_with_its_own_under_their_own_filter(
+    port: MemoryStorePort,
+) -> None:
+    writes = [
+        PutOp(ALICE, f"a{i}", {**memory(f"alice note {i} about Porto"), "n": i}) for i in range(4)
+    ]
+    writes += [
+        PutOp(BOB, f"b{i}", {**memory(f"bob note {i} about Porto"), "n": i}) for i in range(4)
+    ]
+    writes.append(PutOp((*BOB, "deeper"), "d", {**memory("deeper, about Porto"), "n": 1}))
+    assert port.commit([], writes)
+    also = (AlsoSearched(BOB, {"n": {"$gte": 2}}),)
+    for query in (None, "Porto"):
+        found = search(
+            port, NamespaceSearch(ALICE, query=query, filter={"n": 1}, limit=10, also=also)
+        )
+        assert sorted(found) == [
+            ("memories/alice", "a1"),
+            ("memories/bob", "b2"),
+            ("memories/bob", "b3"),
+        ]
+        page = search(port, NamespaceSearch(ALICE, query=query, limit=2, offset=1, also=also))
+        assert len(page) == 2
 
 
 def test_concurrent_read_modify_commits_lose_no_update(port: MemoryStorePort) -> None:

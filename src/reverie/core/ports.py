@@ -88,6 +88,14 @@ class CommitResult:
         return self.committed
 
 
+class AlsoSearched(NamedTuple):
+    """A further namespace (exactly it) that a :class:`NamespaceSearch` ranks with its own, under
+    its own ``filter`` (the search's ``filter`` does not apply to it)."""
+
+    namespace: tuple[str, ...]
+    filter: dict[str, Any] | None = None
+
+
 class NamespaceSearch(NamedTuple):
     """A search of one namespace: exactly ``namespace``, or with ``descendants=True`` also every
     namespace below it (what LangGraph's ``SearchOp`` always does). Results are ``SearchItem``s,
@@ -97,7 +105,11 @@ class NamespaceSearch(NamedTuple):
     each item's cosine similarity to the query as its ``score``. ``min_score`` leaves out items
     scoring below it (and items without a score); ``diversity`` (0 to 1, 0: off) reorders the
     best candidates by maximal marginal relevance; ``ranking`` overrides the store's ranking
-    options for this search. Other LangGraph stores honour ``min_score`` only."""
+    options for this search. Other LangGraph stores honour ``min_score`` only.
+
+    ``also`` adds namespaces whose items compete for the same page, each under its own filter.
+    Reverie's embedded store ranks them all in one pool; other stores search each apart and
+    merge the lists by score (see ``reverie.core.joint_search``)."""
 
     namespace: tuple[str, ...]
     query: str | None = None
@@ -109,6 +121,7 @@ class NamespaceSearch(NamedTuple):
     min_score: float | None = None
     diversity: float = 0.0
     ranking: RankingOptions | None = None
+    also: tuple[AlsoSearched, ...] = ()
 
 
 PortOp = Op | NamespaceSearch
@@ -221,6 +234,7 @@ def check_search_options(request: NamespaceSearch) -> None:
 
 
 __all__ = [
+    "AlsoSearched",
     "CommitResult",
     "Expectation",
     "MemoryStorePort",

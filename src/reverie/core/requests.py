@@ -33,6 +33,9 @@ def checked_search(op: SearchRequest, limits: Limits) -> SearchRequest:
     (and a :class:`NamespaceSearch`'s ranking options)."""
     if isinstance(op, NamespaceSearch):
         check_search_options(op)
+        if op.also:
+            also = tuple(a._replace(filter=checked_filter(a.filter, limits)) for a in op.also)
+            op = op._replace(also=also)
     limit, offset = check_page(op.limit, op.offset, limits)
     return op._replace(
         query=check_query(op.query, limits),

@@ -31,6 +31,7 @@ from langgraph.store.base import BaseStore, GetOp, Item, Op, PutOp, Result, Sear
 
 from reverie.core.effects import Effect, Pipeline, arun, run
 from reverie.core.filters import has_ordering, matches
+from reverie.core.joint_search import split_joint
 from reverie.core.limits import DEFAULT_LIMITS, Limits
 from reverie.core.ports import (
     CommitResult,
@@ -87,7 +88,12 @@ class LockingStoreAdapter:
         return await arun(self._batch(list(ops)))
 
     def _batch(self, ops: list[PortOp]) -> Pipeline[list[Result]]:
-        ops = [_here_if_ordered(op) for op in checked_ops(ops, self.limits)]
+        # A search with ``also`` runs as one search per namespace, merged by score.
+        ops, join = split_joint(checked_ops(ops, self.limits))
+        return join((yield from self._batch_checked(ops)))
+
+    def _batch_checked(self, ops: list[PortOp]) -> Pipeline[list[Result]]:
+        ops = [_here_if_ordered(op) for op in ops]
         plain: list[Op] = [
             _first_page(op, self.store) if isinstance(op, NamespaceSearch) else op for op in ops
         ]

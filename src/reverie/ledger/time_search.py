@@ -3,7 +3,8 @@
 Without any of these a search is the plain current-state search (``ledger.search``), at no
 extra cost. With them, the current memories are read together with their time records, and an
 ``as_of`` search also searches the closed versions (see ``ledger.timeline``) that were true at
-that moment; both are ranked together by score.
+that moment. Both are ranked in one search (``NamespaceSearch.also``): in one pool where the store
+can, as if the namespace held exactly the versions true then; otherwise merged by score.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from langgraph.store.base import GetOp, Item, SearchItem
 from reverie.core.dates import utc
 from reverie.core.effects import Pipeline, StoreBatch
 from reverie.core.errors import InputError
-from reverie.core.ports import MemoryStorePort, NamespaceSearch
+from reverie.core.ports import AlsoSearched, MemoryStorePort, NamespaceSearch
 from reverie.ledger.search import SearchOptions, search_memories, visible
 from reverie.ledger.timeline import TimeRecord, past_namespace, time_namespace
 
@@ -102,7 +103,9 @@ def search_in_time(
     """Memories of ``namespace`` as ``when`` asks; results shaped like current memories (a closed
     version comes back under its memory's key, with its ``{"kind", "content"}`` then).
 
-    Scores are cosine similarities, so current and closed versions merge by one measure.
+    Scores are cosine similarities. An ``as_of`` search of one namespace (no descendants) with a
+    query and no recency weight follows the store's one ranking; other searches in time are
+    ordered by (blended) score, newer events first on ties.
     ``options`` apply in full to a plain search; in time, only ``min_score`` does."""
     if when.plain:
         return (
@@ -121,20 +124,27 @@ def search_in_time(
     min_score = options.min_score if options else None
     wanted = offset + limit
     pool = max(2 * wanted, 10)
+    # Without descendants, the closed versions true at ``as_of`` compete with the current
+    # memories in one ranking, as if the namespace held exactly the versions true then.
+    joint = when.as_of is not None and not descendants
     past: list[_Found] | None = None
+    place: dict[int, int] = {}  # a joint search: each result's place in the store's ranking
     while True:
-        searches = [
-            NamespaceSearch(
-                tuple(namespace),
-                query=query,
-                filter=filter,
-                limit=pool,
-                descendants=descendants,
-                refresh_ttl=refresh_ttl,
-                min_score=min_score,
-            )
-        ]
-        if when.as_of is not None and past is None:
+        search = NamespaceSearch(
+            tuple(namespace),
+            query=query,
+            filter=filter,
+            limit=pool,
+            descendants=descendants,
+            refresh_ttl=refresh_ttl,
+            min_score=min_score,
+        )
+        if joint:
+            also = AlsoSearched(past_namespace(namespace), _past_filter(filter, when))
+            searches = [search._replace(also=(also,))]
+        else:
+            searches = [search]
+        if when.as_of is not None and past is None and not joint:
             # The store applies the time filter to closed versions itself: the page's worth.
             # Both searches in one batch: one read, and the query embedded once.
             searches.append(
@@ -148,20 +158,49 @@ def search_in_time(
                 )
             )
         results = yield from StoreBatch(port, searches)
-        current = visible(namespace, descendants, cast(list[SearchItem], results[0]))
+        listed = cast(list[SearchItem], results[0])
+        exhausted = len(listed) < pool
+        if joint:
+            current, past, place = _split_joint(tuple(namespace), listed)
+        else:
+            current = visible(namespace, descendants, listed)
         if len(results) > 1:
             past = [_as_memory(item) for item in cast(list[SearchItem], results[1])]
         # Ranked by relevance alone, the best ``wanted`` admitted current memories are all that
         # can make the page; otherwise (no query, or recency reordering) all of them are needed.
-        enough = wanted if query and not when.recency_weight else len(current)
+        by_relevance = bool(query) and not when.recency_weight
+        enough = wanted if by_relevance else len(current)
         found = (yield from _admitted(port, current, when, enough)) + (past or [])
-        exhausted = len(current) < pool
         if len(found) >= wanted or exhausted:
             break
         pool *= 4  # too many candidates fell outside the time asked for: look further
-    now = utc(when.as_of or datetime.now().astimezone()).timestamp()
-    ranked = sorted(found, key=lambda f: _rank(f, when, now), reverse=True)
+    if joint and by_relevance:
+        # The store's one ranking decides; the admitted memories make a prefix of it at least
+        # ``wanted`` long, so its first ``wanted`` are exact.
+        ranked = sorted(found, key=lambda f: place[id(f.item)])
+    else:
+        now = utc(when.as_of or datetime.now().astimezone()).timestamp()
+        ranked = sorted(found, key=lambda f: _rank(f, when, now), reverse=True)
     return [f.item for f in ranked[offset : offset + limit]]
+
+
+def _split_joint(
+    namespace: tuple[str, ...], listed: list[SearchItem]
+) -> tuple[list[SearchItem], list[_Found], dict[int, int]]:
+    """A joint search's current memories and closed versions (shaped as memories), and each
+    one's place in the store's ranking (by the identity of the item returned)."""
+    current: list[SearchItem] = []
+    past: list[_Found] = []
+    place: dict[int, int] = {}
+    for n, item in enumerate(listed):
+        if tuple(item.namespace) == namespace:
+            current.append(item)
+            place[id(item)] = n
+        else:
+            found = _as_memory(item)
+            past.append(found)
+            place[id(found.item)] = n
+    return current, past, place
 
 
 def _past_filter(filter: dict[str, Any] | None, when: TimeQuery) -> dict[str, Any]:

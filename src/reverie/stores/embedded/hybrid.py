@@ -18,11 +18,11 @@ from reverie.core.indexing import EpisodeFields, RankingOptions
 from reverie.retrieval.diversity import diversify
 from reverie.retrieval.fusion import Pool, rank_pool
 from reverie.stores.embedded.cache import NamespaceEntry
+from reverie.stores.embedded.ranking import ORDER_SHIFT
 from reverie.stores.embedded.vectors import FloatArray
 
 Ranked = list[tuple[int, "float | None"]]  # (item id, cosine or None), best first
 Scored = tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]  # (item ids, scores), best first
-_ORDER_SHIFT = 40  # store order: namespace position, then item id (ids stay below 2**40)
 
 
 def hybrid_ranking(
@@ -36,8 +36,8 @@ def hybrid_ranking(
     options: RankingOptions,
 ) -> Ranked:
     """The pool of ``vector`` and ``keywords`` candidates (and their neighbours), ranked."""
-    if len(entries) == 1 and not entries[0].episode_index(conn, fields).of:
-        return _ranked_alone(entries[0], query, query_vector, vector, keywords, options)
+    if not any(e.episode_index(conn, fields).of for e in entries):
+        return _ranked_in_arrays(entries, query, query_vector, vector, keywords, options)
     cosine = dict(zip(vector[0].tolist(), vector[1].tolist(), strict=True))
     keyword = dict(zip(keywords[0].tolist(), keywords[1].tolist(), strict=True))
     wanted = set(cosine) | set(keyword)
@@ -58,7 +58,7 @@ def hybrid_ranking(
         for item_id in members:
             episode, at, speaker = episodes.of.get(item_id, (None, None, None))
             ids.append(item_id)
-            orders.append((position << _ORDER_SHIFT) | item_id)
+            orders.append((position << ORDER_SHIFT) | item_id)
             contexts.append(
                 ((position, episode) if episode is not None else None, _nan(at), speaker)
             )
@@ -76,16 +76,16 @@ def hybrid_ranking(
     return [(ids[p], cosine.get(ids[p])) for p in ranked]
 
 
-def _ranked_alone(
-    entry: NamespaceEntry,
+def _ranked_in_arrays(
+    entries: list[NamespaceEntry],
     query: str,
     query_vector: FloatArray | None,
     vector: Scored,
     keywords: Scored,
     options: RankingOptions,
 ) -> Ranked:
-    """``hybrid_ranking`` of one namespace without episodes (no neighbours to add), in arrays:
-    the same ranking without a Python step per candidate."""
+    """``hybrid_ranking`` of namespaces without episodes (no neighbours to add), in arrays: the
+    same ranking without a Python step per candidate."""
     ids = np.union1d(vector[0], keywords[0])
     if not len(ids):
         return []
@@ -93,19 +93,40 @@ def _ranked_alone(
     cosine[np.searchsorted(ids, vector[0])] = vector[1]
     keyword = np.zeros(len(ids))
     keyword[np.searchsorted(ids, keywords[0])] = keywords[1]
-    # One row per item is enough: ``scores_at`` scores every row of an item with several.
-    rows = entry.vectors.first_rows(ids[np.isnan(cosine)])
-    if len(rows) and query_vector is not None:
-        found_ids, found = entry.vectors.scores_at(rows, query_vector)
-        cosine[np.searchsorted(ids, found_ids)] = found
+    unscored = np.isnan(cosine)
+    order = ids
+    if len(entries) > 1:
+        # Store order across namespaces: namespace position first, then item id.
+        position = _positions(entries, ids)
+        order = (position << ORDER_SHIFT) | ids
+        held = position >= 0
+        ids, cosine, keyword, order = ids[held], cosine[held], keyword[held], order[held]
+        unscored, position = unscored[held], position[held]
+    for at, entry in enumerate(entries):
+        mine = unscored if len(entries) == 1 else unscored & (position == at)
+        # One row per item is enough: ``scores_at`` scores every row of an item with several.
+        rows = entry.vectors.first_rows(ids[mine])
+        if len(rows) and query_vector is not None:
+            found_ids, found = entry.vectors.scores_at(rows, query_vector)
+            cosine[np.searchsorted(ids, found_ids)] = found
     no_episodes: list[Hashable | None] = [None] * len(ids)
-    pool = Pool(cosine, keyword, ids, no_episodes, np.full(len(ids), np.nan), [None] * len(ids))
+    pool = Pool(cosine, keyword, order, no_episodes, np.full(len(ids), np.nan), [None] * len(ids))
     ranked = rank_pool(pool, query, options)
     scores = cosine[ranked].tolist()
     return [
         (i, s if s == s else None)  # NaN: no vector
         for i, s in zip(ids[ranked].tolist(), scores, strict=True)
     ]
+
+
+def _positions(entries: list[NamespaceEntry], ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The position in ``entries`` of the namespace holding each of ``ids`` (-1: none)."""
+    position = np.full(len(ids), -1, dtype=np.int64)
+    for at, entry in enumerate(entries):
+        position[(position < 0) & entry.vectors.holding(ids)] = at
+    for n in np.flatnonzero(position < 0).tolist():  # items with keywords and no vectors
+        position[n] = next((at for at, e in enumerate(entries) if _holds(e, int(ids[n]))), -1)
+    return position
 
 
 def _holds(entry: NamespaceEntry, item_id: int) -> bool:

@@ -14,6 +14,7 @@ import numpy.typing as npt
 SearchMode = Literal["hybrid", "vector", "keyword"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "vector", "keyword")
 STRIDE = 16  # see at_least
+ORDER_SHIFT = 40  # store order as one key: namespace position, then item id (below 2**40)
 
 
 def top_positions(

@@ -11,6 +11,7 @@ needs it; items with nothing to rank by come last, in store order.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -25,12 +26,22 @@ from reverie.stores.embedded.filters import matches_filter
 from reverie.stores.embedded.hybrid import Scored, diversified, hybrid_ranking
 from reverie.stores.embedded.items import ItemReader
 from reverie.stores.embedded.namespaces import Versioned
-from reverie.stores.embedded.ranking import SearchMode, top_positions
+from reverie.stores.embedded.ranking import ORDER_SHIFT, SearchMode, top_positions
 from reverie.stores.embedded.rows import Row
-from reverie.stores.embedded.vectors import FloatArray
+from reverie.stores.embedded.vectors import QUANTIZED_MIN_ROWS, FloatArray
 
 Ranked = list[tuple[int, float | None]]  # (item id, score), best first
 Hit = tuple[Row, float | None]  # a found item and its score (None: not ranked)
+
+
+@dataclass(frozen=True)
+class AlsoRanked:
+    """A namespace ranked in the same pool as a request's own, under its own filter
+    (``NamespaceSearch.also``); ``found`` is empty when it does not exist."""
+
+    namespace: tuple[str, ...]
+    found: list[Versioned]
+    filter: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,22 @@ class SearchRequest:
     min_score: float | None = None
     diversity: float = 0.0
     ranking: RankingOptions | None = None
+    also: tuple[AlsoRanked, ...] = ()
+
+    def scopes(self) -> list[tuple[list[Versioned], dict[str, Any] | None]]:
+        """Each group of namespaces with the filter that applies to it (an ``also`` namespace
+        under its own, even where the request's own namespaces include it)."""
+        if not self.also:
+            return [(self.namespaces, self.filter)]
+        taken = {n for a in self.also for n in a.found}
+        own = [n for n in self.namespaces if n not in taken]
+        return [(own, self.filter)] + [(a.found, a.filter) for a in self.also]
+
+    def filter_of(self, namespace: tuple[str, ...]) -> dict[str, Any] | None:
+        for also in self.also:
+            if also.namespace == namespace:
+                return also.filter
+        return self.filter
 
 
 class Searcher:
@@ -91,24 +118,25 @@ class Searcher:
         self, request: SearchRequest, query_vector: FloatArray | None, now: float
     ) -> list[Hit]:
         """The page ``request`` asks for, best first with a query, else in store order."""
-        if request.limit <= 0 or not request.namespaces:
+        scopes = request.scopes()
+        namespaces = [n for found, _ in scopes for n in found]
+        if request.limit <= 0 or not namespaces:
             return []
         wanted = request.offset + request.limit
-        ns_ids = [n for n, _ in request.namespaces]
         kept: list[Hit] = []
         if request.query and self.ranks_queries:
             options = request.ranking or self.ranking
             pool: int | None = max(4 * wanted, options.pool)
             while True:
                 ranked, complete = self._rank(
-                    request.query, query_vector, request.namespaces, pool, options
+                    request.query, query_vector, namespaces, pool, options
                 )
                 if request.min_score is not None and not complete:
                     complete = _all_above(ranked, request.min_score, pool)
                 if request.diversity:
-                    entries = [self.entry(n) for n in request.namespaces]
+                    entries = [self.entry(n) for n in namespaces]
                     ranked = diversified(ranked, entries, request.diversity, wanted)
-                kept = self._take(ranked, request.filter, wanted, now, request.min_score)
+                kept = self._take(ranked, request, wanted, now)
                 if len(kept) >= wanted or complete:
                     break
                 pool = None  # a selective filter ate the pool: rank everything
@@ -116,34 +144,38 @@ class Searcher:
                 # Items with nothing to rank by (e.g. stored with index=False) come last, in
                 # store order, as in InMemoryStore.
                 seen = {item_id for item_id, _ in ranked}
-                for row in self.reader.scan(ns_ids, now, request.filter, exclude=seen):
+                for row in self._scan(scopes, now, exclude=seen):
                     kept.append((row, None))
                     if len(kept) >= wanted:
                         break
         else:
-            for row in self.reader.scan(ns_ids, now, request.filter):
+            for row in self._scan(scopes, now):
                 kept.append((row, None))
                 if len(kept) >= wanted:
                     break
         return kept[request.offset : wanted]
 
+    def _scan(
+        self,
+        scopes: list[tuple[list[Versioned], dict[str, Any] | None]],
+        now: float,
+        exclude: set[int] | None = None,
+    ) -> Iterator[Row]:
+        for found, filter in scopes:
+            yield from self.reader.scan([n for n, _ in found], now, filter, exclude)
+
     def entry(self, namespace: Versioned) -> NamespaceEntry:
         """The namespace's cached search structures, reloaded if another process wrote."""
         return self.cache.get(self.db.conn, *namespace)
 
-    def _take(
-        self,
-        ranked: Ranked,
-        filter: dict[str, Any] | None,
-        wanted: int,
-        now: float,
-        min_score: float | None = None,
-    ) -> list[Hit]:
+    def _take(self, ranked: Ranked, request: SearchRequest, wanted: int, now: float) -> list[Hit]:
+        min_score = request.min_score
         if min_score is not None:
             ranked = [(i, s) for i, s in ranked if s is not None and s >= min_score]
         kept: list[Hit] = []
+        filtered = request.filter is not None or any(a.filter is not None for a in request.also)
         # Without a filter nearly every ranked row is kept: read only what the page needs.
-        step = wanted if filter is None else max(wanted, 32)
+        step = max(wanted, 32) if filtered else wanted
         for start in range(0, len(ranked), step):
             chunk = ranked[start : start + step]
             found = self.reader.raw_rows([i for i, _ in chunk], now)
@@ -152,6 +184,7 @@ class Searcher:
                 if raw is None:
                     continue
                 row = Row.from_sql(raw)
+                filter = request.filter_of(row.namespace) if request.also else request.filter
                 if matches_filter(row.value, filter):
                     kept.append((row, score))
                     if len(kept) >= wanted:
@@ -193,34 +226,49 @@ class Searcher:
     ) -> tuple[list[tuple[Any, Any]], bool]:
         """Per-namespace (ids, exact cosines), and whether any namespace gave only a subset of its
         items (graph candidates, or the int8-narrowed candidates of a top-``pool`` search)."""
-        parts: list[tuple[Any, Any]] = []
-        partial = False
-        for entry in entries:
-            if not entry.vectors.size:
-                continue
-            if pool is None:
-                parts.append(entry.vectors.scores(query_vector, self.pool, self.workers))
-                continue
-            graph = (
-                self.cache.graph(entry) if pool <= MAX_CANDIDATES and self.ann_threshold else None
-            )
-            found = None
-            if graph is not None:
-                found = entry.vectors.scores_at(graph.candidates(query_vector, pool), query_vector)
-                if not entry.graph.audit_due():
-                    parts.append(found)
-                    partial = True
-                    continue
-            # Exact top ``pool`` (int8-narrowed in large namespaces); it also audits the
-            # graph now and then, and answers that search exactly.
-            ids, scores, whole = entry.vectors.top_scores(
-                query_vector, pool, self.pool, self.workers
-            )
-            if found is not None:
-                entry.graph.audited(recall_at(found, (ids, scores)))
-            parts.append((ids, scores))
-            partial = partial or not whole
-        return parts, partial
+        entries = [e for e in entries if e.vectors.size]
+        if (
+            pool is not None
+            and self.pool is not None
+            and 1 < len(entries) <= self.workers
+            and min(e.vectors.size for e in entries) >= QUANTIZED_MIN_ROWS
+            and not self.ann_threshold
+        ):
+            # A few large namespaces: one per thread, each whole, rather than each split across
+            # threads in turn (one hand-off instead of one per namespace). Many small ones (a
+            # prefix search over users) stay on this thread: a hand-off would cost more.
+            futures = [
+                self.pool.submit(self._top_of, e, query_vector, pool, None, 1) for e in entries[1:]
+            ]
+            found = [self._top_of(entries[0], query_vector, pool, None, 1)]
+            found += [f.result() for f in futures]
+        else:
+            found = [self._top_of(e, query_vector, pool, self.pool, self.workers) for e in entries]
+        return [f[0] for f in found], any(f[1] for f in found)
+
+    def _top_of(
+        self,
+        entry: NamespaceEntry,
+        query_vector: FloatArray,
+        pool: int | None,
+        executor: ThreadPoolExecutor | None,
+        workers: int,
+    ) -> tuple[tuple[Any, Any], bool]:
+        """One namespace's (ids, exact cosines), and whether they are only a subset."""
+        if pool is None:
+            return entry.vectors.scores(query_vector, executor, workers), False
+        graph = self.cache.graph(entry) if pool <= MAX_CANDIDATES and self.ann_threshold else None
+        found = None
+        if graph is not None:
+            found = entry.vectors.scores_at(graph.candidates(query_vector, pool), query_vector)
+            if not entry.graph.audit_due():
+                return found, True
+        # Exact top ``pool`` (int8-narrowed in large namespaces); it also audits the graph now
+        # and then, and answers that search exactly.
+        ids, scores, whole = entry.vectors.top_scores(query_vector, pool, executor, workers)
+        if found is not None:
+            entry.graph.audited(recall_at(found, (ids, scores)))
+        return (ids, scores), not whole
 
 
 def _all_above(ranked: Ranked, min_score: float, pool: int | None) -> bool:
@@ -236,17 +284,24 @@ def _merge(parts: list[tuple[Any, Any]], pool: int | None) -> tuple[Scored, bool
     parts = [p for p in parts if len(p[0])]
     if not parts:
         return (np.empty(0, np.int64), np.empty(0, np.float32)), True
+    count = sum(len(p[0]) for p in parts)
     if len(parts) == 1:
         ids, scores = parts[0]
         tiebreak = ids
     else:
+        if pool is not None:
+            # Each namespace's best ``pool`` first (ties with the last kept): the best ``pool``
+            # overall are among them, and long keyword lists are not copied whole.
+            tops = [top_positions(p[1], p[0], pool) for p in parts]
+            parts = [(p[0][top], p[1][top]) for p, top in zip(parts, tops, strict=True)]
         ids = np.concatenate([p[0] for p in parts])
         scores = np.concatenate([p[1] for p in parts])
-        # Store order across namespaces: namespace position first, then item id.
-        owner = np.repeat(np.arange(len(parts)), [len(p[0]) for p in parts])
-        tiebreak = np.argsort(np.lexsort((ids, owner)))
+        # Store order across namespaces: namespace position first, then item id, as one key
+        # (sorting a keyword list of thousands twice cost more than ranking it).
+        owner = np.repeat(np.arange(len(parts), dtype=np.int64), [len(p[0]) for p in parts])
+        tiebreak = (owner << ORDER_SHIFT) | ids
     positions = top_positions(scores, tiebreak, pool)
-    complete = pool is None or len(positions) >= len(ids)
+    complete = pool is None or len(positions) >= count
     return (ids[positions], scores[positions]), complete
 
 

@@ -59,7 +59,7 @@ from reverie.stores.embedded.namespaces import Namespaces
 from reverie.stores.embedded.planning import Planner, index_fields
 from reverie.stores.embedded.ranking import SEARCH_MODES, SearchMode
 from reverie.stores.embedded.rows import Plan, Row
-from reverie.stores.embedded.search import Searcher, SearchRequest
+from reverie.stores.embedded.search import AlsoRanked, Searcher, SearchRequest
 from reverie.stores.embedded.sweeper import Sweeper
 from reverie.stores.embedded.ttl import Expiry
 from reverie.stores.embedded.writer import Applied, Writer
@@ -286,6 +286,10 @@ class EmbeddedStore(NativeStore):
                 min_score=op.min_score,
                 diversity=op.diversity,
                 ranking=op.ranking,
+                also=tuple(
+                    AlsoRanked(tuple(a.namespace), self._namespaces.exactly(a.namespace), a.filter)
+                    for a in op.also
+                ),
             )
         hits = self._searcher.search(request, embedded.queries.get(op.query or ""), now)
         if refresh is not None:

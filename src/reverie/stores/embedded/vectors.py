@@ -162,6 +162,17 @@ class NamespaceVectors:
     def first_rows(self, items: IntArray) -> IntArray:
         """A row of each of ``items`` that has vectors (others are left out), found in arrays:
         a dict lookup per item of a large namespace misses the CPU cache every time."""
+        found, at = self._locate(items)
+        assert self._sorted is not None
+        return self._sorted[1][at[found]]
+
+    def holding(self, items: IntArray) -> npt.NDArray[np.bool_]:
+        """Which of ``items`` have vectors here (as :meth:`first_rows` finds them)."""
+        return self._locate(items)[0]
+
+    def _locate(self, items: IntArray) -> tuple[npt.NDArray[np.bool_], IntArray]:
+        """Whether each of ``items`` is here, and its place in the live ids sorted (cached until a
+        write)."""
         key = (self.size, self.dead, len(self.rows_of))
         if self._sorted_key != key:
             ids = self.ids[: self.size]
@@ -172,11 +183,11 @@ class NamespaceVectors:
                 owners, live = owners[order], live[order]
             self._sorted, self._sorted_key = (owners, live.astype(np.int64)), key
         assert self._sorted is not None
-        owners, rows = self._sorted
+        owners = self._sorted[0]
         at = np.searchsorted(owners, items)
         found = at < len(owners)
         found[found] = owners[at[found]] == items[found]
-        return rows[at[found]]
+        return found, at
 
     def top_scores(
         self, query: FloatArray, count: int, pool: Executor | None = None, workers: int = 1

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from langgraph.store.base import GetOp, ListNamespacesOp, PutOp, Result, SearchOp
 
 from reverie.core.errors import InputError
+from reverie.core.joint_search import split_joint
 from reverie.core.ports import NamespaceSearch, PortOp
 from reverie.core.requests import checked_ops
 from reverie.stores.postgres.namespaces import checked, list_namespaces, lock_namespaces
@@ -25,7 +26,12 @@ from reverie.stores.postgres.writes import prepare, write_rows
 
 def run_batch(ops: Sequence[PortOp], settings: StoreSettings) -> Plan[list[Result]]:
     """Results in the order of ``ops``."""
-    ops = checked_ops(ops, settings.limits)
+    # A search with ``also`` runs as one search per namespace, merged by score.
+    flat, join = split_joint(checked_ops(ops, settings.limits))
+    return join((yield from _run_checked(flat, settings)))
+
+
+def _run_checked(ops: Sequence[PortOp], settings: StoreSettings) -> Plan[list[Result]]:
     results: list[Result] = [None] * len(ops)
     gets: list[tuple[int, GetOp]] = []
     searches: list[tuple[int, SearchRequest]] = []
