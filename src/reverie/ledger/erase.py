@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from langgraph.store.base import BaseStore, Item, ListNamespacesOp, MatchCondition, PutOp
+from langgraph.store.base import BaseStore, ListNamespacesOp, MatchCondition, PutOp
 
-from reverie.core.effects import Commit, Pipeline, Search, StoreBatch, arun, run
+from reverie.core.effects import Commit, Pipeline, StoreBatch, arun, run
 from reverie.core.errors import ConflictError, InputError
 from reverie.core.namespace import RESERVED_ROOT
-from reverie.core.ports import Expectation, MemoryStorePort, NamespaceSearch, Write
+from reverie.core.ports import Expectation, MemoryStorePort, Write
 from reverie.ledger.adapter import port_for
+from reverie.ledger.search import every_item
 
 PAGE = 1000
 
@@ -67,7 +68,9 @@ def erase_namespace(
         expected: list[Expectation] = []
         writes: list[Write] = []
         for where, part in [(namespace, "memories"), *((ns, ns[1]) for ns in kinds)]:
-            items = yield from _all_items(port, where, descendants and where == namespace)
+            items = yield from every_item(
+                port, where, descendants=descendants and where == namespace, page=PAGE
+            )
             counts[part] += len(items)
             for item in items:
                 expected.append(Expectation.of(item, may_vanish=True))
@@ -78,26 +81,6 @@ def erase_namespace(
     raise ConflictError(
         f"{namespace} kept changing while it was being erased; stop its writers and try again."
     )
-
-
-def _all_items(
-    port: MemoryStorePort, namespace: tuple[str, ...], descendants: bool
-) -> Pipeline[list[Item]]:
-    items: list[Item] = []
-    while True:
-        page = yield from Search(
-            port,
-            NamespaceSearch(
-                namespace,
-                limit=PAGE,
-                offset=len(items),
-                descendants=descendants,
-                refresh_ttl=False,
-            ),
-        )
-        items += page
-        if len(page) < PAGE:
-            return items
 
 
 def forget_user(

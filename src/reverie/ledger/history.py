@@ -13,10 +13,11 @@ from typing import Any, Literal
 from langgraph.store.base import PutOp, SearchItem
 from pydantic import BaseModel
 
-from reverie.core.effects import Pipeline, Search
+from reverie.core.effects import Pipeline
 from reverie.core.namespace import RESERVED_ROOT as STATE_ROOT
-from reverie.core.ports import MemoryStorePort, NamespaceSearch
+from reverie.core.ports import MemoryStorePort
 from reverie.core.text import clean_json
+from reverie.ledger.search import every_item
 
 Action = Literal["insert", "update", "delete"]
 HISTORY_PAGE = 500
@@ -86,23 +87,14 @@ def read_history(
 ) -> Pipeline[list[HistoryRecord]]:
     """The ``limit`` latest changes (all with ``None``) of ``namespace``, or of its memory
     ``key``, oldest first."""
-    where = history_namespace(namespace)
-    records: list[HistoryRecord] = []
-    offset = 0
-    while True:
-        page = yield from Search(
-            port,
-            NamespaceSearch(
-                where,
-                filter={"memory_key": key} if key else None,
-                limit=HISTORY_PAGE,
-                offset=offset,
-            ),
-        )
-        records.extend(_records(page))
-        if len(page) < HISTORY_PAGE:
-            break
-        offset += HISTORY_PAGE
+    items = yield from every_item(
+        port,
+        history_namespace(namespace),
+        filter={"memory_key": key} if key else None,
+        page=HISTORY_PAGE,
+        refresh_ttl=None,
+    )
+    records = _records(items)
     records.sort(key=lambda r: r.at)
     return records[-limit:] if limit else records
 

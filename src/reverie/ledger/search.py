@@ -84,6 +84,35 @@ def search_memories(
     return items
 
 
+def every_item(
+    port: MemoryStorePort,
+    namespace: tuple[str, ...],
+    *,
+    filter: dict[str, Any] | None = None,
+    descendants: bool = False,
+    page: int = 500,
+    refresh_ttl: bool | None = False,
+) -> Pipeline[list[SearchItem]]:
+    """Every item of ``namespace`` (matching ``filter``), read ``page`` at a time: the
+    bookkeeping readers (usage, history, erasure) need all of a namespace, not one page."""
+    found: list[SearchItem] = []
+    while True:
+        batch = yield from Search(
+            port,
+            NamespaceSearch(
+                namespace,
+                filter=filter,
+                limit=page,
+                offset=len(found),
+                descendants=descendants,
+                refresh_ttl=refresh_ttl,
+            ),
+        )
+        found.extend(batch)
+        if len(batch) < page:
+            return found
+
+
 def visible(
     namespace: tuple[str, ...], descendants: bool, items: list[SearchItem]
 ) -> list[SearchItem]:

@@ -20,10 +20,11 @@ from typing import Any
 
 from langgraph.store.base import PutOp, SearchItem
 
-from reverie.core.effects import Commit, Pipeline, Search
+from reverie.core.effects import Commit, Pipeline
 from reverie.core.namespace import RESERVED_ROOT
-from reverie.core.ports import Expectation, MemoryStorePort, NamespaceSearch, Write
+from reverie.core.ports import Expectation, MemoryStorePort, Write
 from reverie.extraction.report import RunReport
+from reverie.ledger.search import every_item
 from reverie.ledger.usage_totals import DailyUsage, UsageTotals
 
 USAGE_PAGE = 500
@@ -58,30 +59,6 @@ def _start_of(day: date) -> float:
     return datetime.combine(day, time(), tzinfo=timezone.utc).timestamp()
 
 
-def _all(
-    port: MemoryStorePort,
-    namespace: tuple[str, ...],
-    filter: dict[str, Any] | None,
-    descendants: bool,
-) -> Pipeline[list[SearchItem]]:
-    found: list[SearchItem] = []
-    while True:
-        page = yield from Search(
-            port,
-            NamespaceSearch(
-                namespace,
-                filter=filter,
-                limit=USAGE_PAGE,
-                offset=len(found),
-                descendants=descendants,
-                refresh_ttl=False,
-            ),
-        )
-        found.extend(page)
-        if len(page) < USAGE_PAGE:
-            return found
-
-
 def _report(item: SearchItem) -> RunReport | None:
     try:
         report = RunReport.from_dict(item.value)
@@ -105,7 +82,13 @@ def read_runs(
         filter["at_seconds"] = {"$gte": since.timestamp()}
     if job_id is not None:
         filter["job_id"] = job_id
-    items = yield from _all(port, usage_namespace(namespace), filter or None, descendants)
+    items = yield from every_item(
+        port,
+        usage_namespace(namespace),
+        filter=filter or None,
+        descendants=descendants,
+        page=USAGE_PAGE,
+    )
     reports = [r for r in map(_report, items) if r is not None]
     reports.sort(key=lambda r: r.started_at or datetime.min.replace(tzinfo=timezone.utc))
     return reports
@@ -121,11 +104,19 @@ def read_usage(
 ) -> Pipeline[list[DailyUsage]]:
     """Totals per namespace and day (UTC) from ``since`` on, oldest first."""
     start = {"$gte": _start_of(since)} if since is not None else None
-    days = yield from _all(
-        port, days_namespace(namespace), {"day_start": start} if start else None, descendants
+    days = yield from every_item(
+        port,
+        days_namespace(namespace),
+        filter={"day_start": start} if start else None,
+        descendants=descendants,
+        page=USAGE_PAGE,
     )
-    runs = yield from _all(
-        port, usage_namespace(namespace), {"at_seconds": start} if start else None, descendants
+    runs = yield from every_item(
+        port,
+        usage_namespace(namespace),
+        filter={"at_seconds": start} if start else None,
+        descendants=descendants,
+        page=USAGE_PAGE,
     )
     totals: dict[Day, UsageTotals] = defaultdict(UsageTotals)
     rollups: dict[Day, SearchItem] = {}
