@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from reverie.cli.conversation import Message
-from reverie.cli.episodes import store_episodes
+from reverie.cli.conversation import Message, conversation_id
+from reverie.cli.episodes import EPISODE_INDEX_FIELDS, episode_key, episode_values, store_episodes
 from reverie.core.ports import NamespaceSearch
 from reverie.ledger import port_for
+from reverie.stores.embedded import EmbeddedStore
 from reverie.testing import hashing_index
 from tests.store_factories import FACTORIES
 
@@ -99,3 +100,23 @@ def test_postgres_ranks_like_the_embedded_store(tmp_path: Path) -> None:
     same = sum(a == b for a, b in zip(embedded, postgres, strict=True))
     assert all(len(s) == 10 for s in embedded)
     assert same / len(embedded) >= 0.95, f"{same} of {len(embedded)} queries agree"
+
+
+def test_fractional_positions_rank_like_whole_ones(tmp_path: Path) -> None:
+    """The embedded store finds neighbours in arrays when positions are whole numbers and by
+    lookup otherwise; shifting every position by a half keeps adjacency, so the rankings (and
+    scores) must be the same."""
+    found: list[list[tuple[str, float | None]]] = []
+    for shift in (0.0, 0.5):
+        with EmbeddedStore(tmp_path / f"{shift}.db", index=hashing_index(dims=64)) as store:
+            for chat in corpus():
+                episode = conversation_id(chat)
+                for turn, value in episode_values(chat).items():
+                    value["content"]["turn"] = turn + shift
+                    key = episode_key(episode, turn)
+                    store.put(NS, key, value, index=EPISODE_INDEX_FIELDS)
+            results = port_for(store).batch(
+                [NamespaceSearch(NS, query=q, limit=20) for q in queries()]
+            )
+        found.append([(i.key, i.score) for hits in results for i in hits])  # type: ignore[union-attr]
+    assert found[0] == found[1]

@@ -29,6 +29,32 @@ def test_neighbours_are_adjacent_positions_of_one_episode() -> None:
     assert neighbour_cosines(p).tolist() == [0.1, 0.9, 0.0, 0.0]
 
 
+def test_neighbours_at_fractional_positions_and_shared_positions() -> None:
+    # Fractional positions are matched exactly (+-1), and every item at a neighbouring
+    # position counts, not only the last one listed there.
+    fractional = pool([0.9, 0.2, 0.4], [0] * 3, ["e", "e", "e"], [0.5, 1.5, 2.0], [None] * 3)
+    assert neighbour_cosines(fractional).tolist() == [0.2, 0.9, 0.0]
+    shared = pool([0.3, 0.7, 0.6, -0.5], [0] * 4, ["e", "e", "e", "f"], [1, 2, 2, 1], [None] * 4)
+    assert neighbour_cosines(shared).tolist() == [0.7, 0.3, 0.3, 0.0]
+
+
+def test_episode_codes_rank_like_episode_names() -> None:
+    rng = np.random.default_rng(4)
+    names = [None, "a", "b", "c"]
+    episode = [names[i] for i in rng.integers(0, 4, 300)]
+    cosine = rng.random(300).tolist()
+    keyword = np.where(rng.random(300) < 0.3, rng.random(300), 0.0).tolist()
+    position = rng.integers(0, 40, 300).astype(float).tolist()
+    speaker = [["Ann", "Bo", None][i] for i in rng.integers(0, 3, 300)]
+    named = pool(cosine, keyword, episode, position, speaker)
+    coded = pool(cosine, keyword, episode, position, speaker)
+    coded.episode = np.asarray([-1 if e is None else names.index(e) for e in episode])
+    options = RankingOptions()
+    assert rank_pool(named, "What did Ann say?", options).tolist() == (
+        rank_pool(coded, "What did Ann say?", options).tolist()
+    )
+
+
 def test_plain_options_are_weighted_reciprocal_rank_fusion() -> None:
     p = pool([0.9, 0.8, 0.1], [0.0, 0.0, 5.0], [None] * 3, [np.nan] * 3, [None] * 3)
     assert rank_pool(p, "q", RankingOptions.plain()).tolist() == [2, 0, 1]  # in both lists

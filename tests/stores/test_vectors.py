@@ -89,6 +89,46 @@ def test_narrowed_top_k_is_the_exact_top_k(data: str) -> None:
             np.testing.assert_allclose(scores, [expected[i] for i in ids.tolist()], rtol=1e-6)
 
 
+@pytest.mark.parametrize("rows_per_item", [2, 3])
+def test_items_with_several_vectors_narrow_to_the_exact_top_k(rows_per_item: int) -> None:
+    """An item ranks by its best vector: narrowing keeps enough rows to hold every top item's
+    best row, and scores each item found on all its rows, so the top 100 items and their
+    scores equal a full scan's, also after removals and a shorter item."""
+    rng = np.random.default_rng(11)
+    items, dims = QUANTIZED_MIN_ROWS // rows_per_item + 600, 48
+    centres = rng.standard_normal((30, dims), dtype=np.float32)
+    entry = NamespaceVectors(version=0, dims=dims, matrix=np.empty((0, dims), dtype=np.float32))
+    for item_id in range(items):
+        rows = centres[rng.integers(0, 30, rows_per_item)]
+        entry.add(item_id, rows + 0.3 * rng.standard_normal(rows.shape, dtype=np.float32))
+    for item_id in range(0, 600, 7):
+        entry.remove(item_id)
+    entry.add(10**6, centres[:1])  # an item with one vector among items with several
+    queries = _unit(rng.standard_normal((8, dims), dtype=np.float32))
+    with ThreadPoolExecutor(2) as pool:
+        for query in [*queries, _unit(centres[0])]:
+            ids, scores, whole = entry.top_scores(query, 100, pool, 2)
+            assert not whole and len(ids) < items // 4  # it did narrow
+            all_ids, all_scores = entry.scores(query)
+            assert _top(ids, scores, 100) == _top(all_ids, all_scores, 100)
+            expected = dict(zip(all_ids.tolist(), all_scores.tolist(), strict=True))
+            np.testing.assert_allclose(scores, [expected[i] for i in ids.tolist()], rtol=1e-6)
+            assert not set(range(0, 600, 7)) & set(ids.tolist())
+
+
+def test_scores_at_gives_each_item_its_best_row_whichever_row_was_asked() -> None:
+    """``scores_at`` with items of several vectors returns each item's best over all its rows,
+    whichever of its rows was asked for."""
+    entry = NamespaceVectors(version=0, dims=2, matrix=np.empty((0, 2), dtype=np.float32))
+    entry.add(1, np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32))
+    entry.add(2, np.array([[0.0, -1.0], [1.0, 1.0]], dtype=np.float32))
+    query = np.array([0.0, 1.0], dtype=np.float32)
+    ids, scores = entry.scores_at(np.array([0, 2], dtype=np.int64), query)
+    assert dict(zip(ids.tolist(), scores.tolist(), strict=True)) == pytest.approx(
+        {1: 1.0, 2: np.sqrt(0.5)}, rel=1e-6
+    )
+
+
 def test_narrowing_follows_removals_and_additions() -> None:
     rng = np.random.default_rng(5)
     n, dims = QUANTIZED_MIN_ROWS + 500, 32

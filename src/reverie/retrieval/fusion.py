@@ -33,34 +33,75 @@ IntArray = npt.NDArray[np.int64]
 class Pool:
     """Candidates, one per position in each array. ``cosine`` is NaN for an item without a
     vector, ``keyword`` 0 for one without a matching word, ``position`` NaN where unknown;
-    ``order`` is the store order that breaks ties (lower first)."""
+    ``order`` is the store order that breaks ties (lower first). ``episode`` may be given as
+    integer codes (-1: none), which a store with arrays at hand can build without a Python
+    step per candidate."""
 
     cosine: FloatArray
     keyword: FloatArray
     order: IntArray
-    episode: Sequence[Hashable | None]
+    episode: Sequence[Hashable | None] | IntArray  # or codes, -1 for none
     position: FloatArray
     speaker: Sequence[str | None]
 
     def __len__(self) -> int:
         return len(self.cosine)
 
+    def episode_codes(self) -> IntArray:
+        """One integer per distinct episode (-1: none); ``episode`` may already be codes."""
+        if isinstance(self.episode, np.ndarray):
+            return self.episode.astype(np.int64, copy=False)
+        codes: dict[Hashable, int] = {}
+        return np.fromiter(
+            (-1 if e is None else codes.setdefault(e, len(codes)) for e in self.episode),
+            dtype=np.int64,
+            count=len(self.episode),
+        )
 
-def neighbour_cosines(pool: Pool) -> FloatArray:
-    """The best cosine among each item's neighbours in the pool (0 where it has none)."""
-    at: dict[tuple[Hashable, float], int] = {}
-    for i, (episode, position) in enumerate(zip(pool.episode, pool.position.tolist(), strict=True)):
-        if episode is not None and position == position:  # NaN != NaN
-            at[(episode, position)] = i
+
+# Positions are matched exactly as integers when every one is a whole number in this range.
+_POSITION_SPAN = 2**31
+
+
+def neighbour_cosines(pool: Pool, codes: IntArray | None = None) -> FloatArray:
+    """The best cosine among each item's neighbours in the pool (0 where it has none): the
+    items of the same episode at position -1 and +1 (every item there, if several share it)."""
+    codes = pool.episode_codes() if codes is None else codes
     best = np.zeros(len(pool), dtype=np.float64)
-    if not at:
+    placed = np.flatnonzero((codes >= 0) & ~np.isnan(pool.position))
+    if not len(placed):
         return best
+    position = pool.position[placed]
+    if not (np.all(np.abs(position) < _POSITION_SPAN) and np.all(position == np.floor(position))):
+        return _neighbour_cosines_by_lookup(pool, codes, placed)
+    # (episode, position) as one integer key: neighbours are the keys one below and above.
+    keys = codes[placed] * (2 * _POSITION_SPAN) + position.astype(np.int64)
+    cosine = np.nan_to_num(pool.cosine[placed], nan=0.0)
+    order = np.argsort(keys, kind="stable")
+    keys, cosine = keys[order], cosine[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    unique, top = keys[starts], np.maximum.reduceat(cosine, starts)
+    found = np.zeros(len(placed), dtype=np.float64)
+    for step in (-1, 1):
+        target = keys + step
+        at = np.minimum(np.searchsorted(unique, target), len(unique) - 1)
+        hit = unique[at] == target
+        found[hit] = np.maximum(found[hit], top[at[hit]])
+    best[placed[order]] = found  # 0 floors a negative neighbour cosine, as "no neighbour" does
+    return best
+
+
+def _neighbour_cosines_by_lookup(pool: Pool, codes: IntArray, placed: IntArray) -> FloatArray:
+    """:func:`neighbour_cosines` for positions that are not all whole numbers."""
     cosine = np.nan_to_num(pool.cosine, nan=0.0)
-    for (episode, position), i in at.items():
-        around = [at.get((episode, position - 1)), at.get((episode, position + 1))]
-        found = [cosine[j] for j in around if j is not None]
-        if found:
-            best[i] = max(0.0, *found)
+    at: dict[tuple[int, float], list[int]] = {}
+    for i in placed.tolist():
+        at.setdefault((int(codes[i]), float(pool.position[i])), []).append(i)
+    best = np.zeros(len(pool), dtype=np.float64)
+    for (episode, position), items in at.items():
+        around = at.get((episode, position - 1), []) + at.get((episode, position + 1), [])
+        if around:
+            best[items] = max(0.0, *(cosine[j] for j in around))
     return best
 
 
@@ -86,10 +127,11 @@ def fused_scores(pool: Pool, query: str, options: RankingOptions) -> FloatArray:
     """Each candidate's fused ranking score (higher is better; only its order means anything)."""
     has_vector = ~np.isnan(pool.cosine)
     similarity = np.nan_to_num(pool.cosine, nan=0.0)
-    # Without episodes there are no neighbours and no episode bonus: skip both loops.
-    in_episodes = any(e is not None for e in pool.episode)
+    codes = pool.episode_codes()
+    # Without episodes there are no neighbours and no episode bonus.
+    in_episodes = bool(len(codes)) and int(codes.max()) >= 0
     if options.neighbour_weight and in_episodes:
-        similarity = similarity + options.neighbour_weight * neighbour_cosines(pool)
+        similarity = similarity + options.neighbour_weight * neighbour_cosines(pool, codes)
     k = options.rrf_k
     fused = 1.0 / (k + _rank_of(similarity, pool.order, has_vector))
     if options.keyword_weight:
@@ -102,13 +144,10 @@ def fused_scores(pool: Pool, query: str, options: RankingOptions) -> FloatArray:
                 [s in named for s in pool.speaker], 1 + options.speaker_weight, 1
             )
     if options.episode_weight and in_episodes:
-        best: dict[Hashable, float] = {}
-        for episode, score in zip(pool.episode, fused.tolist(), strict=True):
-            if episode is not None and score > best.get(episode, -1.0):
-                best[episode] = score
-        fused = fused + options.episode_weight * np.asarray(
-            [best[e] if e is not None else 0.0 for e in pool.episode], dtype=np.float64
-        )
+        placed = codes >= 0
+        best = np.full(int(codes.max()) + 1, -np.inf)
+        np.maximum.at(best, codes[placed], fused[placed])
+        fused = fused + options.episode_weight * np.where(placed, best[codes], 0.0)
     return fused
 
 

@@ -18,11 +18,13 @@ from reverie.core.indexing import EpisodeFields, RankingOptions
 from reverie.retrieval.diversity import diversify
 from reverie.retrieval.fusion import Pool, rank_pool
 from reverie.stores.embedded.cache import NamespaceEntry
+from reverie.stores.embedded.episodes import EpisodeArrays
 from reverie.stores.embedded.ranking import ORDER_SHIFT
 from reverie.stores.embedded.vectors import FloatArray
 
 Ranked = list[tuple[int, "float | None"]]  # (item id, cosine or None), best first
 Scored = tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]  # (item ids, scores), best first
+IntArray = npt.NDArray[np.int64]
 
 
 def hybrid_ranking(
@@ -36,8 +38,14 @@ def hybrid_ranking(
     options: RankingOptions,
 ) -> Ranked:
     """The pool of ``vector`` and ``keywords`` candidates (and their neighbours), ranked."""
-    if not any(e.episode_index(conn, fields).of for e in entries):
+    indexes = [e.episode_index(conn, fields) for e in entries]
+    if not any(e.of for e in indexes):
         return _ranked_in_arrays(entries, query, query_vector, vector, keywords, options)
+    arrays = [e.arrays() for e in indexes]
+    if all(a.keys is not None for a in arrays):
+        return _ranked_with_episodes(
+            entries, arrays, query, query_vector, vector, keywords, options
+        )
     cosine = dict(zip(vector[0].tolist(), vector[1].tolist(), strict=True))
     keyword = dict(zip(keywords[0].tolist(), keywords[1].tolist(), strict=True))
     wanted = set(cosine) | set(keyword)
@@ -74,6 +82,78 @@ def hybrid_ranking(
     )
     ranked = rank_pool(pool, query, options).tolist()
     return [(ids[p], cosine.get(ids[p])) for p in ranked]
+
+
+def _ranked_with_episodes(
+    entries: list[NamespaceEntry],
+    arrays: list[EpisodeArrays],
+    query: str,
+    query_vector: FloatArray | None,
+    vector: Scored,
+    keywords: Scored,
+    options: RankingOptions,
+) -> Ranked:
+    """``hybrid_ranking`` in arrays where every episode position is a whole number: the
+    candidates, their neighbours and their context found without a Python step per item."""
+    wanted = np.union1d(vector[0], keywords[0])
+    owner = np.zeros(len(wanted), dtype=np.int64) if len(entries) == 1 else None
+    if owner is None:
+        owner = _positions(entries, wanted)
+    parts: list[tuple[IntArray, IntArray]] = []
+    for at, context in enumerate(arrays):
+        mine = wanted[owner == at]
+        near = context.neighbours(mine)
+        assert near is not None  # every position is whole (checked by the caller)
+        members = np.union1d(mine, near)
+        parts.append((members, np.full(len(members), at, dtype=np.int64)))
+    ids = np.concatenate([p[0] for p in parts])
+    position_of = np.concatenate([p[1] for p in parts])
+    if not len(ids):
+        return []
+    cosine = _looked_up(ids, position_of, vector, np.nan)
+    keyword = _looked_up(ids, position_of, keywords, 0.0)
+    for at, entry in enumerate(entries):
+        unscored = np.isnan(cosine) & (position_of == at)
+        rows = entry.vectors.first_rows(ids[unscored])
+        if len(rows) and query_vector is not None:
+            found_ids, found = entry.vectors.scores_at(rows, query_vector)
+            mine = np.flatnonzero(position_of == at)
+            cosine[mine[np.searchsorted(ids[mine], found_ids)]] = found
+    episode = np.full(len(ids), -1, dtype=np.int64)
+    place = np.full(len(ids), np.nan)
+    speaker = np.full(len(ids), None, dtype=object)
+    offset = 0
+    for at, context in enumerate(arrays):
+        mine = np.flatnonzero(position_of == at)
+        has, where = context.locate(ids[mine])
+        mine, where = mine[has], where[has]
+        episode[mine] = context.episode[where] + offset  # episodes of two namespaces never match
+        place[mine] = context.position[where]
+        speaker[mine] = context.speaker[where]
+        offset += int(context.episode.max()) + 1 if len(context.episode) else 0
+    order = (position_of << ORDER_SHIFT) | ids
+    pool = Pool(cosine, keyword, order, episode, place, speaker.tolist())
+    ranked = rank_pool(pool, query, options)
+    scores = cosine[ranked].tolist()
+    return [
+        (i, s if s == s else None)  # NaN: no vector
+        for i, s in zip(ids[ranked].tolist(), scores, strict=True)
+    ]
+
+
+def _looked_up(
+    ids: IntArray, position_of: IntArray, scored: Scored, missing: float
+) -> npt.NDArray[np.float64]:
+    """``scored``'s score of each of ``ids`` (``missing`` where it has none); within one
+    namespace's part ``ids`` ascend, and an item id belongs to one namespace only."""
+    values = np.full(len(ids), missing)
+    if not len(scored[0]):
+        return values
+    order = np.argsort(ids, kind="stable")
+    at = np.minimum(np.searchsorted(ids[order], scored[0]), len(ids) - 1)
+    hit = ids[order][at] == scored[0]
+    values[order[at[hit]]] = scored[1][hit]
+    return values
 
 
 def _ranked_in_arrays(

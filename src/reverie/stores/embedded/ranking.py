@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 SearchMode = Literal["hybrid", "vector", "keyword"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "vector", "keyword")
-STRIDE = 16  # see at_least
+STRIDE = 17  # see at_least; odd, so rows laid out in pairs (two vectors an item) are sampled alike
 ORDER_SHIFT = 40  # store order as one key: namespace position, then item id (below 2**40)
 
 

@@ -74,6 +74,7 @@ class NamespaceVectors:
     quantized: QuantizedRows | None = None
     _runs: tuple[IntArray, IntArray] | None = None
     _runs_key: tuple[int, int, int] | None = None
+    _longest_run: int = 1
     _sorted: tuple[IntArray, IntArray] | None = None  # live item ids ascending, and their rows
     _sorted_key: tuple[int, int, int] | None = None
 
@@ -156,6 +157,8 @@ class NamespaceVectors:
             live = owners[owners >= 0]
             adjacent = len(np.unique(live)) == len(live)
             self._runs = (starts.astype(np.int64), owners) if adjacent else None
+            lengths = np.diff(np.append(starts, len(ids)))[owners >= 0]
+            self._longest_run = int(lengths.max()) if len(lengths) else 1
             self._runs_key = key
         return self._runs
 
@@ -196,12 +199,17 @@ class NamespaceVectors:
 
         Returns (item ids, exact cosines, whether every live item is included). Large
         namespaces are narrowed with int8 codes first; the scores returned are still exact.
+        Items with several vectors are narrowed too when each item's rows are adjacent: with at
+        most ``k`` rows an item, the best ``count * k`` rows hold every top item's best row, and
+        each item found is then scored on all its rows.
         """
         live = self.size - self.dead
+        runs = None if self.single_vector_items else self._item_runs()
+        rows_wanted = count * (1 if runs is None else self._longest_run)
         if (
             live < QUANTIZED_MIN_ROWS
-            or count > QUANTIZED_MAX_SHARE * live
-            or not self.single_vector_items
+            or rows_wanted > QUANTIZED_MAX_SHARE * live
+            or (runs is None and not self.single_vector_items)
             or not query.any()
             or not self._ensure_quantized()
         ):
@@ -209,9 +217,28 @@ class NamespaceVectors:
         assert self.quantized is not None
         dead = self.ids[: self.size] < 0 if self.dead else None
         rows, scores = self.quantized.top_rows(
-            query, count, self.matrix, self.size, dead, pool, workers
+            query, rows_wanted, self.matrix, self.size, dead, pool, workers
         )
-        return self.ids[rows], scores, False
+        if runs is None:
+            return self.ids[rows], scores, False
+        return (*self._best_of_runs(runs, rows, query), False)
+
+    def _best_of_runs(
+        self, runs: tuple[IntArray, IntArray], rows: IntArray, query: FloatArray
+    ) -> tuple[IntArray, FloatArray]:
+        """(item id, best cosine) of every live item owning one of ``rows``, from all its rows
+        (each item's rows are one run): a grid of run starts, no per-item lookups."""
+        starts, owners = runs
+        which = np.unique(np.searchsorted(starts, rows, side="right") - 1)
+        which = which[owners[which] >= 0]
+        begin = starts[which]
+        end = np.append(starts, self.size)[which + 1]
+        width = self._longest_run
+        grid = begin[:, None] + np.arange(width)
+        valid = grid < end[:, None]
+        grid = np.where(valid, grid, begin[:, None])  # a short run repeats its first row
+        sims = np.einsum("ij,j->i", self.matrix[grid.ravel()], query).reshape(grid.shape)
+        return owners[which], sims.max(axis=1)
 
     def _ensure_quantized(self) -> bool:
         """Build the int8 codes on first need (False without a working ``numkong``)."""
@@ -225,6 +252,9 @@ class NamespaceVectors:
     def scores_at(self, rows: IntArray, query: FloatArray) -> tuple[IntArray, FloatArray]:
         """Like :meth:`scores`, for the given rows only (exact cosine from the float32 rows)."""
         rows = rows[(rows >= 0) & (rows < self.size)]
+        runs = None if self.single_vector_items else self._item_runs()
+        if runs is not None:
+            return self._best_of_runs(runs, rows, query)
         if not self.single_vector_items:
             # An item's score is its best row: score all rows of every candidate item.
             items = np.unique(self.ids[rows])
