@@ -58,15 +58,22 @@ def compare(texts: list[str], python: str, precision: Precision = "auto") -> dic
 
     local = LocalMiniLMEmbeddings(precision=precision)
     ours = np.asarray(local.embed_documents(texts), dtype=np.float64)
+    # Queries may take another precision than documents ("auto": int8).
+    queries = np.asarray([local.embed_query(text) for text in texts], dtype=np.float64)
     theirs = reference_vectors(python, str(local.model_dir), texts)
     cosines = np.sum(ours * theirs, axis=1) / (
         np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1)
+    )
+    query_cosines = np.sum(queries * theirs, axis=1) / (
+        np.linalg.norm(queries, axis=1) * np.linalg.norm(theirs, axis=1)
     )
     return {
         "texts": float(len(texts)),
         "min_cosine": float(cosines.min()),
         "mean_cosine": float(cosines.mean()),
         "max_abs_diff": float(np.abs(ours - theirs).max()),
+        "query_min_cosine": float(query_cosines.min()),
+        "query_mean_cosine": float(query_cosines.mean()),
     }
 
 
@@ -77,17 +84,28 @@ def run(quick: bool) -> None:
             "embedding_agreement: skipped (set REVERIE_ST_PYTHON to a python with sentence-transformers)"
         )
         return
-    from reverie.embeddings.projections import resolve_precision
+    from reverie.embeddings.projections import resolve_precision, resolve_query_precision
 
     texts = agreement_texts(quick)
     results = {
-        f"{precision} ({resolve_precision(precision)})" if precision == "auto" else precision: (
-            compare(texts, python, precision)
-        )
+        (
+            f"{precision} ({resolve_precision(precision)}, queries "
+            f"{resolve_query_precision(precision)})"
+            if precision == "auto"
+            else precision
+        ): (compare(texts, python, precision))
         for precision in PRECISIONS
     }
     table = markdown_table(
-        ["precision", "texts", "min cosine", "mean cosine", "max |difference|"],
+        [
+            "precision",
+            "texts",
+            "min cosine",
+            "mean cosine",
+            "max |difference|",
+            "as queries: min cosine",
+            "as queries: mean cosine",
+        ],
         [
             [
                 precision,
@@ -95,6 +113,8 @@ def run(quick: bool) -> None:
                 f"{stats['min_cosine']:.7f}",
                 f"{stats['mean_cosine']:.7f}",
                 f"{stats['max_abs_diff']:.2e}",
+                f"{stats['query_min_cosine']:.7f}",
+                f"{stats['query_mean_cosine']:.7f}",
             ]
             for precision, stats in results.items()
         ],

@@ -4,8 +4,11 @@ Side by side in one run, on the same texts:
 
 - ``before``: the encoder as it was (float32, batches of 32; ``benchmarks.embedding_baseline``);
 - ``float32``: today's ``LocalMiniLMEmbeddings(precision="float32")``, the exact path;
+- ``bfloat16``: ``precision="bfloat16"``, documents and queries alike (the default before
+  queries got int8);
 - ``default``: today's ``LocalMiniLMEmbeddings()`` (``precision="auto"``: bfloat16 dense layers
-  on CPUs with AVX-512, float32 elsewhere; the table names what it chose).
+  on CPUs with AVX-512, float32 elsewhere, and single queries in int8 where AVX-512 VNNI is
+  there; the table names what it chose).
 
 Three text sets: generated short sentences, LoCoMo dialogue turns (``Speaker: text``) and LoCoMo
 questions. Each is embedded as one ``embed_documents`` call (texts/s, best of two interleaved
@@ -16,7 +19,8 @@ BLAS is limited to 1 and to 2 threads, each in its own subprocess since the coun
 numpy loads; the default path also runs as many worker threads as BLAS may use.
 
 Agreement: cosine of each path's vectors with the ``before`` float32 ones on
-``embedding_texts.agreement_texts`` (short, empty, non-ASCII, over-long) and on every text set.
+``embedding_texts.agreement_texts`` (short, empty, non-ASCII, over-long), embedded as documents
+and one by one as queries, and on every text set.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ from benchmarks.common import markdown_table, percentiles, quick_mode, write_res
 from benchmarks.embedding_texts import agreement_texts, locomo_texts, short_sentences
 
 TARGET_TURNS_PER_S = 150.0  # LoCoMo turns embedded per second with 2 BLAS threads
-TARGET_QUESTION_P95_MS = 4.0  # embed_query p95 on LoCoMo questions
+# embed_query p95 on LoCoMo questions: what leaves room for a whole search within 5 ms.
+TARGET_QUESTION_P95_MS = 2.3
 MIN_AGREEMENT = 0.99  # least cosine with the float32 vectors that any approximate path may give
 BLAS_THREADS = ("1", "2")
 REPEATS = 2
@@ -77,6 +82,8 @@ def _paths() -> tuple[dict[str, Embed], dict[str, Any]]:
     cold_load_ms = (time.perf_counter() - start) * 1000
     exact = LocalMiniLMEmbeddings(precision="float32")
     exact.embed_query("warm up")
+    bfloat16 = LocalMiniLMEmbeddings(precision="bfloat16")
+    bfloat16.embed_query("warm up")
     tokenizer = exact._loaded().tokenizer
     weights = load_weights(exact.model_dir)
 
@@ -93,11 +100,13 @@ def _paths() -> tuple[dict[str, Embed], dict[str, Any]]:
 
     facts = {
         "default_precision": default.precision,
+        "default_query_precision": default.query_precision,
         "default_threads": default.threads,
         "cold_load_ms": cold_load_ms,
         "tokenizer": tokenizer,
     }
-    return {"before": before, "float32": now(exact), "default": now(default)}, facts
+    paths = {"before": before, "float32": now(exact), "bfloat16": now(bfloat16)}
+    return {**paths, "default": now(default)}, facts
 
 
 def _agreement(vectors: np.ndarray, reference: np.ndarray) -> dict[str, float]:
@@ -161,6 +170,10 @@ def measure(quick: bool) -> dict[str, Any]:
     result["agreement"] = {
         name: _agreement(embed(hard), reference) for name, embed in paths.items()
     }
+    result["query_agreement"] = {
+        name: _agreement(np.concatenate([embed([text]) for text in hard]), reference)
+        for name, embed in paths.items()
+    }
     return result
 
 
@@ -179,8 +192,15 @@ def _yes(met: bool) -> str:
 
 def tables(runs: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     one, two = runs[BLAS_THREADS[0]], runs[BLAS_THREADS[1]]
-    default_label = f"default ({one['default_precision']})"
-    label = {"before": "before (float32)", "float32": "float32 (exact)", "default": default_label}
+    default_label = (
+        f"default ({one['default_precision']}, queries {one['default_query_precision']})"
+    )
+    label = {
+        "before": "before (float32)",
+        "float32": "float32 (exact)",
+        "bfloat16": "bfloat16",
+        "default": default_label,
+    }
     rows = []
     for set_name, measured in one["sets"].items():
         for name, path in measured["paths"].items():
@@ -213,13 +233,22 @@ def tables(runs: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
         rows,
     )
     agreement = markdown_table(
-        ["path", "min cosine", "mean cosine", "max |difference|"],
+        [
+            "path",
+            "min cosine",
+            "mean cosine",
+            "max |difference|",
+            "as queries: min cosine",
+            "as queries: mean cosine",
+        ],
         [
             [
                 label[name],
                 f"{stats['min_cosine']:.7f}",
                 f"{stats['mean_cosine']:.7f}",
                 f"{stats['max_abs_diff']:.2e}",
+                f"{one['query_agreement'][name]['min_cosine']:.7f}",
+                f"{one['query_agreement'][name]['mean_cosine']:.7f}",
             ]
             for name, stats in one["agreement"].items()
         ],
@@ -227,20 +256,22 @@ def tables(runs: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     verdicts: dict[str, Any] = {}
     target_rows = []
     if "LoCoMo turns" in one["sets"]:
-        for name in ("float32", "default"):
+        for name in ("float32", "bfloat16", "default"):
             turns = two["sets"]["LoCoMo turns"]["paths"][name]["texts_per_s"]
             p95 = {
                 threads: run["sets"]["LoCoMo questions"]["paths"][name]["query_ms"]["p95"]
                 for threads, run in runs.items()
             }
-            stats = one["agreement"][name]
+            least = min(
+                one["agreement"][name]["min_cosine"], one["query_agreement"][name]["min_cosine"]
+            )
             verdicts[name] = {
                 "turns_per_s_2_threads": turns >= TARGET_TURNS_PER_S,
                 **{
                     f"question_p95_ms_{threads}_threads": ms <= TARGET_QUESTION_P95_MS
                     for threads, ms in p95.items()
                 },
-                "agreement": stats["min_cosine"] >= MIN_AGREEMENT,
+                "agreement": least >= MIN_AGREEMENT,
             }
             target_rows.append(
                 [
@@ -253,7 +284,7 @@ def tables(runs: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
             target_rows += [
                 [
                     label[name],
-                    f"question query p95, {threads} thread(s) <= {TARGET_QUESTION_P95_MS:.0f} ms",
+                    f"question query p95, {threads} thread(s) <= {TARGET_QUESTION_P95_MS} ms",
                     ms,
                     _yes(ms <= TARGET_QUESTION_P95_MS),
                 ]
@@ -262,9 +293,9 @@ def tables(runs: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
             target_rows.append(
                 [
                     label[name],
-                    f"min cosine with float32 >= {MIN_AGREEMENT}",
-                    f"{stats['min_cosine']:.6f}",
-                    _yes(stats["min_cosine"] >= MIN_AGREEMENT),
+                    f"min cosine with float32 (documents and queries) >= {MIN_AGREEMENT}",
+                    f"{least:.6f}",
+                    _yes(least >= MIN_AGREEMENT),
                 ]
             )
     targets = markdown_table(["path", "target", "measured", "met"], target_rows)
@@ -277,7 +308,8 @@ def tables(runs: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
         f"{speed}\n\nAgreement on {one['agreement_texts']} hard texts (short, empty, non-ASCII, "
         f"past 256 tokens), cosine with the before (float32) vectors:\n\n{agreement}\n\n"
         f"Targets:\n\n{targets}\n\n{notes}\n\nThe default chose {one['default_precision']} "
-        f"here and ran {two['default_threads']} worker thread(s) with 2 BLAS threads. "
+        f"(queries {one['default_query_precision']}) here and ran {two['default_threads']} "
+        "worker thread(s) with 2 BLAS threads. "
         f"texts/s: best of {REPEATS} interleaved runs. Cold load (weights read, default "
         f"path, first query): {one['cold_load_ms']:.0f} ms."
     )

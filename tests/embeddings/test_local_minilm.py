@@ -12,7 +12,7 @@ import pytest
 from reverie.core.errors import EmbeddingError
 from reverie.embeddings import LocalMiniLMEmbeddings
 from reverie.embeddings.local import BATCH_TOKENS
-from reverie.embeddings.projections import Precision
+from reverie.embeddings.projections import Precision, int8_kernels
 from reverie.embeddings.weights import locate_model_dir
 
 
@@ -30,18 +30,20 @@ def test_documents_are_384_dimensional_unit_vectors_in_input_order(
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     # Order is preserved even though texts are batched by length internally.
     for text, vector in zip(texts, vectors, strict=True):
-        assert np.allclose(minilm.embed_query(text), vector, atol=1e-5)
+        assert np.allclose(minilm.embed_documents([text])[0], vector, atol=1e-5)
+        # A query may be embedded in another precision (int8), so only close.
+        assert cosine(minilm.embed_query(text), vector) > 0.995
 
 
 def test_embedding_is_deterministic_and_independent_of_batch_company(
     minilm: LocalMiniLMEmbeddings,
 ) -> None:
-    alone = minilm.embed_query("The cat sits on the mat")
-    again = minilm.embed_query("The cat sits on the mat")
+    query = minilm.embed_query("The cat sits on the mat")
+    assert query == minilm.embed_query("The cat sits on the mat")
+    alone = minilm.embed_documents(["The cat sits on the mat"])[0]
     in_batch = minilm.embed_documents(
         ["x " * 40, "The cat sits on the mat", "Stock markets fell sharply", "ok"]
     )[1]
-    assert alone == again
     assert np.allclose(alone, in_batch, atol=1e-5)
 
 
@@ -166,7 +168,11 @@ def test_precision_is_checked_and_reported() -> None:
     assert LocalMiniLMEmbeddings(precision="float32").precision == "float32"
     chosen = LocalMiniLMEmbeddings()
     assert chosen.precision in ("float32", "bfloat16")
+    assert chosen.query_precision in (chosen.precision, "int8")
     assert chosen.precision in repr(chosen)
+    assert chosen.query_precision in repr(chosen)
+    exact = LocalMiniLMEmbeddings(precision="float32")
+    assert exact.query_precision == "float32"
 
 
 def test_without_numkong_auto_is_float32_and_bfloat16_says_why(
@@ -174,8 +180,10 @@ def test_without_numkong_auto_is_float32_and_bfloat16_says_why(
 ) -> None:
     monkeypatch.setitem(sys.modules, "numkong", None)  # makes the import fail
     assert LocalMiniLMEmbeddings().precision == "float32"
-    with pytest.raises(EmbeddingError, match="numkong"):
-        LocalMiniLMEmbeddings(precision="bfloat16")
+    assert LocalMiniLMEmbeddings().query_precision == "float32"
+    for precision in ("bfloat16", "int8"):
+        with pytest.raises(EmbeddingError, match="numkong"):
+            LocalMiniLMEmbeddings(precision=precision)
 
 
 def test_worker_threads_give_the_same_vectors() -> None:
@@ -185,9 +193,49 @@ def test_worker_threads_give_the_same_vectors() -> None:
     assert np.array_equal(one, two)
 
 
-@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
-def test_both_precisions_agree(precision: Precision) -> None:
-    texts = ["The cat sits on the mat", "Stock markets fell", "x " * 300, ""]
+@pytest.mark.parametrize(("precision", "least"), [("bfloat16", 0.9999), ("int8", 0.995)])
+def test_approximate_precisions_agree_with_float32(precision: Precision, least: float) -> None:
+    if precision == "int8" and int8_kernels() is None:
+        pytest.skip("numkong's int8 kernels are not usable here")
+    texts = [
+        "The cat sits on the mat",
+        "Stock markets fell",
+        "What did Caroline do last weekend?",
+        "Café crème à Paris, 東京で寿司を食べました 🙂",
+        " ".join(f"word{i} about volcanoes" for i in range(120)),  # 300+ tokens, truncated
+        "",
+    ]
     exact = np.asarray(LocalMiniLMEmbeddings(precision="float32").embed_documents(texts))
-    other = np.asarray(LocalMiniLMEmbeddings(precision=precision).embed_documents(texts))
-    assert np.min(np.sum(exact * other, axis=1)) > 0.9999
+    embedder = LocalMiniLMEmbeddings(precision=precision)
+    documents = np.asarray(embedder.embed_documents(texts))
+    queries = np.asarray([embedder.embed_query(text) for text in texts])
+    assert np.min(np.sum(exact * documents, axis=1)) > least
+    assert np.min(np.sum(exact * queries, axis=1)) > least
+    assert np.allclose(np.linalg.norm(queries, axis=1), 1.0, atol=1e-5)
+
+
+def test_auto_queries_agree_with_float32_documents(minilm: LocalMiniLMEmbeddings) -> None:
+    texts = ["What pet does she have?", "ok", "Привет, как дела?", "", "x " * 300]
+    exact = np.asarray(LocalMiniLMEmbeddings(precision="float32").embed_documents(texts))
+    queries = np.asarray([minilm.embed_query(text) for text in texts])
+    assert np.min(np.sum(exact * queries, axis=1)) > 0.995
+
+
+def test_concurrent_queries_match_sequential_ones(minilm: LocalMiniLMEmbeddings) -> None:
+    # Each thread keeps its own query workspace; lengths vary so workspaces also grow.
+    texts = [" ".join(["word"] * n) + " end" for n in (1, 40, 3, 90, 7, 200, 2)]
+    sequential = [minilm.embed_query(text) for text in texts]
+    found: dict[int, list[list[float]]] = {}
+
+    def work(index: int) -> None:
+        order = texts if index % 2 == 0 else texts[::-1]
+        vectors = [minilm.embed_query(text) for text in order * 3]
+        found[index] = vectors if index % 2 == 0 else vectors[::-1]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for vectors in found.values():
+        assert vectors == sequential * 3

@@ -21,6 +21,8 @@ def test_vectors_match_sentence_transformers() -> None:
     exact = compare(texts, python, "float32")
     assert exact["min_cosine"] >= 0.99999
     assert exact["max_abs_diff"] < 1e-4
-    default = compare(texts, python)  # bfloat16 where that is faster
+    default = compare(texts, python)  # bfloat16 where that is faster, queries maybe int8
     assert default["min_cosine"] >= 0.99
     assert default["mean_cosine"] >= 0.999
+    assert default["query_min_cosine"] >= 0.99
+    assert default["query_mean_cosine"] >= 0.999

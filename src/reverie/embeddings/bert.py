@@ -5,7 +5,7 @@ over real tokens, then ``normalize``) without torch. Every step works on a right
 ``(batch, length)``; padded positions are excluded from attention and from pooling. A batch
 whose texts all have the same length (always so for a single query) skips the padding work.
 
-The dense layers come from :mod:`reverie.embeddings.projections` (float32 or bfloat16); the rest
+The dense layers come from :mod:`reverie.embeddings.projections` (float32, bfloat16 or int8); the rest
 (attention, GELU, LayerNorm) is float32. Large temporaries are written into a reusable
 :class:`Workspace` (``out=`` everywhere) because fresh multi-megabyte arrays cost page faults
 that, on small machines, take longer than the arithmetic itself.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from reverie.embeddings.projections import Encoder, LayerProjections, Staging
+from reverie.embeddings.projections import Encoder, LayerProjections, Scratch
 from reverie.embeddings.weights import Array
 
 # Abramowitz & Stegun 7.1.26: erfc(z) ~= poly(t) * exp(-z^2), t = 1 / (1 + p z), z >= 0,
@@ -29,6 +29,8 @@ _INV_SQRT2 = np.float32(1.0 / np.sqrt(2.0))
 _HALF = np.float32(0.5)
 _ONE = np.float32(1.0)
 _MASKED = np.float32(-1e9)
+_TANH_SCALE = np.float32(np.sqrt(2.0 / np.pi))
+_TANH_CUBIC = np.float32(0.044715 * np.sqrt(2.0 / np.pi))
 
 
 def _erfc_into(z: Array, out: Array, scratch: Array) -> Array:
@@ -71,17 +73,37 @@ def gelu_(x: Array, scratch: tuple[Array, Array, Array] | None = None) -> Array:
     return x
 
 
-def gelu_blocked_(x: Array, scratch: tuple[Array, Array, Array]) -> Array:
-    """:func:`gelu_` on ``x`` in blocks of ``len(scratch[0])`` rows, in place.
+def gelu_tanh_(x: Array, scratch: tuple[Array, Array, Array] | None = None) -> Array:
+    """GELU's tanh approximation (within 3e-4 of :func:`gelu_`) in 8 passes instead of ~20.
+
+    For the int8 encoder, whose rounding is far coarser than this approximation.
+    """
+    t = scratch[0] if scratch is not None else np.empty_like(x)
+    np.multiply(x, x, out=t)
+    t *= _TANH_CUBIC
+    t += _TANH_SCALE
+    t *= x  # sqrt(2/pi) * (x + 0.044715 x^3)
+    np.tanh(t, out=t)
+    t += _ONE
+    x *= t
+    x *= _HALF
+    return x
+
+
+def gelu_blocked_(
+    x: Array, scratch: tuple[Array, Array, Array], approximate: bool = False
+) -> Array:
+    """:func:`gelu_` (or :func:`gelu_tanh_`) on ``x`` in blocks of ``len(scratch[0])`` rows.
 
     GELU makes ~20 passes over its input; a block that stays in the CPU's L2 cache makes each
     pass cheap, where passes over a whole (tokens, 1536) batch would stream from memory.
     """
     rows = len(scratch[0])
+    gelu = gelu_tanh_ if approximate else gelu_
     for start in range(0, len(x), rows):
         block = x[start : start + rows]
         count = len(block)
-        gelu_(block, (scratch[0][:count], scratch[1][:count], scratch[2][:count]))
+        gelu(block, (scratch[0][:count], scratch[1][:count], scratch[2][:count]))
     return x
 
 
@@ -106,7 +128,14 @@ GELU_BLOCK_ROWS = 32
 class Workspace:
     """Scratch buffers for batches of up to ``max_tokens`` tokens (batch * padded length)."""
 
-    def __init__(self, max_tokens: int, max_scores: int, hidden: int, intermediate: int) -> None:
+    def __init__(
+        self,
+        max_tokens: int,
+        max_scores: int,
+        hidden: int,
+        intermediate: int,
+        scratch_bytes_per_token: int,
+    ) -> None:
         self.max_tokens = max_tokens
         self.max_scores = max_scores
         self._hidden = np.empty((3, max_tokens * hidden), dtype=np.float32)
@@ -119,11 +148,17 @@ class Workspace:
             np.empty((block, intermediate), dtype=np.float32),
         )
         self._scores = np.empty(max_scores, dtype=np.float32)
-        self.staging: Staging = np.empty(max_tokens * max(hidden, intermediate), dtype=np.uint16)
+        self.staging: Scratch = np.empty(max_tokens * scratch_bytes_per_token, dtype=np.uint8)
 
     @classmethod
     def for_encoder(cls, encoder: Encoder, max_tokens: int, max_scores: int) -> Workspace:
-        return cls(max_tokens, max_scores, encoder.weights.hidden_size, encoder.intermediate_size)
+        return cls(
+            max_tokens,
+            max_scores,
+            encoder.weights.hidden_size,
+            encoder.intermediate_size,
+            encoder.scratch_bytes_per_token,
+        )
 
     def hidden(self, i: int, n: int, width: int) -> Array:
         return self._hidden[i, : n * width].reshape(n, width)
@@ -208,7 +243,7 @@ def encode_batch(
         x += _attention(x, layer, bias, (batch, length, heads), ws)
         layer_norm_(x, norms.attn_norm_w, norms.attn_norm_b, eps)
         layer.ffn_in(x, inner, ws.staging)
-        gelu_blocked_(inner, ws.gelu_scratch)
+        gelu_blocked_(inner, ws.gelu_scratch, approximate=encoder.precision == "int8")
         x += layer.ffn_out(inner, ws.hidden(2, n, hidden), ws.staging)
         layer_norm_(x, norms.ffn_norm_w, norms.ffn_norm_b, eps)
     tokens = x.reshape(batch, length, hidden)

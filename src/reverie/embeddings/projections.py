@@ -1,4 +1,4 @@
-"""The encoder's dense layers, ``out = x @ W + b``, in float32 (exact) or bfloat16 (faster).
+"""The encoder's dense layers, ``out = x @ W + b``: float32 (exact) or bfloat16 (faster).
 
 Four dense layers per transformer layer do ~95% of the arithmetic. In float32 they go through
 numpy's BLAS. In bfloat16 they go through ``numkong``'s packed-matrix kernels: the weights are
@@ -9,6 +9,8 @@ cosine 0.9999 of the float32 ones (measured by ``benchmarks.embedding_bench``).
 
 ``"auto"`` picks bfloat16 where numkong has AVX-512 kernels on this CPU and works, float32
 elsewhere: on AVX2-only CPUs numkong's bfloat16 product of a batch is slower than OpenBLAS's.
+Where numkong also has AVX-512 VNNI int8 kernels, ``"auto"`` embeds single queries in int8
+(:mod:`reverie.embeddings.quantized`), which is faster still for short inputs.
 """
 
 from __future__ import annotations
@@ -24,9 +26,13 @@ from numpy.typing import NDArray
 from reverie.core.errors import EmbeddingError
 from reverie.embeddings.weights import Array, BertWeights
 
-Precision = Literal["auto", "float32", "bfloat16"]
-PRECISIONS: tuple[Precision, ...] = ("auto", "float32", "bfloat16")
-Staging = NDArray[np.uint16]  # bfloat16 bit patterns, which numpy has no dtype for
+Precision = Literal["auto", "float32", "bfloat16", "int8"]
+PRECISIONS: tuple[Precision, ...] = ("auto", "float32", "bfloat16", "int8")
+Resolved = Literal["float32", "bfloat16", "int8"]
+Scratch = NDArray[np.uint8]  # raw bytes: bfloat16 bit patterns, which numpy has no dtype for, etc.
+# Scratch bytes per token and per unit of the widest layer: bfloat16 rounds the input (2 bytes a
+# value); int8 keeps two float32 copies, the int8 rounding and the output's scales.
+SCRATCH_BYTES = {"float32": 0, "bfloat16": 2, "int8": 16}
 
 # numkong kernel families of x86 CPUs with AVX-512, where its bfloat16 product beats OpenBLAS's
 # float32 one even without the AVX-512 bfloat16 instructions (measured on both).
@@ -40,6 +46,8 @@ _FAST_BF16_CAPABILITIES = (
     "graniteamx",
     "diamond",
 )
+# Those with AVX-512 VNNI, where numkong's int8 product runs at twice the bfloat16 one's speed.
+_FAST_INT8_CAPABILITIES = _FAST_BF16_CAPABILITIES[1:]
 
 
 class Projection(Protocol):
@@ -51,8 +59,8 @@ class Projection(Protocol):
     @property
     def out_features(self) -> int: ...
 
-    def __call__(self, x: Array, out: Array, staging: Staging) -> Array:
-        """``staging``: scratch of at least ``x.size`` elements (used by bfloat16 only)."""
+    def __call__(self, x: Array, out: Array, staging: Scratch) -> Array:
+        """``staging``: scratch of at least ``SCRATCH_BYTES[precision] * n * max(in, out)``."""
         ...
 
 
@@ -67,7 +75,7 @@ class Float32Projection:
     def of(cls, weight: Array, bias: Array) -> Float32Projection:
         return cls(weight, bias, int(weight.shape[0]), int(weight.shape[1]))
 
-    def __call__(self, x: Array, out: Array, staging: Staging) -> Array:
+    def __call__(self, x: Array, out: Array, staging: Scratch) -> Array:
         np.matmul(x, self.weight, out=out)
         out += self.bias
         return out
@@ -87,7 +95,7 @@ class BFloat16Projection:
         packed = kernels.dots_pack(kernels.astype(rows, "bf16"), dtype="bf16")
         return cls(packed, bias, int(weight.shape[0]), int(weight.shape[1]), kernels)
 
-    def __call__(self, x: Array, out: Array, staging: Staging) -> Array:
+    def __call__(self, x: Array, out: Array, staging: Scratch) -> Array:
         nk = self.kernels
         n, width = x.shape
         # Views over numpy memory, so numkong writes into the caller's buffers and allocates
@@ -114,11 +122,16 @@ class Encoder:
 
     weights: BertWeights
     layers: tuple[LayerProjections, ...]
-    precision: Literal["float32", "bfloat16"]
+    precision: Resolved
 
     @property
     def intermediate_size(self) -> int:
         return self.layers[0].ffn_in.out_features if self.layers else 1
+
+    @property
+    def scratch_bytes_per_token(self) -> int:
+        width = max(self.weights.hidden_size, self.intermediate_size)
+        return SCRATCH_BYTES[self.precision] * width
 
 
 def bfloat16_kernels() -> ModuleType | None:
@@ -134,25 +147,54 @@ def bfloat16_kernels() -> ModuleType | None:
     return nk if found == [[-24.0, 4.0]] else None
 
 
-def resolve_precision(precision: Precision) -> Literal["float32", "bfloat16"]:
-    """The precision ``precision`` stands for on this machine (``"auto"`` decided here)."""
+def int8_kernels() -> ModuleType | None:
+    """numkong, if it multiplies a known int8 product exactly (into int32)."""
+    nk = bfloat16_kernels()
+    if nk is None:
+        return None
+    try:
+        left = np.array([[1, -2, 3]], dtype=np.int8)
+        right = np.array([[4, 5, -6], [-7, 8, 127]], dtype=np.int8)
+        found = np.asarray(nk.dots_packed(left, nk.dots_pack(right))).tolist()
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return nk if found == [[-24, 358]] else None
+
+
+def _has(kernels: ModuleType, families: tuple[str, ...]) -> bool:
+    capabilities = kernels.get_capabilities()
+    return any(capabilities.get(name, False) for name in families)
+
+
+def resolve_precision(precision: Precision) -> Resolved:
+    """The precision of documents ``precision`` stands for here (``"auto"`` decided here)."""
     if precision not in PRECISIONS:
         raise EmbeddingError(
             f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}."
         )
     if precision == "float32":
         return "float32"
-    kernels = bfloat16_kernels()
+    kernels = bfloat16_kernels() if precision != "int8" else int8_kernels()
     if kernels is None:
-        if precision == "bfloat16":
+        if precision != "auto":
             raise EmbeddingError(
-                "precision='bfloat16' needs a working 'numkong' package (pip install numkong); "
-                "precision='float32' needs nothing extra."
+                f"precision={precision!r} needs a working 'numkong' package (pip install "
+                "numkong); precision='float32' needs nothing extra."
             )
         return "float32"
-    capabilities = kernels.get_capabilities()
-    fast = any(capabilities.get(name, False) for name in _FAST_BF16_CAPABILITIES)
-    return "bfloat16" if fast else "float32"
+    if precision != "auto":
+        return precision
+    return "bfloat16" if _has(kernels, _FAST_BF16_CAPABILITIES) else "float32"
+
+
+def resolve_query_precision(precision: Precision) -> Resolved:
+    """The precision single queries are embedded in: ``"auto"`` takes int8 where it is fast."""
+    documents = resolve_precision(precision)
+    if precision != "auto" or documents != "bfloat16":
+        return documents
+    kernels = int8_kernels()
+    fast = kernels is not None and _has(kernels, _FAST_INT8_CAPABILITIES)
+    return "int8" if fast else documents
 
 
 def build_encoder(weights: BertWeights, precision: Literal["float32", "bfloat16"]) -> Encoder:
