@@ -90,37 +90,41 @@ class Int8Projection:
     def __call__(self, x: Array, out: Array, staging: Scratch) -> Array:
         nk = self.kernels
         n, width = x.shape
-        size = n * width
-        # staging: two float32 copies of x, its int8 rounding, then the (n, out) row scales.
-        floats = staging[: 8 * size].view(np.float32)
-        inliers, magnitudes = floats[:size].reshape(n, width), floats[size:].reshape(n, width)
-        rounded = staging[8 * size : 9 * size].view(np.int8).reshape(n, width)
-        start = -(-9 * size // 4) * 4  # float32 alignment
-        scales = staging[start : start + 4 * out.size].view(np.float32).reshape(out.shape)
+        size, extra = n * width, len(self.outliers) + 1
+        # staging: x scaled to int8 range (float32), its int8 rounding, the outlier inputs, then
+        # their (n, out) product; every part float32-aligned.
+        scaled = staging[: 4 * size].view(np.float32).reshape(n, width)
+        rounded = staging[4 * size : 5 * size].view(np.int8).reshape(n, width)
+        start = -(-5 * size // 4) * 4
+        side = staging[start : start + 4 * n * extra].view(np.float32).reshape(n, extra)
+        start += 4 * n * extra
+        side_out = staging[start : start + 4 * out.size].view(np.float32).reshape(out.shape)
 
-        np.multiply(x, self.keep, out=inliers)
-        np.abs(inliers, out=magnitudes)
-        row_max = magnitudes.max(axis=1)
-        np.maximum(row_max, _TINY, out=row_max)
-        np.multiply(inliers, (_INT8_MAX / row_max)[:, None], out=inliers)
-        np.rint(inliers, out=rounded, casting="unsafe")  # |values| <= 127 by construction
+        # Each row's scale comes from its inlier channels only. Outlier channels may round out
+        # of int8's range: their int8 weight rows are zero, so whatever they become adds 0.
+        np.abs(x, out=scaled)
+        scaled *= self.keep
+        row_max = scaled.max(axis=1)
+        row_max += _TINY
+        np.multiply(x, (_INT8_MAX / row_max)[:, None], out=scaled)
+        np.rint(scaled, out=rounded, casting="unsafe")
         # numkong reads the numpy int8 array; it writes the exact int32 products into out.
         products = nk.from_pointer(out.ctypes.data, out.shape, "int32", owner=out)
         nk.dots_packed(rounded, self.packed, out=products)
         np.multiply(out.view(np.int32), self.weight_scale, out=out, dtype=np.float32)
-        row_max /= _INT8_MAX
+        row_max *= 1 / _INT8_MAX
         out *= row_max[:, None]
-        # Outlier channels and the bias in one small float32 product.
-        outlier_inputs = np.ones((n, len(self.outliers) + 1), dtype=np.float32)
-        np.take(x, self.outliers, axis=1, out=outlier_inputs[:, :-1])
-        np.matmul(outlier_inputs, self.outlier_weight, out=scales)
-        out += scales
+        # Outlier channels and the bias (a column of ones) in one small float32 product.
+        side[:, -1] = 1.0
+        np.take(x, self.outliers, axis=1, out=side[:, :-1])
+        np.matmul(side, self.outlier_weight, out=side_out)
+        out += side_out
         return out
 
 
-def scratch_bytes(width: int, out_width: int) -> int:
+def scratch_bytes(width: int, out_width: int, outliers: int = OUTLIER_CHANNELS) -> int:
     """Bytes of staging :class:`Int8Projection` needs per input row."""
-    return 9 * width + 4 + 4 * out_width
+    return 5 * width + 4 + 4 * (outliers + 1) + 4 * out_width
 
 
 class _InputRange:
