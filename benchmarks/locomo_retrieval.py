@@ -117,8 +117,8 @@ def embed_cached(
         np.save(cache, matrix)
     vectors = matrix.tolist()
     table = dict(zip(texts, vectors[: len(texts)], strict=True))
-    queries = dict(zip(questions, vectors[len(texts) :], strict=True))
-    return {**table, **queries}, seconds
+    table.update(zip(questions, vectors[len(texts) :], strict=True))
+    return table, seconds
 
 
 def fill(store: BaseStore, conversations: list[Conversation]) -> dict[tuple[str, str], str]:
