@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from reverie.stores.embedded.quantized import QuantizedRows, int8_dot
+from reverie.stores.embedded.quantized import QuantizedRows, int8_kernels
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -75,6 +75,7 @@ class NamespaceVectors:
     _runs: tuple[IntArray, IntArray] | None = None
     _runs_key: tuple[int, int, int] | None = None
     _longest_run: int = 1
+    _run_ends: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     _sorted: tuple[IntArray, IntArray] | None = None  # live item ids ascending, and their rows
     _sorted_key: tuple[int, int, int] | None = None
 
@@ -157,6 +158,7 @@ class NamespaceVectors:
             live = owners[owners >= 0]
             adjacent = len(np.unique(live)) == len(live)
             self._runs = (starts.astype(np.int64), owners) if adjacent else None
+            self._run_ends = np.append(starts[1:], len(ids)).astype(np.int64)
             lengths = np.diff(np.append(starts, len(ids)))[owners >= 0]
             self._longest_run = int(lengths.max()) if len(lengths) else 1
             self._runs_key = key
@@ -231,8 +233,7 @@ class NamespaceVectors:
         starts, owners = runs
         which = np.unique(np.searchsorted(starts, rows, side="right") - 1)
         which = which[owners[which] >= 0]
-        begin = starts[which]
-        end = np.append(starts, self.size)[which + 1]
+        begin, end = starts[which], self._run_ends[which]
         width = self._longest_run
         grid = begin[:, None] + np.arange(width)
         valid = grid < end[:, None]
@@ -243,10 +244,10 @@ class NamespaceVectors:
     def _ensure_quantized(self) -> bool:
         """Build the int8 codes on first need (False without a working ``numkong``)."""
         if self.quantized is None:
-            dot = int8_dot()
-            if dot is None:
+            kernels = int8_kernels()
+            if kernels is None:
                 return False
-            self.quantized = QuantizedRows.of(self.matrix, self.size, dot)
+            self.quantized = QuantizedRows.of(self.matrix, self.size, kernels)
         return True
 
     def scores_at(self, rows: IntArray, query: FloatArray) -> tuple[IntArray, FloatArray]:
