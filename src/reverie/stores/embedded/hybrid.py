@@ -133,12 +133,7 @@ def _ranked_with_episodes(
         offset += int(context.episode.max()) + 1 if len(context.episode) else 0
     order = (position_of << ORDER_SHIFT) | ids
     pool = Pool(cosine, keyword, order, episode, place, speaker.tolist())
-    ranked = rank_pool(pool, query, options)
-    scores = cosine[ranked].tolist()
-    return [
-        (i, s if s == s else None)  # NaN: no vector
-        for i, s in zip(ids[ranked].tolist(), scores, strict=True)
-    ]
+    return _ranked_ids(pool, ids, query, options)
 
 
 def _looked_up(
@@ -191,8 +186,13 @@ def _ranked_in_arrays(
             cosine[np.searchsorted(ids, found_ids)] = found
     no_episodes: list[Hashable | None] = [None] * len(ids)
     pool = Pool(cosine, keyword, order, no_episodes, np.full(len(ids), np.nan), [None] * len(ids))
+    return _ranked_ids(pool, ids, query, options)
+
+
+def _ranked_ids(pool: Pool, ids: IntArray, query: str, options: RankingOptions) -> Ranked:
+    """``ids`` (one per pool candidate) in ranked order, each with its cosine (None: no vector)."""
     ranked = rank_pool(pool, query, options)
-    scores = cosine[ranked].tolist()
+    scores = pool.cosine[ranked].tolist()
     return [
         (i, s if s == s else None)  # NaN: no vector
         for i, s in zip(ids[ranked].tolist(), scores, strict=True)
