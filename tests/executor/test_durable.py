@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +16,8 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 
-from reverie.executor.durable import DurableReflectionExecutor
+from reverie.core.errors import InputError
+from reverie.executor.durable import CancelledJobs, DurableReflectionExecutor
 from reverie.executor.worker import run_worker_async
 from reverie.ledger.thread_state import state_namespace
 from tests.executor import durable_app
@@ -259,3 +261,35 @@ async def test_workers_wait_for_the_delay_of_a_job(dsn: str) -> None:
     assert memories(dsn, 4) == []
     assert memories(dsn, 5) == ["fact t5 0"]
     assert job_counts(dsn) == {"todo": 1, "succeeded": 1}
+
+
+def _set_status(dsn: str, job_id: int, status: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        conn.execute("UPDATE procrastinate_jobs SET status = %s WHERE id = %s", (status, job_id))
+
+
+async def test_cancel_pending_stops_a_users_queued_jobs_before_an_erasure(dsn: str) -> None:
+    user_1b: RunnableConfig = {"configurable": {"thread_id": "t1b", "langgraph_user_id": "u1"}}
+    with DurableReflectionExecutor(MANAGER, dsn) as executor:
+        waiting = executor.submit(facts(1, 0), config(1)).result()
+        taken = executor.submit(facts(1, 1), user_1b).result()
+        other = executor.submit(facts(2, 0), config(2)).result()
+        _set_status(dsn, taken, "doing")  # a worker took this one and is running it
+        found = executor.cancel_pending({"langgraph_user_id": "u1"}, wait=0.3)
+        assert found == CancelledJobs(cancelled=1, running=1)
+        # The running job ends a moment later: a longer wait sees it finish.
+        done = threading.Timer(0.5, _set_status, (dsn, taken, "succeeded"))
+        done.start()
+        assert await executor.acancel_pending({"langgraph_user_id": "u1"}, wait=10) == (
+            CancelledJobs(cancelled=0, running=0)
+        )
+        done.join()
+        with pytest.raises(InputError, match="every job"):
+            executor.cancel_pending({})
+    await run_worker_async(MANAGER, dsn, wait=False)
+    assert memories(dsn, 1) == []  # nothing of u1 comes back after it was erased
+    assert memories(dsn, 2) == ["fact t2 0"]
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT id, status FROM procrastinate_jobs").fetchall()
+    status = dict(rows)
+    assert (status[waiting], status[other]) == ("cancelled", "succeeded")

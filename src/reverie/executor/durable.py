@@ -8,9 +8,13 @@ same memory keys (its idempotency key travels with it).
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -18,7 +22,7 @@ from langgraph.store.base import BaseStore
 from psycopg.types.json import Jsonb
 
 from reverie.core.effects import Effect, Pipeline, arun, run
-from reverie.core.errors import ConfigurationError
+from reverie.core.errors import ConfigurationError, InputError
 from reverie.executor.context import FROM_CONFIG, submission_config, thread_slot
 from reverie.executor.factory import load_reflector
 from reverie.executor.invoke import Reflector
@@ -38,6 +42,24 @@ from reverie.ledger import port_for
 from reverie.ledger.usage import read_runs
 
 QUEUE_URL_ENV = "REVERIE_QUEUE_URL"
+# This executor's jobs whose settings contain the given configurable values, by status.
+_MATCHING = (
+    "FROM procrastinate_jobs WHERE queue_name = %s AND task_name = %s AND status = %s "
+    "AND args->>'manager' = %s AND args->'config'->'configurable' @> %s"
+)
+# procrastinate's own cancel: a job a worker took meanwhile is left to it (and counted running).
+_CANCEL_WAITING = "SELECT count(procrastinate_cancel_job_v1(id, false, false)) " + _MATCHING
+_COUNT_RUNNING = "SELECT count(*) " + _MATCHING
+_POLL_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class CancelledJobs:
+    """What :meth:`DurableReflectionExecutor.cancel_pending` did: jobs cancelled before a worker
+    took them, and jobs a worker was still running when it returned (0 once they finished)."""
+
+    cancelled: int
+    running: int
 
 
 def resolve_queue_url(dsn: str | None, store: str | None = None) -> str:
@@ -57,26 +79,38 @@ def resolve_queue_url(dsn: str | None, store: str | None = None) -> str:
     )
 
 
-class _DeferReflection(Effect[int]):
-    """Store one job (replacing the thread's job still waiting) and return its id."""
+class _QueueScalar(Effect[int]):
+    """One statement on the queue database that returns one integer (a job id, a count)."""
 
-    def __init__(self, connections: QueueConnections, args: tuple[Any, ...]) -> None:
+    def __init__(self, connections: QueueConnections, sql: str, args: tuple[Any, ...]) -> None:
         self.connections = connections
+        self.sql = sql
         self.args = args
 
     def perform(self) -> int:
         with self.connections.blocking().connection() as conn:
-            row = conn.execute(SUBMIT, self.args).fetchone()
+            row = conn.execute(self.sql, self.args).fetchone()
         assert row is not None
         return int(row[0])
 
     async def aperform(self) -> int:
         pool = await self.connections.for_this_loop()
         async with pool.connection() as conn:
-            cursor = await conn.execute(SUBMIT, self.args)
+            cursor = await conn.execute(self.sql, self.args)
             row = await cursor.fetchone()
         assert row is not None
         return int(row[0])
+
+
+class _Pause(Effect[None]):
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def perform(self) -> None:
+        time.sleep(self.seconds)
+
+    async def aperform(self) -> None:
+        await asyncio.sleep(self.seconds)
 
 
 class DurableReflectionExecutor(MemorySearch):
@@ -130,8 +164,9 @@ class DurableReflectionExecutor(MemorySearch):
             "thread_id": thread,
             "idempotency_key": str(key),
         }
-        job_id = yield from _DeferReflection(
+        job_id = yield from _QueueScalar(
             self._connections,
+            SUBMIT,
             (
                 self.queue,
                 TASK_NAME,
@@ -166,6 +201,51 @@ class DurableReflectionExecutor(MemorySearch):
         thread_id: Any = FROM_CONFIG,
     ) -> Future[int]:
         return await arun(self._submit(payload, config, after_seconds, thread_id))
+
+    def cancel_pending(
+        self, configurable: Mapping[str, Any], *, wait: float = 0.0
+    ) -> CancelledJobs:
+        """Cancel this manager's jobs not yet taken by a worker whose settings contain
+        ``configurable`` (e.g. ``{"langgraph_user_id": "ana"}``), and wait up to ``wait``
+        seconds for the ones already running to finish.
+
+        Before erasing a user (:func:`reverie.forget_user`): a job queued earlier and run
+        afterwards would write the user's memories again. Erase once ``running`` is 0.
+        """
+        return run(self._cancel_pending(configurable, wait))
+
+    async def acancel_pending(
+        self, configurable: Mapping[str, Any], *, wait: float = 0.0
+    ) -> CancelledJobs:
+        return await arun(self._cancel_pending(configurable, wait))
+
+    def _cancel_pending(
+        self, configurable: Mapping[str, Any], wait: float
+    ) -> Pipeline[CancelledJobs]:
+        if not isinstance(configurable, Mapping) or not configurable:
+            raise InputError(
+                "cancel_pending needs the settings that pick the user's jobs, e.g. "
+                "{'langgraph_user_id': 'ana'}; an empty match would cancel every job."
+            )
+        encoded = encode_config({"configurable": dict(configurable)})["configurable"]
+        if len(encoded) != len(configurable):
+            raise InputError(
+                "cancel_pending matches JSON values of the jobs' settings (ids, names); "
+                f"{sorted(set(configurable) - set(encoded))} cannot be matched."
+            )
+        match = (self.queue, TASK_NAME)
+        rest = (self.manager, Jsonb(encoded))
+        cancelled = yield from _QueueScalar(
+            self._connections, _CANCEL_WAITING, (*match, "todo", *rest)
+        )
+        deadline = time.monotonic() + max(0.0, wait)
+        while True:
+            running = yield from _QueueScalar(
+                self._connections, _COUNT_RUNNING, (*match, "doing", *rest)
+            )
+            if not running or time.monotonic() >= deadline:
+                return CancelledJobs(cancelled, running)
+            yield from _Pause(min(_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
     def job_usage(self, job_id: int) -> list[RunReport]:
         """The result of job ``job_id``: the usage record of each run it made (one per attempt
