@@ -291,5 +291,5 @@ async def test_cancel_pending_stops_a_users_queued_jobs_before_an_erasure(dsn: s
     assert memories(dsn, 2) == ["fact t2 0"]
     with psycopg.connect(dsn) as conn:
         rows = conn.execute("SELECT id, status FROM procrastinate_jobs").fetchall()
-    status = dict(rows)
+    status: dict[int, str] = dict(rows)
     assert (status[waiting], status[other]) == ("cancelled", "succeeded")
