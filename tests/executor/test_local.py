@@ -18,6 +18,7 @@ from langgraph.func import entrypoint
 from langgraph.store.memory import InMemoryStore
 
 from reverie import ConfigurationError, create_memory_store_manager
+from reverie.core.errors import InputError
 from reverie.executor import CancelledSubmission, ReflectionExecutor
 from reverie.testing import HashingEmbeddings, ScriptedChatModel, ScriptedRequest, tool_call
 from tests.helpers import GatedChatModel, new_conversation
@@ -372,3 +373,30 @@ def test_a_stateless_memory_manager_returns_its_memories_on_the_future() -> None
         future = executor.submit(conversation("I like tea"), thread("t"))
         (memory,) = future.result(timeout=10)
     assert memory.content.content == "likes tea"
+
+
+def test_cancel_pending_drops_a_users_waiting_submissions_only() -> None:
+    model = ScriptedChatModel(responder=remember_last_line)
+    store = make_store()
+    manager = create_memory_store_manager(model, namespace=("memories", "{langgraph_user_id}"))
+
+    def user(name: str, thread_id: str) -> RunnableConfig:
+        return {"configurable": {"thread_id": thread_id, "langgraph_user_id": name}}
+
+    with ReflectionExecutor(manager, store=store) as executor:
+        ana = [
+            executor.submit(conversation(f"ana {i}"), user("ana", f"a{i}"), after_seconds=600)
+            for i in range(2)
+        ]
+        ben = executor.submit(conversation("ben 0"), user("ben", "b0"), after_seconds=600)
+        dropped = executor.cancel_pending({"langgraph_user_id": "ana"})
+        with pytest.raises(InputError, match="cancel everything"):
+            executor.cancel_pending({})
+        executor.shutdown(cancel_futures=False)  # runs what is still waiting, now
+    assert sorted(str(d.thread_id) for d in dropped) == ["a0", "a1"]
+    assert all(f.cancelled() for f in ana)
+    ben.result(timeout=10)
+    assert store.search(("memories", "ana")) == []
+    assert [i.value["content"]["content"] for i in store.search(("memories", "ben"))] == [
+        "user: ben 0"
+    ]

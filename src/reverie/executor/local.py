@@ -14,13 +14,14 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any, Literal, NamedTuple
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 
-from reverie.core.errors import ConfigurationError
+from reverie.core.errors import ConfigurationError, InputError
 from reverie.executor.context import (
     FROM_CONFIG,
     ambient_store,
@@ -193,6 +194,23 @@ class ReflectionExecutor(MemorySearch):
         """Same as :meth:`submit` (which never blocks); for code written against either executor."""
         return self.submit(payload, config, after_seconds=after_seconds, thread_id=thread_id)
 
+    def cancel_pending(self, configurable: Mapping[str, Any]) -> list[CancelledSubmission]:
+        """Cancel the submissions not started yet whose config holds every one of
+        ``configurable`` (e.g. ``{"langgraph_user_id": "ana"}``) and return them.
+
+        Before erasing a user (:func:`reverie.forget_user`); reflections already running finish
+        (their futures say when).
+        """
+        if not isinstance(configurable, Mapping) or not configurable:
+            raise InputError(
+                "cancel_pending needs the settings that pick the user's submissions, e.g. "
+                "{'langgraph_user_id': 'ana'}; an empty match would cancel everything."
+            )
+        with self._lock:
+            waiting = list(self._waiting.values())
+        chosen = [s for s in waiting if _holds(s.config, configurable)]
+        return [CancelledSubmission(s.thread_id, s.payload) for s in chosen if s.future.cancel()]
+
     def shutdown(
         self, wait: bool = True, *, cancel_futures: bool | None = None
     ) -> list[CancelledSubmission]:
@@ -344,6 +362,11 @@ class ReflectionExecutor(MemorySearch):
         while self._active:
             await asyncio.wait(list(self._active.values()))
         asyncio.get_running_loop().stop()
+
+
+def _holds(config: RunnableConfig, wanted: Mapping[str, Any]) -> bool:
+    found = config.get("configurable") or {}
+    return all(key in found and found[key] == value for key, value in wanted.items())
 
 
 def _register_exit_hook(executor: ReflectionExecutor) -> Any:
