@@ -10,6 +10,7 @@ from reverie.core.errors import ConfigurationError
 from reverie.retrieval.diversity import diversify
 from reverie.retrieval.fusion import Pool, named_speakers, neighbour_cosines, rank_pool
 from reverie.retrieval.terms import terms
+from reverie.stores.embedded.episodes import NamespaceEpisodes
 
 
 def pool(cosine: list[float], keyword: list[float], episode: list[str | None], position: list[float],
@@ -87,3 +88,14 @@ def test_bad_options_say_what_to_do() -> None:
         EpisodeFields(episode="content[0]")
     with pytest.raises(ConfigurationError, match="Unknown episode_fields"):
         EpisodeFields.from_config({"session": "x"})
+
+
+def test_episode_arrays_wait_for_a_search_without_a_write_before_them() -> None:
+    episodes = NamespaceEpisodes()
+    episodes.add(1, ("e", 0.0, "Ana"))
+    assert episodes.arrays() is None  # right after a write: the lookup path
+    built = episodes.arrays()
+    assert built is not None and built.ids.tolist() == [1]
+    assert episodes.arrays() is built  # kept until the next write
+    episodes.remove(1)
+    assert episodes.arrays() is None

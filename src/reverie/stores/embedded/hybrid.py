@@ -42,10 +42,9 @@ def hybrid_ranking(
     if not any(e.of for e in indexes):
         return _ranked_in_arrays(entries, query, query_vector, vector, keywords, options)
     arrays = [e.arrays() for e in indexes]
-    if all(a.keys is not None for a in arrays):
-        return _ranked_with_episodes(
-            entries, arrays, query, query_vector, vector, keywords, options
-        )
+    whole = [a for a in arrays if a is not None and a.keys is not None]
+    if len(whole) == len(arrays):
+        return _ranked_with_episodes(entries, whole, query, query_vector, vector, keywords, options)
     cosine = dict(zip(vector[0].tolist(), vector[1].tolist(), strict=True))
     keyword = dict(zip(keywords[0].tolist(), keywords[1].tolist(), strict=True))
     wanted = set(cosine) | set(keyword)
