@@ -92,8 +92,8 @@ def test_narrowed_top_k_is_the_exact_top_k(data: str) -> None:
 @pytest.mark.parametrize("rows_per_item", [2, 3])
 def test_items_with_several_vectors_narrow_to_the_exact_top_k(rows_per_item: int) -> None:
     """An item ranks by its best vector: narrowing keeps enough rows to hold every top item's
-    best row, and scores each item found on all its rows, so the top 100 items and their
-    scores equal a full scan's, also after removals and a shorter item."""
+    best row, and every item returned carries its best cosine over all its rows, so the top 100
+    items and their scores equal a full scan's, also after removals and a shorter item."""
     rng = np.random.default_rng(11)
     items, dims = QUANTIZED_MIN_ROWS // rows_per_item + 600, 48
     centres = rng.standard_normal((30, dims), dtype=np.float32)

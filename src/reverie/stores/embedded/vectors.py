@@ -202,8 +202,8 @@ class NamespaceVectors:
         Returns (item ids, exact cosines, whether every live item is included). Large
         namespaces are narrowed with int8 codes first; the scores returned are still exact.
         Items with several vectors are narrowed too when each item's rows are adjacent: with at
-        most ``k`` rows an item, the best ``count * k`` rows hold every top item's best row, and
-        each item found is then scored on all its rows.
+        most ``k`` rows an item, the best ``count * k`` rows hold every top item's best row
+        (see :meth:`_best_of_top_rows`).
         """
         live = self.size - self.dead
         runs = None if self.single_vector_items else self._item_runs()
@@ -223,7 +223,24 @@ class NamespaceVectors:
         )
         if runs is None:
             return self.ids[rows], scores, False
-        return (*self._best_of_runs(runs, rows, query), False)
+        return (*self._best_of_top_rows(rows, scores, rows_wanted), False)
+
+    def _best_of_top_rows(
+        self, rows: IntArray, scores: FloatArray, rows_wanted: int
+    ) -> tuple[IntArray, FloatArray]:
+        """(item id, best cosine) of the items whose best row is among the ``rows_wanted`` best,
+        from the rows ``top_rows`` scored: no row is read again.
+
+        ``top_rows`` returns every row that can reach its floor, so the ``rows_wanted`` best rows
+        overall are among ``rows`` and their ``rows_wanted``-th score is the true one, ``least``.
+        An item with a row at ``least`` or above has its best row among ``rows`` (a row left out
+        is below the floor, so below ``least``). The ``count`` best items all have one: the
+        ``count * longest_run`` best rows hold at least ``count`` items.
+        """
+        cut = max(len(scores) - rows_wanted, 0)
+        least = np.partition(scores, cut)[cut]
+        kept = scores >= least
+        return self._best_per_item(self.ids[rows[kept]], scores[kept], True)
 
     def _best_of_runs(
         self, runs: tuple[IntArray, IntArray], rows: IntArray, query: FloatArray
