@@ -1,0 +1,118 @@
+"""Search options at every entry point that does not take ``SearchOptions`` from the manager:
+the search tool, the executors' ``search``, the MCP server (and ``reverie mcp``) and
+``reverie search``.
+
+Alice's two memories score either side of ``MIN_SCORE`` for ``QUERY``: without a threshold both
+come back, with it only the close one. Bob's are three copies of one memory and a near
+neighbour: with ``diversity`` the neighbour moves up to second place.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langgraph.store.base import BaseStore
+
+from reverie import SearchOptions, create_search_memory_tool
+from reverie.stores.embedded import EmbeddedStore
+from reverie.testing import hashing_index
+
+ALICE = ("memories", "alice")
+BOB = ("memories", "bob")
+TEMPLATE = ("memories", "{langgraph_user_id}")
+AS_ALICE: Any = {"configurable": {"langgraph_user_id": "alice"}}
+AS_BOB: Any = {"configurable": {"langgraph_user_id": "bob"}}
+
+QUERY = "green tea"
+CLOSE = "alice likes green tea"  # cosine about 0.61 to QUERY with the hashing embedder
+UNRELATED = "the weather in paris is rainy"  # about 0.19
+MIN_SCORE = 0.4
+
+HIKING = "hiking mountain trail boots"
+DUPLICATE = "hiking boots for the mountain trail"
+NEIGHBOUR = "hiking in the rain with a mountain guide"
+AS_RANKED = ["dup0", "dup1", "dup2", "neighbour"]
+SPREAD = ["dup0", "neighbour", "dup1", "dup2"]
+DIVERSITY = 0.7
+
+
+def memory(text: str) -> dict[str, Any]:
+    return {"kind": "Memory", "content": {"content": text}}
+
+
+def fill(store: BaseStore) -> None:
+    store.put(ALICE, "close", memory(CLOSE))
+    store.put(ALICE, "unrelated", memory(UNRELATED))
+    for n in range(3):
+        store.put(BOB, f"dup{n}", memory(DUPLICATE))
+    store.put(BOB, "neighbour", memory(NEIGHBOUR))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    with EmbeddedStore(tmp_path / "options.db", index=hashing_index()) as opened:
+        fill(opened)
+        yield opened
+
+
+@pytest.fixture
+def store_file(tmp_path: Path) -> Path:
+    path = tmp_path / "options.db"
+    with EmbeddedStore(path, index=hashing_index()) as opened:
+        fill(opened)
+    return path
+
+
+def order(items: list[Any]) -> list[str]:
+    return [i["key"] if isinstance(i, dict) else i.key for i in items]
+
+
+def assert_straddles(items: list[Any]) -> None:
+    """Both of Alice's memories came back, scoring either side of the threshold: what makes
+    the threshold's test able to fail."""
+    scores = {i["key"]: i["score"] for i in items}
+    assert set(scores) == {"close", "unrelated"}
+    assert scores["close"] > MIN_SCORE > scores["unrelated"]
+
+
+# --- the search tool ----------------------------------------------------------------------------
+
+
+def tool_search(tool: Any, config: Any, **args: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = json.loads(tool.invoke(args, config))
+    return found
+
+
+def test_the_search_tool_leaves_out_matches_below_min_score(store: BaseStore) -> None:
+    plain = create_search_memory_tool(TEMPLATE, store=store)
+    assert_straddles(tool_search(plain, AS_ALICE, query=QUERY))
+    strict = create_search_memory_tool(
+        TEMPLATE, store=store, options=SearchOptions(min_score=MIN_SCORE)
+    )
+    assert order(tool_search(strict, AS_ALICE, query=QUERY)) == ["close"]
+    # As of a date, min_score still applies.
+    assert len(tool_search(plain, AS_ALICE, query=QUERY, as_of="2999-01-01")) == 2
+    assert order(tool_search(strict, AS_ALICE, query=QUERY, as_of="2999-01-01")) == ["close"]
+    # The options are the application's: the model is offered the same arguments.
+    assert strict.args_schema is plain.args_schema
+    assert strict.args == plain.args
+
+
+async def test_the_search_tool_async_leaves_out_matches_below_min_score(store: BaseStore) -> None:
+    strict = create_search_memory_tool(
+        TEMPLATE, store=store, options=SearchOptions(min_score=MIN_SCORE)
+    )
+    found = json.loads(await strict.ainvoke({"query": QUERY}, AS_ALICE))
+    assert order(found) == ["close"]
+
+
+def test_the_search_tool_spreads_near_duplicates(store: BaseStore) -> None:
+    plain = create_search_memory_tool(TEMPLATE, store=store)
+    assert order(tool_search(plain, AS_BOB, query=HIKING)) == AS_RANKED
+    diverse = create_search_memory_tool(
+        TEMPLATE, store=store, options=SearchOptions(diversity=DIVERSITY)
+    )
+    assert order(tool_search(diverse, AS_BOB, query=HIKING)) == SPREAD
