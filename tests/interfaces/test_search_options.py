@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from langgraph.store.base import BaseStore
 
-from reverie import SearchOptions, create_search_memory_tool
+from reverie import SearchOptions, create_memory_store_manager, create_search_memory_tool
+from reverie.executor import ReflectionExecutor
 from reverie.stores.embedded import EmbeddedStore
-from reverie.testing import hashing_index
+from reverie.testing import ScriptedChatModel, hashing_index
 
 ALICE = ("memories", "alice")
 BOB = ("memories", "bob")
@@ -116,3 +117,26 @@ def test_the_search_tool_spreads_near_duplicates(store: BaseStore) -> None:
         TEMPLATE, store=store, options=SearchOptions(diversity=DIVERSITY)
     )
     assert order(tool_search(diverse, AS_BOB, query=HIKING)) == SPREAD
+
+
+# --- the executors' search ----------------------------------------------------------------------
+
+
+def test_the_executor_search_takes_search_options(store: BaseStore) -> None:
+    manager = create_memory_store_manager(ScriptedChatModel(), store=store)
+    strict = SearchOptions(min_score=MIN_SCORE)
+    with ReflectionExecutor(manager) as executor:
+        assert_straddles(executor.search(QUERY, config=AS_ALICE))
+        assert order(executor.search(QUERY, config=AS_ALICE, options=strict)) == ["close"]
+        assert order(executor.search(HIKING, config=AS_BOB)) == AS_RANKED
+        diverse = SearchOptions(diversity=DIVERSITY)
+        assert order(executor.search(HIKING, config=AS_BOB, options=diverse)) == SPREAD
+
+
+async def test_the_executor_asearch_takes_search_options(store: BaseStore) -> None:
+    manager = create_memory_store_manager(ScriptedChatModel(), store=store)
+    with ReflectionExecutor(manager) as executor:
+        found = await executor.asearch(
+            QUERY, config=AS_ALICE, options=SearchOptions(min_score=MIN_SCORE)
+        )
+        assert order(found) == ["close"]
