@@ -15,8 +15,11 @@ from typing import Any
 
 import pytest
 from langgraph.store.base import BaseStore
+from mcp.server.mcpserver import MCPServer
 
 from reverie import SearchOptions, create_memory_store_manager, create_search_memory_tool
+from reverie.cli.mcp_server import build_server, serve
+from reverie.core.errors import InputError
 from reverie.executor import ReflectionExecutor
 from reverie.stores.embedded import EmbeddedStore
 from reverie.testing import ScriptedChatModel, hashing_index
@@ -140,3 +143,39 @@ async def test_the_executor_asearch_takes_search_options(store: BaseStore) -> No
             QUERY, config=AS_ALICE, options=SearchOptions(min_score=MIN_SCORE)
         )
         assert order(found) == ["close"]
+
+
+# --- the MCP server -----------------------------------------------------------------------------
+
+
+async def mcp_search(server: MCPServer, query: str, **args: Any) -> list[dict[str, Any]]:
+    result: Any = await server.call_tool("search", {"query": query, **args})
+    found: list[dict[str, Any]] = result.structured_content["result"]
+    return found
+
+
+async def test_the_mcp_server_applies_its_min_score_and_diversity(store: BaseStore) -> None:
+    assert_straddles(await mcp_search(build_server(store, ALICE), QUERY))
+    strict = build_server(store, ALICE, min_score=MIN_SCORE)
+    assert order(await mcp_search(strict, QUERY)) == ["close"]
+    assert order(await mcp_search(strict, QUERY, as_of="2999-01-01")) == ["close"]
+    assert order(await mcp_search(build_server(store, BOB), HIKING)) == AS_RANKED
+    diverse = build_server(store, BOB, diversity=DIVERSITY)
+    assert order(await mcp_search(diverse, HIKING)) == SPREAD
+
+
+@pytest.mark.parametrize(
+    "settings", [{"min_score": 1.5}, {"min_score": -2.0}, {"diversity": -0.1}, {"diversity": 2.0}]
+)
+def test_the_mcp_server_refuses_settings_out_of_range(
+    store: BaseStore, settings: dict[str, Any]
+) -> None:
+    with pytest.raises(InputError, match=r"(min_score|diversity) .* in that range"):
+        build_server(store, ALICE, **settings)
+
+
+def test_serving_with_a_setting_out_of_range_creates_no_store(tmp_path: Path) -> None:
+    missing = tmp_path / "new.db"
+    with pytest.raises(InputError, match="min_score"):
+        serve(str(missing), ALICE, index=hashing_index(), min_score=2.0)
+    assert not missing.exists()
