@@ -9,15 +9,20 @@ neighbour: with ``diversity`` the neighbour moves up to second place.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from langgraph.store.base import BaseStore
 from mcp.server.mcpserver import MCPServer
+from typer.testing import CliRunner, Result
 
 from reverie import SearchOptions, create_memory_store_manager, create_search_memory_tool
+from reverie.cli.app import app
 from reverie.cli.mcp_server import build_server, serve
 from reverie.core.errors import InputError
 from reverie.executor import ReflectionExecutor
@@ -179,3 +184,109 @@ def test_serving_with_a_setting_out_of_range_creates_no_store(tmp_path: Path) ->
     with pytest.raises(InputError, match="min_score"):
         serve(str(missing), ALICE, index=hashing_index(), min_score=2.0)
     assert not missing.exists()
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def cli(path: Path, *args: str) -> Result:
+    env = {"REVERIE_EMBEDDINGS": "hashing", "REVERIE_MODEL": None, "REVERIE_STORE": None}
+    return CliRunner().invoke(app, ["--store", str(path), *args], env=env)
+
+
+def ok(result: Result) -> str:
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.stdout
+
+
+def usage_error(result: Result) -> str:
+    """The message of a refused option, unwrapped from typer's box."""
+    assert result.exit_code == 2, result.output
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.output).split())
+
+
+def listed_keys(table: str) -> list[str]:
+    return re.findall(r"(\w+) · Memory", table)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_reverie_search_min_score(store_file: Path) -> None:
+    found = ok(cli(store_file, "search", QUERY, "-n", "memories/alice"))
+    assert listed_keys(found) == ["close", "unrelated"]
+    strict = ("--min-score", str(MIN_SCORE))
+    assert listed_keys(ok(cli(store_file, "search", QUERY, "-n", "memories/alice", *strict))) == [
+        "close"
+    ]
+    as_of = ("--as-of", "2999-01-01")
+    found = ok(cli(store_file, "search", QUERY, "-n", "memories/alice", *as_of, *strict))
+    assert listed_keys(found) == ["close"]
+
+
+def test_reverie_search_diversity(store_file: Path) -> None:
+    found = ok(cli(store_file, "search", HIKING, "-n", "memories/bob"))
+    assert listed_keys(found) == AS_RANKED
+    diverse = ("--diversity", str(DIVERSITY))
+    diverse_found = ok(cli(store_file, "search", HIKING, "-n", "memories/bob", *diverse))
+    assert listed_keys(diverse_found) == SPREAD
+
+
+@pytest.mark.parametrize("command", ["search", "mcp"])
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--min-score", "1.5", "give a number from -1 to 1"),
+        ("--min-score", "nan", "give a number from -1 to 1"),
+        ("--diversity", "-0.2", "give a number from 0 (off) to 1"),
+    ],
+)
+def test_options_out_of_range_are_refused_and_nothing_changes(
+    store_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    option: str,
+    value: str,
+    says: str,
+) -> None:
+    served: list[MCPServer] = []
+    monkeypatch.setattr(MCPServer, "run", lambda server, *_: served.append(server))
+    before = digest(store_file)
+    query = [QUERY] if command == "search" else []
+    message = usage_error(cli(store_file, command, *query, option, value))
+    assert f"Invalid value for '{option}'" in message and says in message
+    assert digest(store_file) == before and not served
+    # Refused before a store is opened: none is created where there was none.
+    missing = tmp_path / "new.db"
+    usage_error(cli(missing, command, *query, option, value))
+    assert not missing.exists()
+
+
+def mcp_command_search(
+    store_file: Path, monkeypatch: pytest.MonkeyPatch, namespace: str, query: str, *options: str
+) -> list[str]:
+    """``reverie mcp`` with ``options``, and in place of serving stdio, one client search
+    through the server the command built."""
+    found: list[list[str]] = []
+
+    def search_once(server: MCPServer, *_: Any) -> None:
+        found.append(order(asyncio.run(mcp_search(server, query))))
+
+    monkeypatch.setattr(MCPServer, "run", search_once)
+    ok(cli(store_file, "mcp", "-n", namespace, *options))
+    (keys,) = found
+    return keys
+
+
+def test_reverie_mcp_serves_with_its_min_score_and_diversity(
+    store_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice, bob = "memories/alice", "memories/bob"
+    assert mcp_command_search(store_file, monkeypatch, alice, QUERY) == ["close", "unrelated"]
+    strict = ("--min-score", str(MIN_SCORE))
+    assert mcp_command_search(store_file, monkeypatch, alice, QUERY, *strict) == ["close"]
+    assert mcp_command_search(store_file, monkeypatch, bob, HIKING) == AS_RANKED
+    diverse = ("--diversity", str(DIVERSITY))
+    assert mcp_command_search(store_file, monkeypatch, bob, HIKING, *diverse) == SPREAD
