@@ -1,6 +1,5 @@
-"""Search options at every entry point that does not take ``SearchOptions`` from the manager:
-the search tool, the executors' ``search``, the MCP server (and ``reverie mcp``) and
-``reverie search``.
+"""``min_score`` and ``diversity`` at the entry points besides the managers: the search tool,
+the executors' ``search``, the MCP server (and ``reverie mcp``) and ``reverie search``.
 
 Alice's two memories score either side of ``MIN_SCORE`` for ``QUERY``: without a threshold both
 come back, with it only the close one. Bob's are three copies of one memory and a near
