@@ -25,6 +25,7 @@ from reverie.core.requests import checked_search_args
 from reverie.core.text import clean_text, quoted
 from reverie.core.types import Memory, stored_value
 from reverie.ledger import port_for
+from reverie.ledger.search import SearchOptions
 from reverie.ledger.time_search import TimeQuery, search_in_time
 from reverie.ledger.writes import change_memory
 
@@ -64,6 +65,8 @@ def build_server(
     *,
     descendants: bool = False,
     limits: Limits | None = None,
+    min_score: float | None = None,
+    diversity: float = 0.0,
 ) -> MCPServer:
     """An MCP server whose tools remember, search, update and forget memories in ``namespace``.
 
@@ -71,7 +74,14 @@ def build_server(
     always go to ``namespace`` itself). Every change is a checked commit recorded in the
     namespace's audit trail, as the memory managers' and the agent tools' changes are. Input over
     ``limits`` (a memory too large, a query too long) is refused as a tool error at once.
+
+    ``min_score`` (-1 to 1): searches leave out memories whose cosine similarity to the query is
+    lower; ``diversity`` (0 to 1, 0: off) spreads near-duplicates apart (see
+    :class:`~reverie.ledger.search.SearchOptions`). They are the server's settings, not the
+    client's; a search ``as_of`` a past date applies ``min_score`` only. Out of range they raise
+    ``InputError`` here, before the server exists.
     """
+    options = SearchOptions(min_score=min_score, diversity=diversity)
     limits = limits or DEFAULT_LIMITS
     where = format_namespace(namespace)
     port = port_for(store)
@@ -115,6 +125,7 @@ def build_server(
                     query=checked_query,
                     limit=checked_limit,
                     descendants=descendants,
+                    options=options,
                 )
             )
         except ConfigurationError:
@@ -165,7 +176,19 @@ def serve(
     index: IndexConfig | None = None,
     descendants: bool = False,
     limits: Limits | None = None,
+    min_score: float | None = None,
+    diversity: float = 0.0,
 ) -> None:
-    """Open the store and answer MCP requests on stdin/stdout until the client disconnects."""
+    """Open the store and answer MCP requests on stdin/stdout until the client disconnects
+    (``min_score`` and ``diversity``: see :func:`build_server`)."""
+    SearchOptions(min_score=min_score, diversity=diversity)  # refused before a store is created
     with opened_store(target, index=index, limits=limits) as store:
-        build_server(store, namespace, descendants=descendants, limits=limits).run("stdio")
+        server = build_server(
+            store,
+            namespace,
+            descendants=descendants,
+            limits=limits,
+            min_score=min_score,
+            diversity=diversity,
+        )
+        server.run("stdio")

@@ -26,6 +26,8 @@ from reverie.cli.naming import (
 )
 from reverie.cli.typer_app import (
     DescendantsOption,
+    DiversityOption,
+    MinScoreOption,
     NamespaceFilter,
     UserOption,
     app,
@@ -63,18 +65,32 @@ def search(
             "versions.",
         ),
     ] = None,
+    min_score: MinScoreOption = None,
+    diversity: DiversityOption = 0.0,
 ) -> None:
-    """Find memories by meaning, best match first (all namespaces without --namespace)."""
+    """Find memories by meaning, best match first (all namespaces without --namespace).
+
+    --min-score leaves out weak matches; --diversity spreads near-duplicates apart (not with
+    --as-of, where only --min-score applies).
+    """
     from reverie.core.effects import run
     from reverie.ledger import port_for
+    from reverie.ledger.search import SearchOptions
     from reverie.ledger.time_search import TimeQuery, search_in_time
 
     where, below = namespace_scope(namespace, user, descendants)
     when = TimeQuery(as_of=parse_date(as_of, "--as-of"))
+    options = SearchOptions(min_score=min_score, diversity=diversity)
     with open_for(ctx) as store:
         items = run(
             search_in_time(
-                port_for(store), where, when, query=query, limit=limit, descendants=below
+                port_for(store),
+                where,
+                when,
+                query=query,
+                limit=limit,
+                descendants=below,
+                options=options,
             )
         )
     items = [i for i in items if is_bookkeeping(where) or not is_bookkeeping(i.namespace)]

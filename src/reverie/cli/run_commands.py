@@ -14,6 +14,8 @@ from reverie.cli.models import configured_model
 from reverie.cli.naming import DEFAULT_NAMESPACE, DEFAULT_USER, format_namespace, parse_namespace
 from reverie.cli.typer_app import (
     DescendantsOption,
+    DiversityOption,
+    MinScoreOption,
     UserOption,
     app,
     index_of,
@@ -147,8 +149,13 @@ def mcp(
     ] = DEFAULT_NAMESPACE,
     user: UserOption = DEFAULT_USER,
     descendants: DescendantsOption = False,
+    min_score: MinScoreOption = None,
+    diversity: DiversityOption = 0.0,
 ) -> None:
-    """Serve the store over MCP (stdio) with tools remember, search, update and forget."""
+    """Serve the store over MCP (stdio) with tools remember, search, update and forget.
+
+    --min-score and --diversity apply to every search the server's clients make.
+    """
     from reverie.cli.mcp_server import serve
 
     serve(
@@ -157,4 +164,6 @@ def mcp(
         index=index_of(ctx),
         descendants=descendants,
         limits=limits_of(ctx),
+        min_score=min_score,
+        diversity=diversity,
     )

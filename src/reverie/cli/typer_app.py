@@ -110,6 +110,43 @@ UserOption = Annotated[
 ]
 
 
+def _check_min_score(value: float | None) -> float | None:
+    # NaN fails the range test too, so it is refused with the same message.
+    if value is not None and not -1.0 <= value <= 1.0:
+        raise typer.BadParameter(
+            f"{value} is not a cosine similarity; give a number from -1 to 1 (e.g. 0.3), or "
+            "leave the option out to keep every match."
+        )
+    return value
+
+
+def _check_diversity(value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise typer.BadParameter(
+            f"{value} is out of range; give a number from 0 (off) to 1 (e.g. 0.5)."
+        )
+    return value
+
+
+MinScoreOption = Annotated[
+    float | None,
+    typer.Option(
+        "--min-score",
+        callback=_check_min_score,
+        help="Leave out matches whose cosine similarity to the query is below this (-1 to 1).",
+    ),
+]
+DiversityOption = Annotated[
+    float,
+    typer.Option(
+        "--diversity",
+        callback=_check_diversity,
+        help="Spread near-duplicate matches apart: 0 (off) to 1. Not applied to searches as of a "
+        "past date.",
+    ),
+]
+
+
 def namespace_scope(
     namespace: str | None, user: str = DEFAULT_USER, descendants: bool = False
 ) -> tuple[tuple[str, ...], bool]:

@@ -220,7 +220,8 @@ def check_search_options(request: NamespaceSearch) -> None:
         or not -1.0 <= min_score <= 1.0
     ):
         raise InputError(
-            f"min_score is a cosine similarity threshold from -1 to 1, got {min_score!r}."
+            f"min_score is a cosine similarity threshold from -1 to 1, got {min_score!r}; "
+            "pass a number in that range, or None for no threshold."
         )
     diversity = request.diversity
     if (
@@ -228,7 +229,10 @@ def check_search_options(request: NamespaceSearch) -> None:
         or not isinstance(diversity, (int, float))
         or not (0.0 <= diversity <= 1.0)
     ):
-        raise InputError(f"diversity must be a number from 0 (off) to 1, got {diversity!r}.")
+        raise InputError(
+            f"diversity must be a number from 0 (off) to 1, got {diversity!r}; pass one in "
+            "that range."
+        )
     if request.ranking is not None and not isinstance(request.ranking, RankingOptions):
         raise InputError("ranking must be a reverie.RankingOptions (or None for the store's).")
 

@@ -17,7 +17,7 @@ from reverie.core.errors import ConfigurationError
 from reverie.executor.invoke import Reflector
 from reverie.extraction.store_manager import MemoryStoreManager
 from reverie.ledger import port_for
-from reverie.ledger.search import search_memories
+from reverie.ledger.search import SearchOptions, search_memories
 
 
 def resolve_namespace(
@@ -44,7 +44,9 @@ def resolve_store(own: BaseStore | None, reflector: Reflector) -> BaseStore:
 
 
 class MemorySearch(ABC):
-    """LangMem-compatible search pass-through: results are ``Item.dict()`` dictionaries."""
+    """LangMem-compatible search pass-through: results are ``Item.dict()`` dictionaries.
+    ``options`` (a :class:`~reverie.ledger.search.SearchOptions`) set ``min_score``,
+    ``diversity``, ``rerank`` and ``ranking`` as for ``search_memories``."""
 
     store: BaseStore | None
 
@@ -62,6 +64,7 @@ class MemorySearch(ABC):
         namespace: str | tuple[str, ...] | None,
         config: RunnableConfig | None,
         descendants: bool,
+        options: SearchOptions | None,
     ) -> Pipeline[list[dict[str, Any]]]:
         items = yield from search_memories(
             port_for(resolve_store(self.store, self.reflector)),
@@ -71,6 +74,7 @@ class MemorySearch(ABC):
             limit=limit,
             offset=offset,
             descendants=descendants,
+            options=options,
         )
         return [item.dict() for item in items]
 
@@ -84,8 +88,11 @@ class MemorySearch(ABC):
         namespace: str | tuple[str, ...] | None = None,
         config: RunnableConfig | None = None,
         descendants: bool = False,
+        options: SearchOptions | None = None,
     ) -> list[dict[str, Any]]:
-        return run(self._search(query, filter, limit, offset, namespace, config, descendants))
+        return run(
+            self._search(query, filter, limit, offset, namespace, config, descendants, options)
+        )
 
     async def asearch(
         self,
@@ -97,7 +104,8 @@ class MemorySearch(ABC):
         namespace: str | tuple[str, ...] | None = None,
         config: RunnableConfig | None = None,
         descendants: bool = False,
+        options: SearchOptions | None = None,
     ) -> list[dict[str, Any]]:
         return await arun(
-            self._search(query, filter, limit, offset, namespace, config, descendants)
+            self._search(query, filter, limit, offset, namespace, config, descendants, options)
         )

@@ -17,7 +17,7 @@ from langgraph.store.base import SearchItem
 from reverie.core.effects import Pipeline, Search
 from reverie.core.indexing import RankingOptions
 from reverie.core.namespace import RESERVED_ROOT
-from reverie.core.ports import MemoryStorePort, NamespaceSearch
+from reverie.core.ports import MemoryStorePort, NamespaceSearch, check_search_options
 
 if TYPE_CHECKING:  # rerankers build on LangChain's model classes, which a listing never needs
     from reverie.retrieval.rerank import Reranker
@@ -34,7 +34,11 @@ class SearchOptions:
     ``ranking``: the store's ranking weights for this search (``RankingOptions``).
     ``rerank``: a :class:`~reverie.retrieval.rerank.Reranker` applied to the best
     ``rerank_depth`` candidates (the page, if deeper). Reverie's stores honour all of them;
-    other LangGraph stores honour ``min_score`` and ``rerank``.
+    other LangGraph stores honour ``min_score`` and ``rerank``. A search ``as_of`` a past
+    moment applies ``min_score`` only (see ``reverie.ledger.time_search``).
+
+    Options out of range raise ``InputError`` here, when the application sets them, rather
+    than at its first search.
     """
 
     min_score: float | None = None
@@ -42,6 +46,13 @@ class SearchOptions:
     ranking: RankingOptions | None = None
     rerank: Reranker | None = None
     rerank_depth: int = RERANK_DEPTH
+
+    def __post_init__(self) -> None:
+        check_search_options(
+            NamespaceSearch(
+                (), min_score=self.min_score, diversity=self.diversity, ranking=self.ranking
+            )
+        )
 
 
 def search_memories(

@@ -23,6 +23,7 @@ from reverie.core.limits import DEFAULT_LIMITS, Limits
 from reverie.core.namespace import NamespaceTemplate
 from reverie.core.requests import checked_search_args
 from reverie.ledger import port_for
+from reverie.ledger.search import SearchOptions
 from reverie.ledger.time_search import TimeQuery, search_in_time
 from reverie.tools._runtime import resolve_store
 
@@ -74,6 +75,7 @@ def create_search_memory_tool(
     name: str = "search_memory",
     descendants: bool = False,
     limits: Limits | None = None,
+    options: SearchOptions | None = None,
 ) -> StructuredTool:
     """A LangChain tool with which an agent searches the memories in ``namespace``.
 
@@ -83,6 +85,11 @@ def create_search_memory_tool(
     the raw ``SearchItem`` objects as the message artifact. Works with ``invoke`` and ``ainvoke``.
     A search the model got wrong (a filter outside Reverie's filter language, a query over
     ``limits``) is answered with the error as the tool's result, so the agent's run goes on.
+
+    ``options`` (a :class:`~reverie.ledger.search.SearchOptions`: ``min_score``, ``diversity``,
+    ``rerank``, ``ranking``) apply to every search the tool makes. They are the application's
+    choice, not arguments the model sees. A search ``as_of`` a past date applies only their
+    ``min_score``.
     """
     limits = limits or DEFAULT_LIMITS
     template = NamespaceTemplate(namespace, limits=limits)
@@ -109,6 +116,7 @@ def create_search_memory_tool(
                 limit=limit,
                 offset=offset,
                 descendants=descendants,
+                options=options,
             )
         except ConfigurationError:
             raise  # the application's setup, not the model's call
