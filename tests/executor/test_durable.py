@@ -16,7 +16,8 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 
-from reverie.core.errors import InputError
+from reverie.core.errors import InputError, LimitError
+from reverie.core.limits import Limits
 from reverie.executor.durable import CancelledJobs, DurableReflectionExecutor
 from reverie.executor.worker import run_worker_async
 from reverie.ledger.thread_state import state_namespace
@@ -293,3 +294,67 @@ async def test_cancel_pending_stops_a_users_queued_jobs_before_an_erasure(dsn: s
         rows = conn.execute("SELECT id, status FROM procrastinate_jobs").fetchall()
     status: dict[int, str] = dict(rows)
     assert (status[waiting], status[other]) == ("cancelled", "succeeded")
+
+
+def _job_rows(dsn: str) -> list[tuple[int, str]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("SELECT id, status FROM procrastinate_jobs ORDER BY id").fetchall()
+
+
+def _stored_items(dsn: str) -> list[tuple[tuple[str, ...], str, dict]]:
+    store = durable_app.open_store(dsn)
+    try:
+        return sorted((i.namespace, i.key, i.value) for i in store.search((), limit=1000))
+    finally:
+        store.close()
+
+
+async def test_a_job_over_max_payload_bytes_is_refused_before_anything_is_enqueued(
+    dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = durable_app.open_store(dsn)
+    store.put(("memories", "u1"), "earlier", {"content": "stored before"})
+    store.close()
+    conversation = facts(1, 40)
+    # The job's exact stored size (its idempotency key is random but always 32 hex digits).
+    probe = DurableReflectionExecutor(MANAGER, dsn, limits=Limits(max_payload_bytes=1))
+    with probe, pytest.raises(LimitError) as probed:
+        probe.submit(conversation, config(1))
+    size = probed.value.size
+    with DurableReflectionExecutor(MANAGER, dsn) as executor:
+        waiting = executor.submit(facts(1, 0), config(1), after_seconds=60).result()
+    jobs_before, items_before = _job_rows(dsn), _stored_items(dsn)
+
+    monkeypatch.setenv("REVERIE_MAX_PAYLOAD_BYTES", str(size - 1))
+    with DurableReflectionExecutor(MANAGER, dsn, limits=Limits.from_env()) as executor:
+        with pytest.raises(LimitError) as caught:
+            executor.submit(conversation, config(1), after_seconds=60)
+        with pytest.raises(LimitError):
+            await executor.asubmit(conversation, config(1), after_seconds=60)
+    assert (caught.value.limit_name, caught.value.limit, caught.value.size) == (
+        "max_payload_bytes",
+        size - 1,
+        size,
+    )
+    assert "Limits.max_payload_bytes" in str(caught.value)
+    assert "REVERIE_MAX_PAYLOAD_BYTES" in str(caught.value)
+    assert "Nothing was enqueued" in str(caught.value)
+    # No job added, and the thread's waiting job was not replaced by the refused one.
+    assert _job_rows(dsn) == jobs_before == [(waiting, "todo")]
+    assert _stored_items(dsn) == items_before
+
+    with DurableReflectionExecutor(MANAGER, dsn, limits=Limits(max_payload_bytes=size)) as at_limit:
+        accepted = at_limit.submit(conversation, config(1), after_seconds=60).result()
+    with DurableReflectionExecutor(
+        MANAGER, dsn, limits=Limits(max_payload_bytes=size + 1)
+    ) as under_limit:
+        accepted_async = (await under_limit.asubmit(conversation, config(2))).result()
+    assert _job_rows(dsn) == [
+        (waiting, "cancelled"),
+        (accepted, "todo"),
+        (accepted_async, "todo"),
+    ]
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT args FROM procrastinate_jobs WHERE id = %s", (accepted,))
+        found = row.fetchone()
+    assert found is not None and "fact t1 40" in str(found[0]["payload"])

@@ -18,6 +18,13 @@ NAMESPACE = ("memories", "{langgraph_user_id}")
 CONFIG = {"configurable": {"langgraph_user_id": "alice"}}
 
 
+def _nested(levels: int) -> dict[str, Any]:
+    node: dict[str, Any] = {"leaf": 1}
+    for _ in range(levels - 1):
+        node = {"a": node}
+    return node
+
+
 def agent(model: ScriptedChatModel, tools: list[Any]) -> Any:
     bound = model.bind_tools(tools)
 
@@ -68,3 +75,18 @@ def test_a_bad_filter_from_the_model_is_answered_and_the_run_goes_on(
     assert replies[1].text == "[]"
     assert result["messages"][-1].text == "You have no pets on record."
     assert len(model.calls) == 3  # the model saw the error and went on
+
+
+def test_a_filter_nested_thousands_deep_is_answered_by_the_tool_node() -> None:
+    # Only the tool step: a model's own next call would have to serialise the 2,000-level call
+    # in its history (and a provider's JSON parser refuses that depth before any tool runs).
+    graph = StateGraph(MessagesState)
+    graph.add_node("tools", ToolNode([create_search_memory_tool(NAMESPACE)]))
+    graph.add_edge(START, "tools")
+    call = tool_call("search_memory", {"query": "pets", "filter": _nested(2000)}, "c1")
+    app: Any = graph.compile(store=InMemoryStore())
+    result = app.invoke({"messages": [AIMessage(content="", tool_calls=[call])]}, CONFIG)
+    reply = result["messages"][-1]
+    assert isinstance(reply, ToolMessage) and (reply.status, reply.tool_call_id) == ("error", "c1")
+    assert reply.text.startswith("The filter is nested more than 6 levels deep")
+    assert "Search again with a corrected call" in reply.text

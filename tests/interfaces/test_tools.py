@@ -13,6 +13,8 @@ from langgraph.store.memory import InMemoryStore
 from pydantic import BaseModel, ValidationError
 
 from reverie.core.errors import ConfigurationError, NamespaceError
+from reverie.core.limits import Limits
+from reverie.core.values import cut_nesting, nesting_depth
 from reverie.testing import ScriptedChatModel, ScriptedRequest, hashing_index, tool_call
 from reverie.tools import create_manage_memory_tool, create_search_memory_tool
 
@@ -115,6 +117,53 @@ def test_bad_tool_calls_are_reported_to_the_model(store: InMemoryStore) -> None:
     assert "Pass the MEMORY ID" in tool.invoke({"action": "delete"}, _config("f"))
     assert "Pass the content" in tool.invoke({"action": "create"}, _config("f"))
     assert store.search(("memories", "f")) == []
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    node: dict[str, Any] = {"leaf": 1}
+    for _ in range(levels - 1):
+        node = {"a": node}
+    return node
+
+
+TOO_DEEP = "The filter is nested more than 6 levels deep (Limits.max_filter_depth)."
+
+
+async def test_a_filter_nested_thousands_deep_is_answered_like_any_bad_filter(
+    store: InMemoryStore,
+) -> None:
+    # LangChain's runner renders the arguments with str() before anything validates them; 2,000
+    # levels overflowed Python's recursion there, before any of Reverie's checks.
+    tool = create_search_memory_tool(NAMESPACE, store=store)
+    deep = _nested(2000)
+    args = {"query": "pets", "filter": deep}
+    assert tool.invoke(args, _config("g")).startswith(TOO_DEEP)
+    assert (await tool.ainvoke(args, _config("g"))).startswith(TOO_DEEP)
+    for answer in (
+        tool.invoke(tool_call("search_memory", args, "c1"), _config("g")),
+        await tool.ainvoke(tool_call("search_memory", args, "c1"), _config("g")),
+    ):
+        assert isinstance(answer, ToolMessage)
+        assert (answer.status, answer.tool_call_id) == ("error", "c1")
+        assert answer.text.startswith(TOO_DEEP)
+    assert nesting_depth(deep, 10_000) == 2000  # the caller's argument is left as it was
+    # Just over the limit the answer is the same; at the limit the filter is used.
+    assert tool.invoke({"query": "pets", "filter": _nested(7)}, _config("g")).startswith(TOO_DEEP)
+    assert tool.invoke({"query": "pets", "filter": _nested(6)}, _config("g")) == "[]"
+    own = create_search_memory_tool(NAMESPACE, store=store, limits=Limits(max_filter_depth=2))
+    assert "more than 2 levels" in own.invoke({"query": "pets", "filter": deep}, _config("g"))
+
+
+def test_nesting_is_measured_and_cut_without_recursion() -> None:
+    deep = _nested(100_000)
+    assert nesting_depth(deep, 5) == 6  # counting stops once over the most asked for
+    assert nesting_depth({"a": [1, {"b": ()}]}, 10) == 4
+    assert nesting_depth("text", 10) == 0
+    cut = cut_nesting({"z": 1, "x": deep, "y": [[[1]]]}, 3)
+    assert cut == {"z": 1, "x": {"a": {"a": None}}, "y": [[None]]}
+    assert list(cut) == ["z", "x", "y"]  # keys keep their order
+    shallow = {"a": [1, {"b": 2}]}
+    assert cut_nesting(shallow, 3) is shallow  # nothing to cut: the value itself
 
 
 def test_actions_permitted_limit_the_schema_and_the_calls(store: InMemoryStore) -> None:

@@ -70,6 +70,12 @@ class Limits:
     """Results one search may skip (``offset``)."""
     max_import_line_bytes: int = 1_048_576
     """One line of a file given to ``reverie import``."""
+    max_payload_bytes: int = 16_777_216
+    """One job submitted to ``DurableReflectionExecutor`` as stored in the queue table: its
+    payload (the conversation) and config as UTF-8 JSON. Every worker that takes the job reads
+    all of it, and PostgreSQL refuses JSON over 255 MB outright; 16 MiB holds conversations far
+    longer than any model's context. Submit only the new messages rather than a growing
+    history."""
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
@@ -206,6 +212,24 @@ def check_value_size(value: Any, limits: Limits, what: str = "This memory") -> i
     return size
 
 
+def check_payload_size(size: int, limits: Limits) -> int:
+    """``size``, the bytes of a durable reflection job as stored, or a :class:`LimitError` when it
+    is over ``max_payload_bytes`` (measured by the caller, which serialises the job once)."""
+    if size > limits.max_payload_bytes:
+        raise LimitError(
+            f"This reflection job is {size:,} bytes as stored (its payload and config as UTF-8 "
+            f"JSON); a durable job may have at most {limits.max_payload_bytes:,} bytes "
+            "(Limits.max_payload_bytes). Nothing was enqueued. Submit only the messages that are "
+            "new since the last submission, or split the conversation into several submissions; "
+            "or raise the limit: DurableReflectionExecutor(..., limits=Limits(max_payload_bytes="
+            f"...)), or {ENV_PREFIX}MAX_PAYLOAD_BYTES with limits=Limits.from_env().",
+            limit_name="max_payload_bytes",
+            limit=limits.max_payload_bytes,
+            size=size,
+        )
+    return size
+
+
 def check_page(limit: object, offset: object, limits: Limits) -> tuple[int, int]:
     """``limit`` and ``offset`` of a search as ints within their ranges."""
     checked = []
@@ -255,6 +279,7 @@ __all__ = [
     "check_key",
     "check_label",
     "check_page",
+    "check_payload_size",
     "check_query",
     "check_value_size",
     "value_size",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from reverie.core.errors import InputError, UnstorableValueError
@@ -131,4 +131,57 @@ def unstorable_fields(value: Any, *, numbers_only: bool = False) -> list[str]:
     ]
 
 
-__all__ = ["normalised_value", "storable_json", "unstorable_fields"]
+def nesting_depth(value: Any, most: int) -> int:
+    """Levels of dicts and lists in ``value`` (``{"a": [1]}`` is 2, a string 0), counted without
+    recursion, so any nesting can be measured; counting stops once it is over ``most``."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, level = pending.pop()
+        if isinstance(node, Mapping):
+            children: Iterable[Any] = node.values()
+        elif isinstance(node, list | tuple):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > most:
+            break
+        pending.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def cut_nesting(value: Any, levels: int) -> Any:
+    """``value`` itself when it has at most ``levels`` levels of dicts and lists; otherwise a
+    copy in which each dict or list below ``levels`` is None, built without recursion."""
+    if nesting_depth(value, levels) <= levels:
+        return value
+    top: list[Any] = [None]
+    # (node, the container its copy goes into, the slot there, the node's level)
+    pending: list[tuple[Any, Any, Any, int]] = [(value, top, 0, 1)]
+    while pending:
+        node, parent, slot, level = pending.pop()
+        copy: dict[Any, Any] | list[Any]
+        if isinstance(node, Mapping):
+            children: Iterable[tuple[Any, Any]] = node.items()
+            copy = dict.fromkeys(node)  # the keys in their order; values are filled in below
+        elif isinstance(node, list | tuple):
+            children = enumerate(node)
+            copy = [None] * len(node)
+        else:
+            parent[slot] = node
+            continue
+        if level > levels:
+            continue  # its slot stays None
+        parent[slot] = copy
+        pending.extend((child, copy, key, level + 1) for key, child in children)
+    return top[0]
+
+
+__all__ = [
+    "cut_nesting",
+    "nesting_depth",
+    "normalised_value",
+    "storable_json",
+    "unstorable_fields",
+]

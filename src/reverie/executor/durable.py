@@ -23,10 +23,11 @@ from psycopg.types.json import Jsonb
 
 from reverie.core.effects import Effect, Pipeline, arun, run
 from reverie.core.errors import ConfigurationError, InputError
+from reverie.core.limits import DEFAULT_LIMITS, Limits
 from reverie.executor.context import FROM_CONFIG, submission_config, thread_slot
 from reverie.executor.factory import load_reflector
 from reverie.executor.invoke import Reflector
-from reverie.executor.payload import encode_config, encode_payload
+from reverie.executor.payload import encode_config, encode_payload, stored_job_args
 from reverie.executor.queue import (
     DEFAULT_QUEUE,
     SUBMIT,
@@ -79,6 +80,11 @@ def resolve_queue_url(dsn: str | None, store: str | None = None) -> str:
     )
 
 
+def _as_stored(data: bytes) -> bytes:
+    # The job is serialised once, when its size is checked; psycopg sends those bytes as they are.
+    return data
+
+
 class _QueueScalar(Effect[int]):
     """One statement on the queue database that returns one integer (a job id, a count)."""
 
@@ -119,6 +125,8 @@ class DurableReflectionExecutor(MemorySearch):
     ``manager`` is the import path of the memory manager the workers run, e.g.
     ``"myapp.memory:manager"`` (a manager, a reflector function, or a factory without arguments).
     ``submit`` returns a future already holding the job id: the work is persisted, not done.
+    A job larger than ``limits.max_payload_bytes`` (``reverie.core.limits.Limits``, 16 MiB by
+    default) is refused with a :class:`LimitError` before anything is enqueued.
     """
 
     def __init__(
@@ -130,6 +138,7 @@ class DurableReflectionExecutor(MemorySearch):
         store: BaseStore | None = None,
         reflector: Reflector | None = None,
         max_connections: int = 4,
+        limits: Limits | None = None,
     ) -> None:
         if not isinstance(manager, str) or ":" not in manager:
             raise ConfigurationError(
@@ -139,6 +148,7 @@ class DurableReflectionExecutor(MemorySearch):
         self.queue = queue
         self.dsn = resolve_queue_url(dsn)
         self.store = store
+        self.limits = limits or DEFAULT_LIMITS
         self._loaded: Reflector | None = reflector
         ensure_schema(self.dsn)
         self._connections = QueueConnections(self.dsn, max_connections)
@@ -157,13 +167,16 @@ class DurableReflectionExecutor(MemorySearch):
         thread, _ = thread_slot(config, thread_id)
         encoded_config = encode_config(config)
         key = encoded_config["configurable"].pop("idempotency_key", None) or uuid.uuid4().hex
-        args = {
-            "manager": self.manager,
-            "payload": encode_payload(payload),
-            "config": encoded_config,
-            "thread_id": thread,
-            "idempotency_key": str(key),
-        }
+        stored = stored_job_args(
+            {
+                "manager": self.manager,
+                "payload": encode_payload(payload),
+                "config": encoded_config,
+                "thread_id": thread,
+                "idempotency_key": str(key),
+            },
+            self.limits,
+        )
         job_id = yield from _QueueScalar(
             self._connections,
             SUBMIT,
@@ -171,7 +184,7 @@ class DurableReflectionExecutor(MemorySearch):
                 self.queue,
                 TASK_NAME,
                 thread_lock(self.manager, thread),
-                Jsonb(args),
+                Jsonb(stored, dumps=_as_stored),
                 scheduled_at(after_seconds),
             ),
         )

@@ -4,6 +4,8 @@ Both go through the value policy before they are stored (``reverie.core.values``
 text is normalised as the manager would normalise it anyway (NUL removed, lone surrogates
 replaced), NaN or Infinity in it are refused naming the field; a config is not changed (its
 values are ids: a user id, a thread id) but refused when a value holds what PostgreSQL cannot.
+A whole job is serialised once (:func:`stored_job_args`), measured against
+``Limits.max_payload_bytes`` and stored as those bytes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
 from reverie.core.errors import ConfigurationError, InputError
+from reverie.core.limits import Limits, check_payload_size
 from reverie.core.text import clean_text
 from reverie.core.values import normalised_value, unstorable_fields
 
@@ -30,6 +33,14 @@ _KEPT_CONFIG_KEYS = ("tags", "metadata", "recursion_limit")
 def encode_payload(payload: Any) -> Any:
     """``payload`` as plain JSON; LangChain messages become tagged ``messages_to_dict`` entries."""
     return _encode(payload, "payload")
+
+
+def stored_job_args(args: Mapping[str, Any], limits: Limits) -> bytes:
+    """A job's encoded arguments as the UTF-8 JSON the queue stores, or a :class:`LimitError`
+    (raised before anything is enqueued) when they are over ``limits.max_payload_bytes``."""
+    data = json.dumps(args, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    check_payload_size(len(data), limits)
+    return data
 
 
 def decode_payload(data: Any) -> Any:

@@ -25,7 +25,7 @@ from reverie.core.requests import checked_search_args
 from reverie.ledger import port_for
 from reverie.ledger.search import SearchOptions
 from reverie.ledger.time_search import TimeQuery, search_in_time
-from reverie.tools._runtime import resolve_store
+from reverie.tools._runtime import NestingBoundTool, resolve_store
 
 ResponseFormat = Literal["content", "content_and_artifact"]
 
@@ -147,7 +147,7 @@ def create_search_memory_tool(
     description = "Search your long-term memories for anything relevant to the current context."
     if instructions:
         description += f" {instructions}"
-    return StructuredTool.from_function(
+    return NestingBoundTool.from_function(
         func=search_memory,
         coroutine=asearch_memory,
         name=name,
@@ -156,4 +156,7 @@ def create_search_memory_tool(
         infer_schema=False,
         response_format=response_format,
         handle_tool_error=True,
+        # A filter deeper than that is refused all the same (max_filter_depth), as the tool's
+        # answer, however deep the model nested it.
+        max_argument_depth=limits.max_filter_depth + 1,
     )
