@@ -35,6 +35,41 @@ class LiveQueries(Embeddings):
         return self.model.embed_query(text) if self.live else self.table[text]
 
 
+def fill(store: Any, conversations: list[Conversation], namespace: tuple[str, ...]) -> int:
+    """Store LoCoMo's sessions as episodes, copied under new episode ids until ``MEMORIES``."""
+    stored, copy = 0, 0
+    while stored < MEMORIES and copy < 20:
+        for conv in conversations:
+            for _, messages, _ in conv.sessions:
+                episode = f"{conversation_id(messages)}-{copy}"
+                puts = []
+                for turn, value in episode_values(messages).items():
+                    value["content"]["conversation"] = episode
+                    key = episode_key(episode, turn)
+                    puts.append(PutOp(namespace, key, value, index=EPISODE_INDEX_FIELDS))
+                store.batch(puts[: MEMORIES - stored])
+                stored += min(len(puts), MEMORIES - stored)
+        copy += 1
+    return stored
+
+
+def timed_searches(
+    store: Any, embeddings: LiveQueries, namespace: tuple[str, ...], questions: list[str]
+) -> list[float]:
+    """[p50, p95 with query embedding, p50, p95 without] of searching ``questions``."""
+    timings: dict[bool, list[float]] = {True: [], False: []}
+    for live in (True, False):
+        embeddings.live = live
+        for question in questions[:20]:  # warm the caches and the model
+            store.search(namespace, query=question)
+        for question in questions:
+            start = time.perf_counter()
+            store.search(namespace, query=question)
+            timings[live].append((time.perf_counter() - start) * 1000)
+    with_q, without_q = percentiles(timings[True]), percentiles(timings[False])
+    return [with_q["p50"], with_q["p95"], without_q["p50"], without_q["p95"]]
+
+
 def latency(
     conversations: list[Conversation],
     table: dict[str, list[float]],
@@ -46,40 +81,46 @@ def latency(
     index = {"dims": len(next(iter(table.values()))), "embed": embeddings}
     namespace = ("latency",)
     questions = [q.text for c in conversations for q in c.questions][: 200 if quick else None]
-    texts: list[str] = []
+    rows: dict[str, list[float]] = {}
     with EmbeddedStore(workdir / "latency.db", index=index) as store:  # type: ignore[arg-type]
-        stored, copy = 0, 0
-        while stored < MEMORIES and copy < 20:
-            for conv in conversations:
-                for _, messages, _ in conv.sessions:
-                    episode = f"{conversation_id(messages)}-{copy}"
-                    puts = []
-                    for turn, value in episode_values(messages).items():
-                        value["content"]["conversation"] = episode
-                        texts.append(value["context"]["for_embedding"])
-                        key = episode_key(episode, turn)
-                        puts.append(PutOp(namespace, key, value, index=EPISODE_INDEX_FIELDS))
-                    store.batch(puts[: MEMORIES - stored])
-                    stored += min(len(puts), MEMORIES - stored)
-            copy += 1
-        rows: dict[str, list[float]] = {}
+        stored = fill(store, conversations, namespace)
         modes: tuple[SearchMode, ...] = ("vector", "hybrid")
         for mode in modes:
             store.search_mode = mode
-            timings: dict[bool, list[float]] = {True: [], False: []}
-            for live in (True, False):
-                embeddings.live = live
-                for question in questions[:20]:  # warm the caches and the model
-                    store.search(namespace, query=question)
-                for question in questions:
-                    start = time.perf_counter()
-                    store.search(namespace, query=question)
-                    timings[live].append((time.perf_counter() - start) * 1000)
-            with_q, without_q = percentiles(timings[True]), percentiles(timings[False])
             name = "hybrid (default)" if mode == "hybrid" else "vector only"
-            rows[name] = [with_q["p50"], with_q["p95"], without_q["p50"], without_q["p95"]]
+            rows[name] = timed_searches(store, embeddings, namespace, questions)
+    postgres = _postgres_row(conversations, embeddings, index, namespace, questions)
+    if isinstance(postgres, list):
+        rows["PostgreSQL hybrid (default)"] = postgres
+    texts = [
+        value["context"]["for_embedding"]
+        for conv in conversations
+        for _, messages, _ in conv.sessions
+        for value in episode_values(messages).values()
+    ]
     sample = list(dict.fromkeys(texts))[: 200 if quick else 1000]
     start = time.perf_counter()
     model.embed_documents(sample)
     per_s = len(sample) / (time.perf_counter() - start)
-    return {"memories": stored, "queries": len(questions), "rows": rows, "turns_per_s": per_s}
+    result = {"memories": stored, "queries": len(questions), "rows": rows, "turns_per_s": per_s}
+    if not isinstance(postgres, list):
+        result["postgres"] = postgres
+    return result
+
+
+def _postgres_row(
+    conversations: list[Conversation],
+    embeddings: LiveQueries,
+    index: dict[str, Any],
+    namespace: tuple[str, ...],
+    questions: list[str],
+) -> list[float] | str:
+    """The same searches on Reverie's PostgreSQL store (a fresh database), or why not."""
+    from benchmarks.locomo_postgres import with_postgres  # needs reverie[postgres] and a server
+
+    def job(store: Any) -> list[float]:
+        fill(store, conversations, namespace)
+        return timed_searches(store, embeddings, namespace, questions)
+
+    found = with_postgres(job, index)["postgres"]
+    return found if isinstance(found, list) else str(found)

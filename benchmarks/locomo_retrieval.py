@@ -316,6 +316,11 @@ def tables(results: dict[str, Any]) -> str:
                 rows,
             )
             + f"\n\nEmbedding LoCoMo turns (episode texts, batched): {lat['turns_per_s']:.0f} turns/s."
+            + (
+                "\n\nThe PostgreSQL row searches the same memories and questions on a local server."
+                if "PostgreSQL hybrid (default)" in lat["rows"]
+                else f"\n\nPostgreSQL: {lat.get('postgres', 'not measured')}."
+            )
         )
     return "\n\n".join(parts) + "\n\n" + "\n".join(notes)
 

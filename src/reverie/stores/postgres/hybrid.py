@@ -29,24 +29,49 @@ K1, B = 1.2, 0.75  # as the embedded store's BM25
 MAX_QUERY_TERMS = 32
 Key = tuple[str, str]  # (prefix, key)
 
-_BM25 = """
+# Postings are read term by term through the primary key (prefix, term, key): planned as joins,
+# PostgreSQL misjudged how many a query term has and scanned every term of the namespace (tens
+# of milliseconds at 10k memories). A term's document frequency is the count of its postings.
+# Each term's share is rounded to a multiple of 2**-30 first: sums of such numbers are exact in
+# any order, so equal items get equal scores (and keep their insertion order) however the rows
+# arrive.
+_SCORED = """
 WITH q AS (SELECT DISTINCT unnest(%s::text[]) AS term),
 docs AS (SELECT d.prefix, count(*)::float8 AS n, avg(d.length)::float8 AS avgdl
          FROM reverie_keyword_docs AS d WHERE {docs_scope} GROUP BY d.prefix),
-df AS (SELECT t.prefix, t.term, count(*)::float8 AS df FROM reverie_terms AS t
-       JOIN q ON q.term = t.term WHERE {terms_scope} GROUP BY t.prefix, t.term)
-SELECT t.prefix, t.key, sum(ln(1 + (docs.n - df.df + 0.5) / (df.df + 0.5)) * t.tf * {k1_1}
-       / (t.tf + {k1} * (1 - {b} + {b} * d.length / greatest(docs.avgdl, 1e-9)))) AS bm25
-FROM reverie_terms AS t
-JOIN q ON q.term = t.term
-JOIN df ON df.prefix = t.prefix AND df.term = t.term
-JOIN docs ON docs.prefix = t.prefix
-JOIN reverie_keyword_docs AS d ON d.prefix = t.prefix AND d.key = t.key
-JOIN store ON store.prefix = t.prefix AND store.key = t.key
-WHERE {terms_scope} AND {alive}{filters}
-GROUP BY t.prefix, t.key, store.reverie_seq
-ORDER BY bm25 DESC, store.reverie_seq LIMIT %s
+postings AS (
+  SELECT t.prefix, t.key, t.tf, count(*) OVER (PARTITION BY t.prefix, t.term)::float8 AS df
+  FROM docs CROSS JOIN q CROSS JOIN LATERAL (
+    SELECT t.prefix, t.term, t.key, t.tf FROM reverie_terms AS t
+    WHERE t.prefix = docs.prefix AND t.term = q.term OFFSET 0) AS t),
+scored AS MATERIALIZED (
+  SELECT p.prefix, p.key, sum(round(ln(1 + (docs.n - p.df + 0.5) / (p.df + 0.5)) * p.tf * {k1_1}
+         / (p.tf + {k1} * (1 - {b} + {b} * d.length / greatest(docs.avgdl, 1e-9))) * {grid})
+         ) / {grid} AS bm25
+  FROM postings AS p JOIN docs ON docs.prefix = p.prefix
+  JOIN reverie_keyword_docs AS d ON d.prefix = p.prefix AND d.key = p.key
+  GROUP BY p.prefix, p.key)
 """
+# Without a filter, only the items scoring at least the ``pool``-th best score are looked up in
+# ``store`` (alive, and their insertion order for ties), instead of every matching item.
+_BM25_BEST = (
+    _SCORED
+    + """, cut AS (SELECT s.bm25 FROM scored AS s ORDER BY s.bm25 DESC OFFSET %s LIMIT 1)
+SELECT s.prefix, s.key, s.bm25, (SELECT count(*) FROM scored) AS matches FROM scored AS s
+CROSS JOIN LATERAL (SELECT store.reverie_seq FROM store
+  WHERE store.prefix = s.prefix AND store.key = s.key AND {alive} OFFSET 0) AS store
+WHERE s.bm25 >= coalesce((SELECT c.bm25 FROM cut AS c), '-Infinity'::float8)
+ORDER BY s.bm25 DESC, store.reverie_seq LIMIT %s
+"""
+)
+_BM25_FILTERED = (
+    _SCORED
+    + """SELECT s.prefix, s.key, s.bm25 FROM scored AS s
+JOIN store ON store.prefix = s.prefix AND store.key = s.key
+WHERE {alive}{filters}
+ORDER BY s.bm25 DESC, store.reverie_seq LIMIT %s
+"""
+)
 
 
 def keyword_candidates(
@@ -61,16 +86,19 @@ def keyword_candidates(
     if not wanted:
         return {}
     docs_scope, docs_params = scope("d.prefix", namespace, descendants)
-    terms_scope, terms_params = scope("t.prefix", namespace, descendants)
     filters, filter_params = filter_clause(filter)
-    sql = _BM25.format(
-        docs_scope=docs_scope, terms_scope=terms_scope, alive=ALIVE, filters=filters,
-        k1=K1, k1_1=K1 + 1, b=B,
-    )  # fmt: skip
-    rows = yield from Sql(
-        sql,
-        [wanted, *docs_params, *terms_params, *terms_params, *filter_params, pool],
-    )
+    formats = {
+        "docs_scope": docs_scope, "alive": ALIVE, "k1": K1, "k1_1": K1 + 1, "b": B, "grid": 2**30,
+    }  # fmt: skip
+    rows: list[Row] = []
+    if not filters:
+        sql = _BM25_BEST.format(**formats)
+        rows = yield from Sql(sql, [wanted, *docs_params, pool - 1, pool])
+    if filters or (len(rows) < pool and (not rows or rows[0]["matches"] > len(rows))):
+        # A filter (on the item's value), or some of the best matches expired: every match is
+        # looked up.
+        sql = _BM25_FILTERED.format(filters=filters, **formats)
+        rows = yield from Sql(sql, [wanted, *docs_params, *filter_params, pool])
     return {(r["prefix"], r["key"]): float(r["bm25"]) for r in rows}
 
 
@@ -105,13 +133,14 @@ def pool_context(
     ]
     if not wanted:
         return found, []
-    episode_path, position_path = params[0], params[1]
+    # The paths as literals: the same expressions as the episode index's, so it is used.
+    episode_path, position_path = index.episode_paths()
     filters, filter_params = filter_clause(filter)
     near = yield from Sql(
         f"SELECT store.prefix, store.key, {columns} FROM store "
         "JOIN unnest(%s::text[], %s::text[], %s::float8[]) AS w(prefix, episode, position) "
-        "ON store.prefix = w.prefix AND store.value #>> %s = w.episode "
-        "AND store.value #> %s = to_jsonb(w.position) "
+        f"ON store.prefix = w.prefix AND store.value #>> {episode_path} = w.episode "
+        f"AND store.value #> {position_path} = to_jsonb(w.position) "
         f"WHERE {ALIVE}{filters} AND (EXISTS (SELECT 1 FROM reverie_keyword_docs AS d "
         "WHERE d.prefix = store.prefix AND d.key = store.key) OR EXISTS (SELECT 1 FROM "
         "store_vectors AS v WHERE v.prefix = store.prefix AND v.key = store.key))",
@@ -120,8 +149,6 @@ def pool_context(
             [w[0] for w in wanted],
             [w[1] for w in wanted],
             [w[2] for w in wanted],
-            episode_path,
-            position_path,
             *filter_params,
         ],
     )

@@ -7,6 +7,7 @@ Accepts LangGraph's ``PostgresIndexConfig`` unchanged (``dims``, ``embed``, ``fi
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +53,7 @@ class IndexSettings:
 
     def query_vector(self) -> str:
         """The SQL placeholder for a query vector passed as a list of floats."""
-        return f"%s::float4[]::{self.vector_type}"
+        return f"(SELECT %s::float4[]::{self.vector_type})"
 
     def index_ddl(self) -> str | None:
         """``CREATE INDEX`` for the vectors (None for ``kind='flat'``: exact scans only)."""
@@ -64,6 +65,25 @@ class IndexSettings:
             "CREATE INDEX IF NOT EXISTS store_vectors_embedding_idx ON store_vectors "
             f"USING {self.ann_kind} (embedding {ops})"
             + (f" WITH ({with_clause})" if with_clause else "")
+        )
+
+    def episode_paths(self) -> tuple[str, str]:
+        """SQL literals of the episode and position paths (``'{content,turn}'``), written into
+        statements so that they match :meth:`episode_index_ddl`'s expressions; the paths are
+        dotted names (checked by ``EpisodeFields``), so they need no escaping."""
+        episode, position = ("'{" + p.replace(".", ",") + "}'" for p in self.episodes.paths[:2])
+        return episode, position
+
+    def episode_index_ddl(self) -> tuple[str, str]:
+        """(name, ``CREATE INDEX``) of the index finding an episode's items by position: a
+        hybrid search looks up its candidates' neighbours with it, where it would otherwise read
+        every item of the namespace. One per pair of paths, so the name carries their digest."""
+        episode, position = self.episode_paths()
+        digest = hashlib.sha1(f"{episode}|{position}".encode()).hexdigest()[:12]
+        name = f"reverie_episode_{digest}"
+        return name, (
+            f"CREATE INDEX IF NOT EXISTS {name} ON store "
+            f"(prefix, (value #>> {episode}), (value #> {position}))"
         )
 
     def texts(self, op: PutOp) -> list[tuple[str, str]]:

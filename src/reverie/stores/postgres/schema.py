@@ -89,7 +89,7 @@ def vector_migrations(index: IndexSettings) -> tuple[tuple[str, str], ...]:
     ddl = index.index_ddl()
     if ddl is not None:
         migrations.append(("store_vectors_embedding_idx", ddl))
-    return tuple(migrations) + KEYWORD_MIGRATIONS
+    return tuple(migrations) + KEYWORD_MIGRATIONS + (index.episode_index_ddl(),)
 
 
 # Keyword search (BM25, as the embedded store computes it): each item's keyword terms with

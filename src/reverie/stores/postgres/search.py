@@ -122,7 +122,10 @@ def session_settings(tuning: SearchTuning) -> str:
     return (
         "SELECT set_config('hnsw.iterative_scan', 'strict_order', false),"
         f" set_config('hnsw.max_scan_tuples', '{int(tuning.max_scan_tuples)}', false),"
-        f" set_config('hnsw.ef_search', '{min(1000, max(1, int(tuning.ef_search)))}', false)"
+        f" set_config('hnsw.ef_search', '{min(1000, max(1, int(tuning.ef_search)))}', false),"
+        # A store's statements each take milliseconds; compiling one with JIT (which PostgreSQL
+        # starts by estimated cost, e.g. for BM25 over a large namespace) takes 10-20 ms more.
+        " set_config('jit', 'off', false)"
     )
 
 
@@ -131,7 +134,7 @@ def _transaction_settings(tuning: SearchTuning, wanted: int) -> Sql:
     return Sql(
         "SELECT set_config('hnsw.iterative_scan', 'strict_order', true),"
         " set_config('hnsw.max_scan_tuples', %s, true),"
-        " set_config('hnsw.ef_search', %s, true)",
+        " set_config('hnsw.ef_search', %s, true), set_config('jit', 'off', true)",
         [str(tuning.max_scan_tuples), str(ef_search)],
     )
 
@@ -186,7 +189,7 @@ def _vector_search(
         return rows
     if vectors.tuning.iterative_scan and not vectors.session_tuned:
         yield from _transaction_settings(vectors.tuning, request.wanted)
-    scored = yield from _approximate(request, vector, vectors.index)
+    scored = yield from approximate(request, vector, vectors.index)
     rows = list(scored)
     if len(rows) < request.wanted:
         rows += yield from _listing(request, 0, request.wanted - len(rows), unindexed_only=True)
@@ -208,7 +211,7 @@ def _hybrid_search(
         if vectors.tuning.iterative_scan and not vectors.session_tuned:
             yield from _transaction_settings(vectors.tuning, pool)
         deeper = dataclasses.replace(request, limit=pool, offset=0)
-        nearest = yield from _approximate(deeper, vector, index)
+        nearest = yield from approximate(deeper, vector, index, keys_only=True)
     cosine = {(r["prefix"], r["key"]): float(r["score"]) for r in nearest}
     keyword = yield from hybrid.keyword_candidates(
         request.namespace, request.descendants, request.query, request.filter, pool
@@ -306,11 +309,12 @@ def _vectors_in(request: SearchRequest) -> tuple[str, list[Any]]:
     return f"sv.prefix = ANY(ARRAY(SELECT DISTINCT s.prefix FROM store AS s WHERE {where}))", params
 
 
-def _approximate(
-    request: SearchRequest, vector: list[float], index: IndexSettings
+def approximate(
+    request: SearchRequest, vector: list[float], index: IndexSettings, keys_only: bool = False
 ) -> Plan[list[Row]]:
     """The nearest items through the vector index, best first (one row per item; equal scores
-    in insertion order, so pages do not overlap)."""
+    in insertion order, so pages do not overlap). ``keys_only``: prefix, key and score, without
+    the values (a hybrid pool reads only the page's values)."""
     where, params = scope(
         "store.prefix" if request.descendants else "sv.prefix",
         request.namespace,
@@ -321,10 +325,12 @@ def _approximate(
     # Items may have several vectors (one per indexed field): fetch enough rows for `wanted`
     # distinct items, as LangGraph does.
     candidates = request.wanted * max(1, len(index.fields)) * 2 + 1
+    outer = "best.prefix, best.key" if keys_only else item_columns("best")
+    inner = "store.prefix, store.key" if keys_only else item_columns()
     rows = yield from Sql(
-        f"SELECT {item_columns('best')}, {index.similarity('best.distance')} AS score FROM ("
+        f"SELECT {outer}, {index.similarity('best.distance')} AS score FROM ("
         "SELECT DISTINCT ON (near.prefix, near.key) near.* FROM ("
-        f"SELECT {item_columns()}, store.reverie_seq, {distance} AS distance "
+        f"SELECT {inner}, store.reverie_seq, {distance} AS distance "
         "FROM store_vectors AS sv JOIN store ON store.prefix = sv.prefix AND store.key = sv.key "
         f"WHERE {where} AND {ALIVE}{filters} ORDER BY {distance} LIMIT %s"
         ") AS near ORDER BY near.prefix, near.key, near.distance"
