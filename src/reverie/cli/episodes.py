@@ -32,6 +32,7 @@ from reverie.core.dates import as_datetime
 from reverie.core.indexing import IndexFields
 from reverie.core.ports import Write
 from reverie.ledger import port_for
+from reverie.ledger.retention import default_ttl
 
 # An episode has two vectors, its own words and its dated turn after the one before; it scores
 # the better of the two, so context can only help it. Keyword search also sees the turn after
@@ -131,6 +132,7 @@ def store_episodes(
     values = episode_values(messages)
     report = EpisodeReport()
     port = port_for(store)
+    ttl = default_ttl(port)  # conversation turns follow the store's retention policy
     for start in range(0, len(messages), BATCH):
         turns = range(start, min(start + BATCH, len(messages)))
         wanted = {episode_key(conversation, n): values[n] for n in turns if n in values}
@@ -141,7 +143,7 @@ def store_episodes(
             if isinstance(existing, Item) and existing.value == value:
                 report.unchanged.append(key)
             else:
-                puts.append(PutOp(namespace, key, value, index=EPISODE_INDEX_FIELDS))
+                puts.append(PutOp(namespace, key, value, index=EPISODE_INDEX_FIELDS, ttl=ttl))
                 report.added.append(key)
         if puts:
             port.commit([], puts)

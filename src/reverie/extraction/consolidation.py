@@ -45,6 +45,7 @@ from reverie.extraction.working_set import (
     plan_writes,
 )
 from reverie.ledger.history import history_put
+from reverie.ledger.retention import default_ttl
 from reverie.ledger.search import search_memories
 from reverie.ledger.thread_state import ThreadState, context_line, state_namespace
 from reverie.ledger.timeline import Moment, timeline_writes
@@ -93,6 +94,9 @@ class Consolidation:
         idempotency = idempotency_key_of(config)
         rendered = render_messages(messages)
         track = self.incremental and thread_id is not None
+        # Memories and their records follow the store's retention policy, as store.put's would;
+        # the thread's progress keeps no TTL (it is bookkeeping, not what was remembered).
+        ttl = default_ttl(port)
         state_ns = state_namespace(namespace)
         state, state_value = ThreadState(), None
         if track and thread_id is not None:
@@ -135,6 +139,7 @@ class Consolidation:
                 history=self.history,
                 supersession=supersession,
                 run_id=report.run_id,
+                ttl=ttl,
             )
             expected = expectations_for(entries)
             writes: list[Write] = list(plan.writes)
@@ -238,15 +243,17 @@ class Consolidation:
         if existing is not None and content is not None:
             return Entry(DEFAULT_KEY, content, existing)
         value = stored_value(self.toolkit.coerce(None, self.default_factory(config or {})))
-        writes: list[Write] = [PutOp(namespace, DEFAULT_KEY, value)]
+        ttl = default_ttl(port)  # the store's retention policy, as for every memory of a run
+        writes: list[Write] = [PutOp(namespace, DEFAULT_KEY, value, ttl=ttl)]
         if self.history:
+            thread_id = thread_id_of(config)
             writes.append(
-                history_put(namespace, DEFAULT_KEY, "insert", None, value, thread_id_of(config))
+                history_put(namespace, DEFAULT_KEY, "insert", None, value, thread_id, ttl=ttl)
             )
         if self.supersede:
             now = datetime.now(timezone.utc)
             moment = Moment(now, now, thread_id_of(config))
-            writes += timeline_writes(namespace, DEFAULT_KEY, None, None, value, moment)
+            writes += timeline_writes(namespace, DEFAULT_KEY, None, None, value, moment, ttl)
         # Only create it if it is still absent: a concurrent run may have made and updated it.
         yield from Commit(port, [Expectation(namespace, DEFAULT_KEY, None)], writes)
         created = yield from _read(port, namespace, DEFAULT_KEY)

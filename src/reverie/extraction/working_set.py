@@ -89,9 +89,12 @@ def plan_writes(
     history: bool,
     supersession: Supersession | None = None,
     run_id: str | None = None,
+    ttl: float | None = None,
 ) -> PlannedWrites:
     """The writes (and audit records) that make the store match the working set; with a
-    ``supersession``, also each change's timeline (closed versions instead of overwrites)."""
+    ``supersession``, also each change's timeline (closed versions instead of overwrites).
+    Memories and their records get ``ttl`` (minutes; the store's default_ttl, see
+    ``reverie.ledger.retention``)."""
     plan = PlannedWrites()
     inserted = 0
     for entry in entries.values():
@@ -117,7 +120,9 @@ def plan_writes(
         after = None if entry.deleted else stored_value(entry.content)
         if after is not None and after == before:
             continue
-        plan.writes.append(PutOp(namespace, entry.key, after))
+        plan.writes.append(
+            PutOp(namespace, entry.key, after, ttl=ttl if after is not None else None)
+        )
         # An update that keeps the closed version supersedes it rather than overwriting it.
         plan.actions[
             "supersede" if supersession is not None and action == "update" else action
@@ -130,6 +135,7 @@ def plan_writes(
                 supersession.records.get(entry.key),
                 after,
                 supersession.moment,
+                ttl,
             )
         if after is not None:
             plan.written.append({"namespace": namespace, "key": entry.key, "value": after})
@@ -141,7 +147,7 @@ def plan_writes(
             )
             plan.writes.append(
                 history_put(
-                    namespace, entry.key, action, before, after, thread_id, record_key, run_id
+                    namespace, entry.key, action, before, after, thread_id, record_key, run_id, ttl
                 )
             )
     return plan

@@ -61,9 +61,11 @@ def history_put(
     thread_id: str | None,
     record_key: str | None = None,
     run_id: str | None = None,
+    ttl: float | None = None,
 ) -> PutOp:
     """The write that records one change to memory ``key`` of ``namespace`` in its audit trail;
-    committed together with the change itself."""
+    committed together with the change itself. ``ttl`` (minutes) is the memory's, so the record
+    expires with it (``reverie.ledger.retention``)."""
     record = HistoryRecord.now(
         memory_key=key,
         action=action,
@@ -79,6 +81,7 @@ def history_put(
         record_key or str(uuid.uuid4()),
         record.model_dump(mode="json"),
         index=False,
+        ttl=ttl,
     )
 
 

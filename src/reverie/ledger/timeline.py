@@ -147,11 +147,13 @@ def timeline_writes(
     record: TimeRecord | None,
     after: dict[str, Any] | None,
     moment: Moment,
+    ttl: float | None = None,
 ) -> list[Write]:
     """The bookkeeping writes of one change (to be committed with the change itself).
 
     An insert opens version 1; an update closes the current version at the event time and opens
-    the next; a delete closes the current version and removes the record.
+    the next; a delete closes the current version and removes the record. The records written
+    get ``ttl`` (minutes), the memory's, so none outlives it (``reverie.ledger.retention``).
     """
     writes: list[Write] = []
     times = time_namespace(namespace)
@@ -160,7 +162,7 @@ def timeline_writes(
             opened = TimeRecord(
                 1, moment.event_time, moment.event_time, moment.learned_at, moment.thread_id
             )
-            writes.append(PutOp(times, key, opened.to_value(), index=False))
+            writes.append(PutOp(times, key, opened.to_value(), index=False, ttl=ttl))
         return writes
     current = record or TimeRecord.assumed(before)
     # A change can never end a version before it began (an event time older than the stored
@@ -172,6 +174,7 @@ def timeline_writes(
             past_namespace(namespace),
             past_key(key, current.version),
             past_value(before.value, key, current, ends, closed_by),
+            ttl=ttl,
         )
     )
     if after is None:
@@ -180,5 +183,5 @@ def timeline_writes(
         opened = TimeRecord(
             current.version + 1, ends, moment.event_time, moment.learned_at, moment.thread_id
         )
-        writes.append(PutOp(times, key, opened.to_value(), index=False))
+        writes.append(PutOp(times, key, opened.to_value(), index=False, ttl=ttl))
     return writes

@@ -120,6 +120,9 @@ class PromptRegistry:
             lambda before: _next_value(before, checked),
             thread_id=thread_id_of(checked_config(config)),
             index=False,  # prompts are looked up by name, never by meaning
+            # An application's prompts are its configuration, not user data: the store's
+            # retention policy (default_ttl) does not apply to them.
+            ttl=None,
         )
         assert change.after is not None
         return int(change.after["version"])
