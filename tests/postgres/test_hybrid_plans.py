@@ -141,3 +141,21 @@ def test_the_query_vector_is_read_once_and_still_orders_by_the_vector_index(
         rows = perform(conn, approximate(request, vector, index, keys_only=True))
     assert "store_vectors_embedding_idx" in plan and "InitPlan" in plan
     assert rows[0]["key"] == "v3" and set(rows[0]) == {"prefix", "key", "score"}
+
+
+def test_a_search_below_a_namespace_reads_only_its_documents(
+    opened: tuple[str, ReveriePostgresStore],
+) -> None:
+    """LangGraph's prefix search (``descendants``) finds the namespace's documents through the
+    pattern index, not by reading every user's."""
+    url, store = opened
+    store.put(NS, "own", {"text": "rain today"})
+    store.put((*NS, "notes"), "below", {"text": "rain tomorrow"})
+    store.put(("chat", "bob"), "other", {"text": "rain for bob"})
+    store.put(("chat", "ann2"), "lookalike", {"text": "rain for a similar name"})
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        found = perform(conn, keyword_candidates(NS, True, "rain", None, 10))
+        assert sorted(key for _, key in found) == ["below", "own"]
+        conn.execute("SET enable_seqscan = off")
+        plan = perform(conn, keyword_candidates(NS, True, "rain", None, 10), explain_at=0)
+    assert "reverie_keyword_docs_prefix_pattern" in plan
