@@ -274,3 +274,22 @@ async def test_tool_changes_are_in_the_audit_trail_with_their_thread(store: InMe
     assert trail[1].after == {"content": "Prefers green tea"}
     assert trail[2].after is None
     assert store.get(("memories", "ana"), key) is None
+
+
+DEEP_CONTENT = "is nested more than 100 levels deep"
+
+
+async def test_content_nested_thousands_deep_is_refused_and_nothing_is_stored(
+    store: InMemoryStore,
+) -> None:
+    # An application that lets its model store structured memories.
+    tool = create_manage_memory_tool(NAMESPACE, store=store, schema=dict)
+    for levels in (101, 2000):
+        args = {"content": _nested(levels)}
+        assert DEEP_CONTENT in tool.invoke(args, _config("d"))
+        assert DEEP_CONTENT in await tool.ainvoke(args, _config("d"))
+        answer = tool.invoke(tool_call("manage_memory", args, "c2"), _config("d"))
+        assert isinstance(answer, ToolMessage) and answer.status == "error"
+        assert DEEP_CONTENT in answer.text
+    assert store.search(("memories", "d")) == []
+    assert tool.invoke({"content": _nested(50)}, _config("d")).startswith("created memory ")

@@ -36,26 +36,51 @@ def _non_finite(number: float, field: str) -> UnstorableValueError:
     )
 
 
+# Levels of dicts and lists a value may have. Checking, normalising and encoding a value take a
+# Python frame per level, so a value a few hundred levels deep (a hostile tool call, say) would
+# end in a RecursionError; real memories and conversations stay within a dozen.
+MAX_VALUE_DEPTH = 100
+
+
+def check_value_depth(value: Any, what: str = "The value") -> None:
+    """Refuse ``value`` with an :class:`UnstorableValueError` if it is nested deeper than
+    :data:`MAX_VALUE_DEPTH` (measured without recursion)."""
+    if nesting_depth(value, MAX_VALUE_DEPTH) > MAX_VALUE_DEPTH:
+        raise UnstorableValueError(
+            f"{what} is nested more than {MAX_VALUE_DEPTH} levels deep (dicts and lists), which "
+            "Reverie does not store. Flatten it, or keep the deep part as a JSON string; nothing "
+            "was written.",
+            field="value",
+        )
+
+
 def normalised_value(value: Any, field: str = "") -> Any:
     """``value`` with every string (keys included) normalised; NaN or Infinity anywhere raise
-    :class:`UnstorableValueError` naming the field. Tuples become lists; other values are kept."""
+    :class:`UnstorableValueError` naming the field, as does nesting deeper than
+    :data:`MAX_VALUE_DEPTH`. Tuples become lists; other values are kept."""
+    check_value_depth(value, field or "The value")
+    return _normalised(value, field)
+
+
+def _normalised(value: Any, field: str) -> Any:
     if isinstance(value, str):
         return clean_text(value)
     if isinstance(value, float) and not math.isfinite(value):
         raise _non_finite(value, field)
     if isinstance(value, Mapping):
         return {
-            clean_text(k) if isinstance(k, str) else k: normalised_value(v, _path(field, k))
+            clean_text(k) if isinstance(k, str) else k: _normalised(v, _path(field, k))
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
-        return [normalised_value(v, _path(field, i)) for i, v in enumerate(value)]
+        return [_normalised(v, _path(field, i)) for i, v in enumerate(value)]
     return value
 
 
 def storable_json(value: Any, what: str = "The value") -> str:
     """``value`` as compact JSON for a store, or a typed error saying which field no backend
     can store (checked on the serialised text, so a clean value costs one pass)."""
+    check_value_depth(value, what)
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except ValueError:
@@ -179,6 +204,8 @@ def cut_nesting(value: Any, levels: int) -> Any:
 
 
 __all__ = [
+    "MAX_VALUE_DEPTH",
+    "check_value_depth",
     "cut_nesting",
     "nesting_depth",
     "normalised_value",

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from reverie.core.errors import ConfigurationError, InputError
 from reverie.core.limits import Limits, check_payload_size
 from reverie.core.text import clean_text
-from reverie.core.values import normalised_value, unstorable_fields
+from reverie.core.values import check_value_depth, normalised_value, unstorable_fields
 
 logger = logging.getLogger("reverie.executor")
 
@@ -32,6 +32,7 @@ _KEPT_CONFIG_KEYS = ("tags", "metadata", "recursion_limit")
 
 def encode_payload(payload: Any) -> Any:
     """``payload`` as plain JSON; LangChain messages become tagged ``messages_to_dict`` entries."""
+    check_value_depth(payload, "The payload")  # before encoding it, which recurses per level
     return _encode(payload, "payload")
 
 

@@ -22,9 +22,10 @@ from reverie.core.errors import ConfigurationError, InputError, LimitError
 from reverie.core.limits import DEFAULT_LIMITS, Limits, check_key, check_value_size
 from reverie.core.namespace import NamespaceTemplate
 from reverie.core.text import shortened
+from reverie.core.values import MAX_VALUE_DEPTH
 from reverie.ledger import port_for
 from reverie.ledger.writes import change_memory
-from reverie.tools._runtime import resolve_store, to_jsonable
+from reverie.tools._runtime import NestingBoundTool, resolve_store, to_jsonable
 
 Action = Literal["create", "update", "delete"]
 _ALL_ACTIONS: tuple[Action, ...] = ("create", "update", "delete")
@@ -206,7 +207,9 @@ def create_manage_memory_tool(
     ) -> str:
         return await arun(behaviour.pipeline(content, action, id, config))
 
-    return StructuredTool.from_function(
+    # Content nested thousands of levels deep would overflow LangChain's runner before the value
+    # policy refuses it (see NestingBoundTool); cut one level past what is stored, it is refused.
+    return NestingBoundTool.from_function(
         func=manage_memory,
         coroutine=amanage_memory,
         name=name,
@@ -214,4 +217,5 @@ def create_manage_memory_tool(
         args_schema=_args_schema(schema, actions, default),
         infer_schema=False,
         handle_tool_error=True,
+        max_argument_depth=MAX_VALUE_DEPTH + 1,
     )
