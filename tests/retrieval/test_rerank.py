@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from reverie.core.effects import arun, run
 from reverie.core.errors import InputError
 from reverie.ledger import port_for
 from reverie.ledger.search import SearchOptions, search_memories
+from reverie.ledger.time_search import TimeQuery, search_in_time
 from reverie.stores.embedded import EmbeddedStore
 from reverie.testing import ScriptedChatModel, hashing_index
 
@@ -110,3 +112,22 @@ def test_manager_search_takes_min_score_and_rerank(store: EmbeddedStore) -> None
     found = manager.search(query="cat dog", limit=2, rerank=LLMReranker(model), min_score=-1.0)
     assert len(found) == 2 and model.calls
     assert manager.search(query="cat dog", min_score=1.0) == []
+
+
+def test_a_reranker_also_orders_a_search_as_of_a_past_date(store: EmbeddedStore) -> None:
+    """``as_of`` searches rerank the memories true then (here: all of them, written just now)."""
+    when = TimeQuery(as_of=datetime.now(timezone.utc) + timedelta(days=1))
+    plain = run(search_in_time(port_for(store), NS, when, query="cat dog", limit=4))
+    shortest_first = ScoreReranker(lambda _q, texts: [-len(t) for t in texts])
+    options = SearchOptions(rerank=shortest_first, min_score=-1.0)
+    found = run(
+        search_in_time(port_for(store), NS, when, query="cat dog", limit=2, options=options)
+    )
+    by_length = sorted(plain, key=lambda i: len(str(i.value["content"]["content"])))
+    assert keys(found) == keys(by_length[:2]) != keys(plain[:2])
+    paged = run(
+        search_in_time(
+            port_for(store), NS, when, query="cat dog", limit=2, offset=1, options=options
+        )
+    )
+    assert keys(paged) == keys(by_length[1:3])

@@ -9,6 +9,7 @@ can, as if the namespace held exactly the versions true then; otherwise merged b
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -106,7 +107,24 @@ def search_in_time(
     Scores are cosine similarities. An ``as_of`` search of one namespace (no descendants) with a
     query and no recency weight follows the store's one ranking; other searches in time are
     ordered by (blended) score, newer events first on ties.
-    ``options`` apply in full to a plain search; in time, only ``min_score`` does."""
+    ``options`` apply in full to a plain search; in time, ``min_score`` and ``rerank`` do (the
+    reranker reorders the best ``rerank_depth`` memories true then), not ``diversity`` or
+    ``ranking``."""
+    if not when.plain and options is not None and options.rerank is not None and query:
+        rerank, depth = options.rerank, max(offset + limit, options.rerank_depth)
+        candidates = yield from search_in_time(
+            port,
+            namespace,
+            when,
+            query=query,
+            filter=filter,
+            limit=depth,
+            descendants=descendants,
+            refresh_ttl=refresh_ttl,
+            options=dataclasses.replace(options, rerank=None),
+        )
+        reranked = yield from rerank.rerank(query, candidates)
+        return reranked[offset : offset + limit]
     if when.plain:
         return (
             yield from search_memories(

@@ -88,8 +88,8 @@ def create_search_memory_tool(
 
     ``options`` (a :class:`~reverie.ledger.search.SearchOptions`: ``min_score``, ``diversity``,
     ``rerank``, ``ranking``) apply to every search the tool makes. They are the application's
-    choice, not arguments the model sees. A search ``as_of`` a past date applies only their
-    ``min_score``.
+    choice, not arguments the model sees. A search ``as_of`` a past date applies their
+    ``min_score`` and ``rerank`` only.
     """
     limits = limits or DEFAULT_LIMITS
     template = NamespaceTemplate(namespace, limits=limits)
