@@ -131,3 +131,10 @@ def test_a_reranker_also_orders_a_search_as_of_a_past_date(store: EmbeddedStore)
         )
     )
     assert keys(paged) == keys(by_length[1:3])
+
+
+@pytest.mark.parametrize("depth", [0, -3, 2.5, True])
+def test_a_rerank_depth_that_is_not_a_positive_whole_number_is_refused(depth: object) -> None:
+    with pytest.raises(InputError, match="rerank_depth"):
+        SearchOptions(rerank_depth=depth)  # type: ignore[arg-type]
+    assert SearchOptions(rerank_depth=1).rerank_depth == 1

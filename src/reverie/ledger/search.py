@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from langgraph.store.base import SearchItem
 
 from reverie.core.effects import Pipeline, Search
+from reverie.core.errors import InputError
 from reverie.core.indexing import RankingOptions
 from reverie.core.namespace import RESERVED_ROOT
 from reverie.core.ports import MemoryStorePort, NamespaceSearch, check_search_options
@@ -53,6 +54,12 @@ class SearchOptions:
                 (), min_score=self.min_score, diversity=self.diversity, ranking=self.ranking
             )
         )
+        depth = self.rerank_depth
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+            raise InputError(
+                f"rerank_depth is how many of the best candidates a reranker reads, a whole number "
+                f"of at least 1, got {depth!r}; leave it out for {RERANK_DEPTH}."
+            )
 
 
 def search_memories(
