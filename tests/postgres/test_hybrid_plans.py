@@ -159,3 +159,12 @@ def test_a_search_below_a_namespace_reads_only_its_documents(
         conn.execute("SET enable_seqscan = off")
         plan = perform(conn, keyword_candidates(NS, True, "rain", None, 10), explain_at=0)
     assert "reverie_keyword_docs_prefix_pattern" in plan
+
+
+def test_the_stores_connections_run_without_jit(opened: tuple[str, ReveriePostgresStore]) -> None:
+    """Compiling a statement with JIT took longer than running it (13.6 ms for the neighbour
+    lookup before its index); the store's pooled connections turn it off."""
+    _, store = opened
+    with store.pool.connection() as conn:
+        row = conn.execute("SHOW jit").fetchone()
+    assert row is not None and row["jit"] == "off"
