@@ -26,6 +26,7 @@ from reverie.extraction.consolidation import DEFAULT_KEY, Consolidation
 from reverie.extraction.event_time import reference_time
 from reverie.extraction.run_config import checked_config, run_config, thread_id_of
 from reverie.extraction.schemas import SchemaToolkit
+from reverie.ledger.retention import store_default_ttl
 from reverie.ledger.search import SearchOptions
 from reverie.ledger.time_search import TimeQuery, Version, memory_timeline, search_in_time
 from reverie.ledger.timeline import Moment
@@ -86,7 +87,7 @@ class StoreItemsMixin:
     def _ttl(self, ttl: float | None | NotProvided) -> float | None:
         store = self.store
         if isinstance(ttl, NotProvided):
-            return (store.ttl_config or {}).get("default_ttl")
+            return store_default_ttl(store)
         if ttl is None:
             return None
         if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0:

@@ -36,7 +36,7 @@ class SearchOptions:
     ``rerank``: a :class:`~reverie.retrieval.rerank.Reranker` applied to the best
     ``rerank_depth`` candidates (the page, if deeper). Reverie's stores honour all of them;
     other LangGraph stores honour ``min_score`` and ``rerank``. A search ``as_of`` a past
-    moment applies ``min_score`` only (see ``reverie.ledger.time_search``).
+    moment applies ``min_score`` and ``rerank`` only (see ``reverie.ledger.time_search``).
 
     Options out of range raise ``InputError`` here, when the application sets them, rather
     than at its first search.
