@@ -4,7 +4,9 @@ Every LoCoMo session is stored as one episode of chat turns (``benchmarks.locomo
 way ``reverie ingest`` stores a chat export; for each question the turns cited as evidence are
 the relevant items. Turn-level recall@k: share of the evidence turns among the top k results.
 Session-level recall@k: sessions ranked by their best-ranked turn, share of the evidence
-sessions among the first k. Averaged over questions of categories 1-4 with evidence
+sessions among the first k. The ranking is read until it names ten sessions: the first
+``DEPTH`` results, or ``SESSION_DEPTH`` when those name fewer (about a third of the questions,
+since the best turns of a session tend to rank together). Averaged over questions of categories 1-4 with evidence
 (category 5 is unanswerable by design), LoCoMo's numbering (1 multi-hop, 2 temporal,
 3 open-domain, 4 single-hop).
 
@@ -59,7 +61,9 @@ CONFIGS: dict[str, tuple[str, str, RankingOptions | None]] = {
     "episodes, hybrid (default)": ("episodes", "hybrid", None),
 }
 TEXT = ["content.content"]  # the turn memories: their text, embedded and keyword-indexed
-DEPTH = 50  # results read per question: enough to rank ten sessions
+DEPTH = 50  # results read per question for the turn metrics
+SESSION_DEPTH = 1000  # read when DEPTH results name fewer than ten sessions
+SESSIONS = 10  # sessions the session metrics need ranked
 
 
 class TableEmbeddings(Embeddings):
@@ -146,7 +150,8 @@ def _memory(text: str) -> dict[str, Any]:
     return {"kind": "Memory", "content": {"content": text}}
 
 
-Searcher = Callable[[str, tuple[str, ...], str, RankingOptions | None], list[SearchItem]]
+# (mode, namespace, query, ranking, limit) -> results, best first
+Searcher = Callable[[str, tuple[str, ...], str, RankingOptions | None, int], list[SearchItem]]
 
 
 def evaluate(
@@ -165,8 +170,12 @@ def evaluate(
             half = "tuning" if conv.index in TUNING else "held-out"
             namespace = ("locomo", layout, conv.sample_id)
             for question in conv.questions:
-                hits = search(mode, namespace, question.text, ranking)
+                hits = search(mode, namespace, question.text, ranking, DEPTH)
                 ranked = [keys[(layout, h.key)] for h in hits]
+                deep = ranked
+                if len({session_of(d) for d in ranked}) < SESSIONS:
+                    more = search(mode, namespace, question.text, ranking, SESSION_DEPTH)
+                    deep = [keys[(layout, h.key)] for h in more]
                 for kind, evidence in (
                     ("original", question.evidence),
                     ("audited", question.audited),
@@ -175,7 +184,7 @@ def evaluate(
                         evidence = question.evidence
                     if not evidence:
                         continue
-                    _score(sums[f"{half}/{kind}"], ranked, evidence, question.category)
+                    _score(sums[f"{half}/{kind}"], ranked, deep, evidence, question.category)
         found[name] = {part: dict(metrics) for part, metrics in sums.items()}
     return {
         name: {
@@ -187,9 +196,15 @@ def evaluate(
 
 
 def _score(
-    into: dict[str, list[float]], ranked: list[str], evidence: set[str], category: int
+    into: dict[str, list[float]],
+    ranked: list[str],
+    deep: list[str],
+    evidence: set[str],
+    category: int,
 ) -> None:
-    sessions = list(dict.fromkeys(session_of(d) for d in ranked))
+    """Turn metrics from ``ranked``; session metrics from ``deep`` (``ranked`` read further
+    when it names fewer than ten sessions)."""
+    sessions = list(dict.fromkeys(session_of(d) for d in deep))
     wanted = {session_of(d) for d in evidence}
     for k in (5, 10):
         turn = len(evidence & set(ranked[:k])) / len(evidence)
@@ -200,11 +215,15 @@ def _score(
 
 def embedded_searcher(store: EmbeddedStore) -> Searcher:
     def search(
-        mode: str, namespace: tuple[str, ...], query: str, ranking: RankingOptions | None
+        mode: str,
+        namespace: tuple[str, ...],
+        query: str,
+        ranking: RankingOptions | None,
+        limit: int,
     ) -> list[SearchItem]:
         store.search_mode = mode  # type: ignore[assignment]
         (hits,) = store.batch(
-            [NamespaceSearch(namespace, query=query, limit=DEPTH, ranking=ranking)]
+            [NamespaceSearch(namespace, query=query, limit=limit, ranking=ranking)]
         )
         return hits  # type: ignore[return-value]
 
@@ -215,10 +234,14 @@ def postgres_searcher(store: BaseStore) -> Searcher:
     port = port_for(store)
 
     def search(
-        mode: str, namespace: tuple[str, ...], query: str, ranking: RankingOptions | None
+        mode: str,
+        namespace: tuple[str, ...],
+        query: str,
+        ranking: RankingOptions | None,
+        limit: int,
     ) -> list[SearchItem]:
         (hits,) = port.batch(
-            [NamespaceSearch(namespace, query=query, limit=DEPTH, ranking=ranking)]
+            [NamespaceSearch(namespace, query=query, limit=limit, ranking=ranking)]
         )
         return hits  # type: ignore[return-value]
 
