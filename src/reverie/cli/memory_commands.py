@@ -257,7 +257,7 @@ def stats(
 ) -> None:
     """Count memories per namespace and kind, and what memory runs did and cost."""
     from reverie.cli import usage_view
-    from reverie.cli.storage import iter_items
+    from reverie.cli.storage import namespaces_in
     from reverie.ledger import port_for
 
     since_day = usage_view.parse_since(since) if since else None
@@ -267,11 +267,14 @@ def stats(
     newest = None
     where, below = namespace_scope(namespace, user, descendants)
     with open_for(ctx) as store:
-        for item in iter_items(store, where, descendants=below):
-            per_namespace[format_namespace(item.namespace)] += 1
-            per_kind[render.kind_of(item.value)] += 1
-            newest = item.updated_at if newest is None else max(newest, item.updated_at)
-        usage = usage_view.read(port_for(store), where, below, since_day, job)
+        port = port_for(store)
+        # Counted by the store: no memory is read just to be counted.
+        for tally in port.tally(namespaces_in(store, where, descendants=below)):
+            per_namespace[format_namespace(tally.namespace)] += tally.items
+            for kind, count in tally.kinds.items():
+                per_kind[render.kind_label(kind)] += count
+            newest = tally.newest if newest is None else max(newest, tally.newest)
+        usage = usage_view.read(port, where, below, since_day, job)
     total = sum(per_namespace.values())
     render.out.print(
         f"[bold]{render.count(total, 'memory', 'memories')}[/] in "
