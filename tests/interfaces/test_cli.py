@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -161,6 +162,49 @@ def test_stats_counts_per_namespace_and_kind(
     assert "5 memories in 2 namespaces" in out
     assert "memories/bob" in out and "Episode" in out
     assert "1 memory in 1 namespace" in ok(cli(runner, filled, "stats", "-n", "memories/bob"))
+
+
+def test_stats_counts_every_memory_once_per_namespace_and_kind(
+    runner: CliRunner, store: Path
+) -> None:
+    from langgraph.store.base import PutOp
+
+    from reverie.ledger import port_for
+    from reverie.stores.embedded import EmbeddedStore
+    from reverie.testing import hashing_index
+
+    ana, work, bob = ("memories", "ana"), ("memories", "ana", "work"), ("memories", "bob")
+    writes = [
+        PutOp(ana, f"m{i}", {"kind": "Episode" if i % 3 == 0 else "Memory", "n": i}, index=False)
+        for i in range(1200)  # more than one page of a listing
+    ]
+    writes += [
+        PutOp(work, "w", {"kind": "Memory"}, index=False),
+        PutOp(bob, "b1", {"kind": "Memory"}, index=False),
+        PutOp(bob, "b2", {"content": "no kind"}, index=False),
+        PutOp(("__reverie__", "history", *ana), "h", {"kind": "Memory"}, index=False),
+    ]
+    with EmbeddedStore(store, index=hashing_index()) as opened:
+        assert port_for(opened).commit([], writes)
+
+    def rows(out: str) -> list[tuple[str, int]]:
+        return [(name, int(n)) for name, n in re.findall(r"│ (\S+) +│ (\d+) +│", out)]
+
+    out = ok(cli(runner, store, "stats"))
+    assert "1203 memories in 3 namespaces" in out  # Reverie's own records are not memories
+    assert rows(out) == [
+        ("memories/ana", 1200),
+        ("memories/ana/work", 1),
+        ("memories/bob", 2),
+        ("Memory", 802),
+        ("Episode", 400),
+        ("-", 1),
+    ]
+    only = ok(cli(runner, store, "stats", "-n", "memories/ana"))
+    assert "1200 memories in 1 namespace" in only
+    assert rows(only) == [("memories/ana", 1200), ("Memory", 800), ("Episode", 400)]
+    below = ok(cli(runner, store, "stats", "-n", "memories/ana", "--descendants"))
+    assert "1201 memories in 2 namespaces" in below
 
 
 # --- export / import ----------------------------------------------------------------------------

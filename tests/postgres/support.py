@@ -21,7 +21,14 @@ import psycopg
 import pytest
 from langgraph.store.base import BaseStore, IndexConfig, Result
 
-from reverie.core.ports import CommitResult, Expectation, NativeStore, PortOp, Write
+from reverie.core.ports import (
+    CommitResult,
+    Expectation,
+    NamespaceTally,
+    NativeStore,
+    PortOp,
+    Write,
+)
 from reverie.stores.postgres import (
     ReverieAsyncPostgresStore,
     ReveriePostgresStore,
@@ -151,6 +158,12 @@ class OnLoop(NativeStore):
         self, expected: Sequence[Expectation], writes: Sequence[Write]
     ) -> CommitResult:
         return await self._arun(self.store.acommit(expected, writes))
+
+    def tally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]:
+        return self._run(self.store.atally(namespaces))
+
+    async def atally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]:
+        return await self._arun(self.store.atally(namespaces))
 
 
 @contextlib.contextmanager

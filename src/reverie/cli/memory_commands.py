@@ -29,6 +29,7 @@ from reverie.cli.typer_app import (
     DiversityOption,
     MinScoreOption,
     NamespaceFilter,
+    QueueUrlOption,
     UserOption,
     app,
     namespace_scope,
@@ -162,15 +163,32 @@ def forget(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Erase a whole namespace without asking.")
     ] = False,
+    app_path: Annotated[
+        str | None,
+        typer.Option(
+            "--app",
+            help="Import path of the memory manager whose durable jobs write to --namespace "
+            "('module:attribute', as for 'reverie worker'): its waiting jobs there are "
+            "cancelled before the erasure.",
+        ),
+    ] = None,
+    dsn: QueueUrlOption = None,
+    queue: Annotated[str, typer.Option(help="Queue of the --app jobs.")] = "reverie",
 ) -> None:
     """Delete one memory; or, with --namespace and no key, erase everything kept about that
-    namespace (memories, past versions, audit trail, thread progress) in one step."""
+    namespace (memories, past versions, audit trail, thread progress) in one step.
+
+    With --app, the manager's durable jobs that would write to the namespace afterwards are
+    cancelled first; while some are still running nothing is erased.
+    """
     from reverie.cli.storage import find_item
     from reverie.core.effects import run
     from reverie.ledger import port_for
     from reverie.ledger.erase import erase_namespace
     from reverie.ledger.writes import change_memory
 
+    if key is not None and app_path:
+        raise InputError("--app cancels the jobs of a whole namespace: use it without a key.")
     if key is None:
         if not namespace:
             raise InputError(
@@ -184,6 +202,21 @@ def forget(
             f"{' and the namespaces below it' if descendants else ''}?"
         ):
             raise typer.Abort()
+        if app_path:
+            from reverie.cli.queued_jobs import cancel_jobs_writing_to
+
+            cancelled = cancel_jobs_writing_to(
+                app_path,
+                where,
+                descendants=descendants,
+                dsn=dsn,
+                store=store_target(ctx),
+                queue=queue,
+            )
+            render.out.print(
+                f"Cancelled {render.count(cancelled, 'waiting job')} of {escape(app_path)} "
+                f"that would write to {shown}."
+            )
         with open_for(ctx) as store:
             erased = run(erase_namespace(port_for(store), where, descendants=descendants))
         parts = ", ".join(f"{n} {part}" for part, n in sorted(erased.counts.items()) if n)
@@ -224,7 +257,7 @@ def stats(
 ) -> None:
     """Count memories per namespace and kind, and what memory runs did and cost."""
     from reverie.cli import usage_view
-    from reverie.cli.storage import iter_items
+    from reverie.cli.storage import namespaces_in
     from reverie.ledger import port_for
 
     since_day = usage_view.parse_since(since) if since else None
@@ -234,11 +267,14 @@ def stats(
     newest = None
     where, below = namespace_scope(namespace, user, descendants)
     with open_for(ctx) as store:
-        for item in iter_items(store, where, descendants=below):
-            per_namespace[format_namespace(item.namespace)] += 1
-            per_kind[render.kind_of(item.value)] += 1
-            newest = item.updated_at if newest is None else max(newest, item.updated_at)
-        usage = usage_view.read(port_for(store), where, below, since_day, job)
+        port = port_for(store)
+        # Counted by the store: no memory is read just to be counted.
+        for tally in port.tally(namespaces_in(store, where, descendants=below)):
+            per_namespace[format_namespace(tally.namespace)] += tally.items
+            for kind, count in tally.kinds.items():
+                per_kind[render.kind_label(kind)] += count
+            newest = tally.newest if newest is None else max(newest, tally.newest)
+        usage = usage_view.read(port, where, below, since_day, job)
     total = sum(per_namespace.values())
     render.out.print(
         f"[bold]{render.count(total, 'memory', 'memories')}[/] in "

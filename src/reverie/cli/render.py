@@ -44,7 +44,11 @@ def count(number: int, singular: str, plural: str | None = None) -> str:
 
 
 def kind_of(value: dict[str, Any]) -> str:
-    kind = value.get("kind")
+    return kind_label(value.get("kind"))
+
+
+def kind_label(kind: object) -> str:
+    """A value's ``"kind"`` as tables show it: ``-`` where it has none (or not a string)."""
     return kind if isinstance(kind, str) else "-"
 
 

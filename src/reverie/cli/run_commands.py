@@ -16,6 +16,7 @@ from reverie.cli.typer_app import (
     DescendantsOption,
     DiversityOption,
     MinScoreOption,
+    QueueUrlOption,
     UserOption,
     app,
     index_of,
@@ -122,15 +123,7 @@ def worker(
             "--app", help="Import path of the memory manager (or its factory): 'module:attribute'."
         ),
     ],
-    dsn: Annotated[
-        str | None,
-        typer.Option(
-            "--dsn",
-            envvar="REVERIE_QUEUE_URL",
-            help="postgresql:// URL of the job queue (default: the --store URL).",
-            show_envvar=True,
-        ),
-    ] = None,
+    dsn: QueueUrlOption = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs processed at once.")] = 1,
     queue: Annotated[str, typer.Option(help="Queue to take jobs from.")] = "reverie",
 ) -> None:

@@ -41,6 +41,23 @@ def opened_store(
         store.close()
 
 
+def namespaces_in(
+    store: BaseStore,
+    prefix: tuple[str, ...] = (),
+    *,
+    descendants: bool = True,
+    internal: bool = False,
+) -> list[tuple[str, ...]]:
+    """Namespace ``prefix`` (and, with ``descendants``, those below it that hold items), without
+    bookkeeping namespaces unless ``internal`` is set or ``prefix`` points into them."""
+    if descendants:
+        namespaces = store.list_namespaces(prefix=prefix or None, limit=1_000_000)
+    else:
+        namespaces = [prefix]
+    keep_bookkeeping = internal or is_bookkeeping(prefix)
+    return [tuple(ns) for ns in namespaces if keep_bookkeeping or not is_bookkeeping(ns)]
+
+
 def iter_items(
     store: BaseStore,
     prefix: tuple[str, ...] = (),
@@ -53,13 +70,7 @@ def iter_items(
     Bookkeeping namespaces are left out unless ``internal`` is set or ``prefix`` points into them.
     """
     port = port_for(store)
-    if descendants:
-        namespaces = store.list_namespaces(prefix=prefix or None, limit=1_000_000)
-    else:
-        namespaces = [prefix]
-    for namespace in namespaces:
-        if is_bookkeeping(namespace) and not (internal or is_bookkeeping(prefix)):
-            continue
+    for namespace in namespaces_in(store, prefix, descendants=descendants, internal=internal):
         offset = 0
         while True:
             (page,) = port.batch([NamespaceSearch(tuple(namespace), limit=_PAGE, offset=offset)])

@@ -109,6 +109,16 @@ UserOption = Annotated[
     ),
 ]
 
+QueueUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dsn",
+        envvar="REVERIE_QUEUE_URL",
+        help="postgresql:// URL of the job queue (default: the --store URL).",
+        show_envvar=True,
+    ),
+]
+
 
 def _check_min_score(value: float | None) -> float | None:
     # NaN fails the range test too, so it is refused with the same message.

@@ -70,6 +70,16 @@ class ProviderError(ReverieError, RuntimeError):
         self.mode = mode
 
 
+class JobsStillRunningError(ReverieError):
+    """Durable reflection jobs that write to a namespace were still running when it was to be
+    erased, so nothing was erased (a job finishing afterwards would write its memories again);
+    ``running`` is how many."""
+
+    def __init__(self, message: str, *, running: int) -> None:
+        super().__init__(message)
+        self.running = running
+
+
 class StoreError(ReverieError):
     """The memory store could not be opened or used."""
 

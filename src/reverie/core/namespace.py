@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,25 @@ def _template_variables(label: str) -> list[str]:
             f"Namespace label {label!r} is not a valid template ({exc}). "
             "Use '{variable}' for values taken from config['configurable'] and '{{' / '}}' for braces."
         ) from exc
+
+
+def _label_reader(label: str) -> re.Pattern[str]:
+    """A pattern that reads a filled label back into the values of its one variable."""
+    parts: list[str] = []
+    name: str | None = None
+    for literal, field, spec, conversion in _FORMATTER.parse(label):
+        parts.append(re.escape(literal))
+        if field is None:
+            continue
+        # Two variables in one label ("{org}-{user}") can split a filled label several ways.
+        if spec or conversion or not field.isidentifier() or name not in (None, field):
+            raise NamespaceError(
+                f"Namespace label {label!r} cannot be read back into the values that filled it; "
+                "only labels with one plain '{variable}' (e.g. 'user-{langgraph_user_id}') can."
+            )
+        parts.append(f"(?P={field})" if name else f"(?P<{field}>.+)")
+        name = field
+    return re.compile("".join(parts), re.DOTALL)
 
 
 def validate_label(
@@ -144,6 +164,33 @@ class NamespaceTemplate:
             )
         _check_root(labels[0], self.variables.get(0))
         return tuple(labels)
+
+    def settings_for(
+        self, namespace: Sequence[str], *, descendants: bool = False
+    ) -> dict[str, str] | None:
+        """The ``config["configurable"]`` values that fill this template into ``namespace``, e.g.
+        ``{"langgraph_user_id": "a"}`` for ``("memories", "a")``; None where no values do.
+
+        With ``descendants``, the values that fill it into ``namespace`` or a namespace below it
+        (``("memories",)`` gives ``{}``: every value does). Values are strings, as labels hold them.
+        """
+        labels = tuple(namespace)
+        depth = len(self.template)
+        if len(labels) > depth or (len(labels) < depth and not descendants):
+            return None
+        settings: dict[str, str] = {}
+        for index, label in enumerate(labels):
+            if index not in self.variables:
+                if label != self.template[index]:
+                    return None
+                continue
+            match = _label_reader(self.template[index]).fullmatch(label)
+            if match is None:
+                return None
+            for name, value in match.groupdict().items():
+                if settings.setdefault(name, value) != value:
+                    return None
+        return settings
 
     def __repr__(self) -> str:
         return f"NamespaceTemplate({self.template!r})"

@@ -128,6 +128,43 @@ PortOp = Op | NamespaceSearch
 """What :meth:`MemoryStorePort.batch` accepts: LangGraph's operations and :class:`NamespaceSearch`."""
 
 
+@dataclass(frozen=True)
+class NamespaceTally:
+    """The live items of one namespace, counted per ``kind``: the value's ``"kind"`` where it is a
+    string, else None, in the order the kinds first appear in store order; and the latest
+    ``updated_at`` among them."""
+
+    namespace: tuple[str, ...]
+    kinds: dict[str | None, int]
+    newest: datetime
+
+    @property
+    def items(self) -> int:
+        return sum(self.kinds.values())
+
+
+TallyRow = tuple[tuple[str, ...], str | None, int, datetime]
+"""(namespace, kind, items, newest) of one namespace and kind, as a store's query groups them."""
+
+
+def tallies_of(
+    namespaces: Sequence[tuple[str, ...]], rows: Iterable[TallyRow]
+) -> list[NamespaceTally]:
+    """Rows in store order grouped into one tally per namespace, in the order of ``namespaces``
+    (those without a row, i.e. without a live item, are left out)."""
+    kinds: dict[tuple[str, ...], dict[str | None, int]] = {}
+    newest: dict[tuple[str, ...], datetime] = {}
+    for namespace, kind, count, changed in rows:
+        counts = kinds.setdefault(namespace, {})
+        counts[kind] = counts.get(kind, 0) + count
+        newest[namespace] = max(newest.get(namespace, changed), changed)
+    return [
+        NamespaceTally(ns, kinds[ns], newest[ns])
+        for ns in dict.fromkeys(tuple(n) for n in namespaces)
+        if ns in kinds
+    ]
+
+
 class MemoryStorePort(Protocol):
     """What Reverie needs from a store. ``batch`` results follow the order of ``ops``."""
 
@@ -143,6 +180,13 @@ class MemoryStorePort(Protocol):
     async def acommit(
         self, expected: Sequence[Expectation], writes: Sequence[Write]
     ) -> CommitResult: ...
+
+    def tally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]:
+        """Count the live items of each of ``namespaces`` (exactly it, not those below) per
+        kind, without handing back the items; namespaces holding none are left out."""
+        ...
+
+    async def atally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]: ...
 
 
 class NativeStore(BaseStore, ABC):
@@ -174,6 +218,60 @@ class NativeStore(BaseStore, ABC):
         self, expected: Sequence[Expectation], writes: Sequence[Write]
     ) -> CommitResult:
         """See :meth:`MemoryStorePort.commit`."""
+
+    def tally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]:
+        """See :meth:`MemoryStorePort.tally`. This default reads every item through ``batch``;
+        Reverie's stores count in one query instead."""
+        return tally_by_search(self, namespaces)
+
+    async def atally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]:
+        return await atally_by_search(self, namespaces)
+
+
+class _Tallying:
+    """One namespace's tally, built from the pages of an exact-namespace listing."""
+
+    PAGE = 500
+
+    def __init__(self, namespace: tuple[str, ...]) -> None:
+        self.rows: list[TallyRow] = []
+        self.search = NamespaceSearch(namespace, limit=self.PAGE, refresh_ttl=False)
+        self.done = False
+
+    def add(self, page: Result) -> None:
+        items = page if isinstance(page, list) else []
+        for item in items:
+            if isinstance(item, Item):
+                kind = item.value.get("kind")
+                kind = kind if isinstance(kind, str) else None
+                self.rows.append((self.search.namespace, kind, 1, item.updated_at))
+        self.done = len(items) < self.PAGE
+        self.search = self.search._replace(offset=self.search.offset + self.PAGE)
+
+
+def tally_by_search(
+    port: MemoryStorePort, namespaces: Sequence[tuple[str, ...]]
+) -> list[NamespaceTally]:
+    """:meth:`MemoryStorePort.tally` for any port: every item read, page by page."""
+    rows: list[TallyRow] = []
+    for namespace in dict.fromkeys(tuple(n) for n in namespaces):
+        tallying = _Tallying(namespace)
+        while not tallying.done:
+            tallying.add(port.batch([tallying.search])[0])
+        rows += tallying.rows
+    return tallies_of(namespaces, rows)
+
+
+async def atally_by_search(
+    port: MemoryStorePort, namespaces: Sequence[tuple[str, ...]]
+) -> list[NamespaceTally]:
+    rows: list[TallyRow] = []
+    for namespace in dict.fromkeys(tuple(n) for n in namespaces):
+        tallying = _Tallying(namespace)
+        while not tallying.done:
+            tallying.add((await port.abatch([tallying.search]))[0])
+        rows += tallying.rows
+    return tallies_of(namespaces, rows)
 
 
 def namespaces_touched(expected: Sequence[Expectation], writes: Sequence[Write]) -> list[str]:
@@ -243,13 +341,17 @@ __all__ = [
     "Expectation",
     "MemoryStorePort",
     "NamespaceSearch",
+    "NamespaceTally",
     "NativeStore",
     "PortOp",
     "RestoredItem",
     "Write",
     "as_put",
+    "atally_by_search",
     "check_search_options",
     "namespaces_touched",
     "search_result",
+    "tallies_of",
+    "tally_by_search",
     "write_target",
 ]

@@ -38,13 +38,16 @@ from reverie.core.ports import (
     Expectation,
     MemoryStorePort,
     NamespaceSearch,
+    NamespaceTally,
     NativeStore,
     PortOp,
     RestoredItem,
     Write,
     as_put,
+    atally_by_search,
     namespaces_touched,
     search_result,
+    tally_by_search,
 )
 from reverie.core.requests import check_writes, checked_ops
 from reverie.ledger.locks import NamespaceLocks
@@ -123,6 +126,13 @@ class LockingStoreAdapter:
             asked = asked._replace(limit=asked.limit * 4)
             (page,) = yield from _StoreBatch(self.store, [asked])
             found = cast(list[SearchItem], page)
+
+    def tally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]:
+        """See :meth:`MemoryStorePort.tally`: a plain store can only count what it hands back."""
+        return tally_by_search(self, namespaces)
+
+    async def atally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]:
+        return await atally_by_search(self, namespaces)
 
     # ----------------------------------------------------------------- commits
 

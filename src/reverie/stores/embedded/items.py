@@ -8,12 +8,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from reverie.core.ports import TallyRow
 from reverie.stores.embedded.database import StoreFile
 from reverie.stores.embedded.filters import matches_filter, sql_prefilter
 from reverie.stores.embedded.namespaces import Namespaces
-from reverie.stores.embedded.rows import ITEM_COLUMNS, LIVE, Row, chunks, marks, ns_path
+from reverie.stores.embedded.rows import ITEM_COLUMNS, LIVE, Row, chunks, marks, ns_path, timestamp
 
 _FROM = f"SELECT {ITEM_COLUMNS} FROM items i JOIN namespaces n ON n.id = i.ns_id"
+# SQLite reads each value's kind itself: counting never decodes a value in Python.
+_TALLY = (
+    "SELECT n.path, CASE WHEN json_type(i.value, '$.kind') = 'text' "
+    "THEN json_extract(i.value, '$.kind') END AS kind, count(*), max(i.updated_at) "
+    "FROM items i JOIN namespaces n ON n.id = i.ns_id WHERE n.path IN ({paths}) AND {live} "
+    "GROUP BY n.path, kind ORDER BY min(i.id)"
+)
 
 
 class ItemReader:
@@ -79,3 +87,12 @@ class ItemReader:
                     found = Row.from_sql(row)
                     if matches_filter(found.value, filter):
                         yield found
+
+    def tally(self, namespaces: Sequence[tuple[str, ...]], now: float) -> list[TallyRow]:
+        """(namespace, kind, live items, newest update) per namespace and kind, in store order."""
+        found: list[TallyRow] = []
+        for chunk in chunks([ns_path(ns) for ns in namespaces]):
+            query = _TALLY.format(paths=marks(len(chunk)), live=LIVE)
+            for path, kind, count, newest in self.db.conn.execute(query, (*chunk, now)):
+                found.append((tuple(path.split(".")), kind, count, timestamp(newest)))
+        return found

@@ -46,9 +46,11 @@ from reverie.core.ports import (
     CommitResult,
     Expectation,
     NamespaceSearch,
+    NamespaceTally,
     NativeStore,
     PortOp,
     Write,
+    tallies_of,
 )
 from reverie.stores.embedded.ann import BackgroundBuilder, usearch_index
 from reverie.stores.embedded.cache import NamespaceCache
@@ -295,6 +297,15 @@ class EmbeddedStore(NativeStore):
         if refresh is not None:
             refresh.update(row.id for row, _ in hits if row.ttl_minutes is not None)
         return [row.search_item(score) for row, score in hits]
+
+    def tally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]:
+        """See :meth:`MemoryStorePort.tally`: one grouped query, no value decoded in Python."""
+        with self._db.session(), self._db.transaction(write=False):
+            rows = self._reader.tally(namespaces, time.time())
+        return tallies_of(namespaces, rows)
+
+    async def atally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]:
+        return await asyncio.to_thread(self.tally, namespaces)
 
     # ----------------------------------------------------------------- commits
 

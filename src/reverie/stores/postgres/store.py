@@ -25,7 +25,14 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from reverie.core.errors import StoreError
 from reverie.core.indexing import RankingOptions
 from reverie.core.limits import DEFAULT_LIMITS, Limits
-from reverie.core.ports import CommitResult, Expectation, NativeStore, PortOp, Write
+from reverie.core.ports import (
+    CommitResult,
+    Expectation,
+    NamespaceTally,
+    NativeStore,
+    PortOp,
+    Write,
+)
 from reverie.stores.postgres.batch import run_batch
 from reverie.stores.postgres.commit import run_commit
 from reverie.stores.postgres.indexing import index_settings
@@ -34,6 +41,7 @@ from reverie.stores.postgres.runner import AsyncRunner, SyncRunner
 from reverie.stores.postgres.schema import SchemaInfo, migrate
 from reverie.stores.postgres.search import SearchTuning
 from reverie.stores.postgres.settings import StoreSettings
+from reverie.stores.postgres.tally import run_tally
 from reverie.stores.postgres.ttl import TaskSweeper, ThreadSweeper, sweep, sweep_interval_s
 
 T = TypeVar("T")
@@ -131,6 +139,12 @@ class ReveriePostgresStore(_Configured):
     ) -> CommitResult:
         return await asyncio.to_thread(self.commit, list(expected), list(writes))
 
+    def tally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]:
+        return self._runner.run(run_tally(list(namespaces)))
+
+    async def atally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]:
+        return await asyncio.to_thread(self.tally, list(namespaces))
+
     # -- TTL -------------------------------------------------------------------------------
     def sweep_ttl(self) -> int:
         """Delete expired items now; returns how many."""
@@ -222,6 +236,12 @@ class ReverieAsyncPostgresStore(_Configured):
 
     def commit(self, expected: Sequence[Expectation], writes: Sequence[Write]) -> CommitResult:
         return self._on_loop(self.acommit(list(expected), list(writes)))
+
+    async def atally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]:
+        return await self._runner.run(run_tally(list(namespaces)))
+
+    def tally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]:
+        return self._on_loop(self.atally(list(namespaces)))
 
     def _on_loop(self, call: Coroutine[Any, Any, T]) -> T:
         if _running_loop() is self.loop:
