@@ -219,59 +219,13 @@ class NativeStore(BaseStore, ABC):
     ) -> CommitResult:
         """See :meth:`MemoryStorePort.commit`."""
 
+    @abstractmethod
     def tally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]:
-        """See :meth:`MemoryStorePort.tally`. This default reads every item through ``batch``;
-        Reverie's stores count in one query instead."""
-        return tally_by_search(self, namespaces)
+        """See :meth:`MemoryStorePort.tally`."""
 
+    @abstractmethod
     async def atally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]:
-        return await atally_by_search(self, namespaces)
-
-
-class _Tallying:
-    """One namespace's tally, built from the pages of an exact-namespace listing."""
-
-    PAGE = 500
-
-    def __init__(self, namespace: tuple[str, ...]) -> None:
-        self.rows: list[TallyRow] = []
-        self.search = NamespaceSearch(namespace, limit=self.PAGE, refresh_ttl=False)
-        self.done = False
-
-    def add(self, page: Result) -> None:
-        items = page if isinstance(page, list) else []
-        for item in items:
-            if isinstance(item, Item):
-                kind = item.value.get("kind")
-                kind = kind if isinstance(kind, str) else None
-                self.rows.append((self.search.namespace, kind, 1, item.updated_at))
-        self.done = len(items) < self.PAGE
-        self.search = self.search._replace(offset=self.search.offset + self.PAGE)
-
-
-def tally_by_search(
-    port: MemoryStorePort, namespaces: Sequence[tuple[str, ...]]
-) -> list[NamespaceTally]:
-    """:meth:`MemoryStorePort.tally` for any port: every item read, page by page."""
-    rows: list[TallyRow] = []
-    for namespace in dict.fromkeys(tuple(n) for n in namespaces):
-        tallying = _Tallying(namespace)
-        while not tallying.done:
-            tallying.add(port.batch([tallying.search])[0])
-        rows += tallying.rows
-    return tallies_of(namespaces, rows)
-
-
-async def atally_by_search(
-    port: MemoryStorePort, namespaces: Sequence[tuple[str, ...]]
-) -> list[NamespaceTally]:
-    rows: list[TallyRow] = []
-    for namespace in dict.fromkeys(tuple(n) for n in namespaces):
-        tallying = _Tallying(namespace)
-        while not tallying.done:
-            tallying.add((await port.abatch([tallying.search]))[0])
-        rows += tallying.rows
-    return tallies_of(namespaces, rows)
+        """See :meth:`MemoryStorePort.tally`."""
 
 
 def namespaces_touched(expected: Sequence[Expectation], writes: Sequence[Write]) -> list[str]:
@@ -347,11 +301,9 @@ __all__ = [
     "RestoredItem",
     "Write",
     "as_put",
-    "atally_by_search",
     "check_search_options",
     "namespaces_touched",
     "search_result",
     "tallies_of",
-    "tally_by_search",
     "write_target",
 ]

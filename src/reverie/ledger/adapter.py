@@ -42,15 +42,18 @@ from reverie.core.ports import (
     NativeStore,
     PortOp,
     RestoredItem,
+    TallyRow,
     Write,
     as_put,
-    atally_by_search,
     namespaces_touched,
     search_result,
-    tally_by_search,
+    tallies_of,
 )
 from reverie.core.requests import check_writes, checked_ops
 from reverie.ledger.locks import NamespaceLocks
+
+# Items read per page when counting a plain store's namespace.
+_TALLY_PAGE = 500
 
 
 class _StoreBatch(Effect[list[Result]]):
@@ -128,11 +131,31 @@ class LockingStoreAdapter:
             found = cast(list[SearchItem], page)
 
     def tally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]:
-        """See :meth:`MemoryStorePort.tally`: a plain store can only count what it hands back."""
-        return tally_by_search(self, namespaces)
+        """See :meth:`MemoryStorePort.tally`: a plain store can only count what it hands back,
+        so every item is read, page by page."""
+        return run(self._tally(namespaces))
 
     async def atally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]:
-        return await atally_by_search(self, namespaces)
+        return await arun(self._tally(namespaces))
+
+    def _tally(self, namespaces: Sequence[tuple[str, ...]]) -> Pipeline[list[NamespaceTally]]:
+        rows: list[TallyRow] = []
+        for namespace in dict.fromkeys(tuple(n) for n in namespaces):
+            request = NamespaceSearch(namespace, limit=_TALLY_PAGE, refresh_ttl=False)
+            while True:
+                (page,) = yield from self._batch([request])
+                found = page if isinstance(page, list) else []
+                for item in found:
+                    if not isinstance(item, Item):
+                        continue
+                    kind = item.value.get("kind")
+                    rows.append(
+                        (namespace, kind if isinstance(kind, str) else None, 1, item.updated_at)
+                    )
+                if len(found) < _TALLY_PAGE:
+                    break
+                request = request._replace(offset=request.offset + _TALLY_PAGE)
+        return tallies_of(namespaces, rows)
 
     # ----------------------------------------------------------------- commits
 
