@@ -5,7 +5,8 @@ Expired items are never returned (``LIVE``), whether or not a sweep has removed 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Generator, Sequence
 from typing import Any
 
 from reverie.core.ports import TallyRow
@@ -73,20 +74,42 @@ class ItemReader:
         now: float,
         filter: dict[str, Any] | None,
         exclude: set[int] | None = None,
-    ) -> Iterator[Row]:
-        """Live items matching ``filter``, in store order (namespace creation, then insertion)."""
+        skip: int = 0,
+    ) -> Generator[Row, None, int]:
+        """Live items matching ``filter``, in store order (namespace creation, then insertion),
+        after the first ``skip`` of them; returns how many of ``skip`` are still to pass over.
+
+        Skipped rows are never turned into items (and, without a filter, not even read), so a
+        deep page costs what the page itself holds, not everything before it.
+        """
         where, params = sql_prefilter(filter, "i.value")
         where = f" AND {where}" if where else ""
+        plain = filter is None and exclude is None
         for ns_id in ns_ids:
+            if plain and skip:
+                (count,) = self.db.conn.execute(
+                    f"SELECT count(*) FROM items i WHERE i.ns_id = ? AND {LIVE}", (ns_id, now)
+                ).fetchone()
+                if count <= skip:
+                    skip -= count
+                    continue
             cursor = self.db.conn.execute(
-                f"{_FROM} WHERE i.ns_id = ? AND {LIVE}{where} ORDER BY i.id",
-                (ns_id, now, *params),
+                f"{_FROM} WHERE i.ns_id = ? AND {LIVE}{where} ORDER BY i.id LIMIT -1 OFFSET ?",
+                (ns_id, now, *params, skip if plain else 0),
             )
+            if plain:
+                skip = 0
             for row in cursor:
-                if exclude is None or row[0] not in exclude:
-                    found = Row.from_sql(row)
-                    if matches_filter(found.value, filter):
-                        yield found
+                if exclude is not None and row[0] in exclude:
+                    continue
+                if skip:
+                    if matches_filter(json.loads(row[3]), filter):
+                        skip -= 1
+                    continue
+                found = Row.from_sql(row)
+                if matches_filter(found.value, filter):
+                    yield found
+        return skip
 
     def tally(self, namespaces: Sequence[tuple[str, ...]], now: float) -> list[TallyRow]:
         """(namespace, kind, live items, newest update) per namespace and kind, in store order."""

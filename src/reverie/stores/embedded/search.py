@@ -149,10 +149,12 @@ class Searcher:
                     if len(kept) >= wanted:
                         break
         else:
-            for row in self._scan(scopes, now):
+            # Store order: the rows before the page are passed over, not read as items.
+            for row in self._scan(scopes, now, skip=request.offset):
                 kept.append((row, None))
-                if len(kept) >= wanted:
+                if len(kept) >= request.limit:
                     break
+            return kept
         return kept[request.offset : wanted]
 
     def _scan(
@@ -160,9 +162,10 @@ class Searcher:
         scopes: list[tuple[list[Versioned], dict[str, Any] | None]],
         now: float,
         exclude: set[int] | None = None,
+        skip: int = 0,
     ) -> Iterator[Row]:
         for found, filter in scopes:
-            yield from self.reader.scan([n for n, _ in found], now, filter, exclude)
+            skip = yield from self.reader.scan([n for n, _ in found], now, filter, exclude, skip)
 
     def entry(self, namespace: Versioned) -> NamespaceEntry:
         """The namespace's cached search structures, reloaded if another process wrote."""
