@@ -153,3 +153,28 @@ def test_episode_context_lifts_the_reply_after_a_match(store: BaseStore) -> None
     # A named speaker's turns rank higher among equals.
     named = [h.key for h in search(store, "what did Bob say yes")]
     assert named[0] in {"e1-1", "e2-1"}
+
+
+def test_a_question_naming_a_day_finds_the_turns_of_that_day(store: BaseStore) -> None:
+    from reverie.cli.conversation import Message
+    from reverie.cli.episodes import store_episodes
+
+    # The same walk told on three days; the day the question names was stored last, so only
+    # the day itself can lift its turn above the others.
+    days = {"2023-07-03": "hello", "2023-06-13": "good morning", "2023-06-03": "hi again"}
+    for day, greeting in days.items():
+        said = f"{day}T10:00:00Z"
+        store_episodes(
+            store,
+            NS,
+            [
+                Message(role="user", name="Ann", content=greeting, created_at=said),
+                Message(
+                    role="user", name="Ann", content="we went hiking in the hills", created_at=said
+                ),  # fmt: skip
+            ],
+        )
+    hits = search(store, "Where did Ann go hiking on 3 June, 2023?")
+    walks = [h.value["content"] for h in hits if "hiking" in h.value["content"]["content"]]
+    assert len(walks) == 3
+    assert walks[0]["time"].startswith("2023-06-03")
