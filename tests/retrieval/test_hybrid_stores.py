@@ -178,3 +178,18 @@ def test_a_question_naming_a_day_finds_the_turns_of_that_day(store: BaseStore) -
     walks = [h.value["content"] for h in hits if "hiking" in h.value["content"]["content"]]
     assert len(walks) == 3
     assert walks[0]["time"].startswith("2023-06-03")
+
+
+def test_storing_a_conversation_again_adds_the_day_to_older_episodes(store: BaseStore) -> None:
+    from reverie.cli.conversation import Message
+    from reverie.cli.episodes import EPISODE_INDEX_FIELDS, store_episodes
+
+    said = "2023-06-03T10:00:00Z"
+    messages = [Message(role="user", name="Ann", content="we went hiking", created_at=said)]
+    (key,) = store_episodes(store, NS, messages).added
+    # As episodes were stored before they carried the day.
+    older = store.get(NS, key).value  # type: ignore[union-attr]
+    del older["context"]["when"]
+    store.put(NS, key, older, index=EPISODE_INDEX_FIELDS)
+    assert store_episodes(store, NS, messages).added == [key]
+    assert store.get(NS, key).value["context"]["when"] == "3 June 2023"  # type: ignore[union-attr]
