@@ -11,7 +11,7 @@ LangGraph's ``SqliteStore`` needs the sqlite-vec extension for vector search, wh
 do: puts (no embeddings, so its bulk rate is not comparable with the indexed stores'), and a
 filtered search without a query.
 
-Namespaces of 16,384 vectors or more are searched exactly through int8 codes that narrow the
+Namespaces of 4,096 vectors or more are searched exactly through int8 codes that narrow the
 candidates (see ``reverie.stores.embedded.quantized``); the 100k scenarios show that path.
 Where a scenario has one large namespace, the embedded store is also measured with its opt-in
 approximate-neighbour graph (``ann_threshold``): search latency, the graph's build time, and

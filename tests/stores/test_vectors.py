@@ -63,7 +63,7 @@ def test_narrowed_top_k_is_the_exact_top_k(data: str) -> None:
     """int8 narrowing may skip rows only when they provably cannot rank: on structureless,
     clustered, tied and nearly tied data alike, the top 100 equals a full float32 scan's."""
     rng = np.random.default_rng(3)
-    n, dims = QUANTIZED_MIN_ROWS + 4_016, 64  # a multiple of 50
+    n, dims = (QUANTIZED_MIN_ROWS // 50 + 80) * 50, 64  # past the threshold, a multiple of 50
     queries = _unit(rng.standard_normal((12, dims), dtype=np.float32))
     if data == "near_ties":
         # Rotated so that no coordinate is quantised exactly.
@@ -95,7 +95,8 @@ def test_items_with_several_vectors_narrow_to_the_exact_top_k(rows_per_item: int
     best row, and every item returned carries its best cosine over all its rows, so the top 100
     items and their scores equal a full scan's, also after removals and a shorter item."""
     rng = np.random.default_rng(11)
-    items, dims = QUANTIZED_MIN_ROWS // rows_per_item + 600, 48
+    # Enough rows that the top 100 items' rows are a small share of them (so narrowing runs).
+    items, dims = 2 * QUANTIZED_MIN_ROWS // rows_per_item + 600, 48
     centres = rng.standard_normal((30, dims), dtype=np.float32)
     entry = NamespaceVectors(version=0, dims=dims, matrix=np.empty((0, dims), dtype=np.float32))
     for item_id in range(items):
