@@ -29,6 +29,11 @@ def _postgres_listening() -> bool:
         return False
 
 
+# Whether this test session started the server, so it stops it at the end: a server left running
+# outlives its checkout (a deleted clone's server would still hold the port).
+_STARTED: list[bool] = []
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Start the throwaway PostgreSQL server the Postgres-backed tests need, where we may.
 
@@ -49,6 +54,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if result.returncode != 0:
         # The tests themselves then fail in CI with the reason; show the script's own words too.
         print(f"scripts/postgres.sh start failed:\n{result.stdout}{result.stderr}")
+    else:
+        _STARTED.append(True)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _STARTED:
+        subprocess.run(
+            ["bash", str(REPO / "scripts" / "postgres.sh"), "stop"],
+            capture_output=True,
+            check=False,
+        )
 
 
 @pytest.fixture(params=sorted(FACTORIES))
