@@ -2,11 +2,12 @@
 
 Every LoCoMo session is stored as one episode of chat turns (``benchmarks.locomo_data``), the
 way ``reverie ingest`` stores a chat export; for each question the turns cited as evidence are
-the relevant items. Turn-level recall@k: share of the evidence turns among the top k results.
-Session-level recall@k: sessions ranked by their best-ranked turn, share of the evidence
-sessions among the first k. The ranking is read until it names ten sessions: the first
-``DEPTH`` results, or ``SESSION_DEPTH`` when those name fewer (about a third of the questions,
-since the best turns of a session tend to rank together). Averaged over questions of categories 1-4 with evidence
+the relevant items. Turn-level recall@k: share of the evidence turns among the top k results
+of a search with ``limit=10``, what a default search returns (a deeper search ranks a larger
+pool of candidates, so its top 10 can differ). Session-level recall@k: sessions ranked by
+their best-ranked turn, share of the evidence sessions among the first k; the ranking is read
+until it names ten sessions (``SESSION_DEPTH`` results when the first ten name fewer, as they
+nearly always do). Averaged over questions of categories 1-4 with evidence
 (category 5 is unanswerable by design), LoCoMo's numbering (1 multi-hop, 2 temporal,
 3 open-domain, 4 single-hop).
 
@@ -61,7 +62,7 @@ CONFIGS: dict[str, tuple[str, str, RankingOptions | None]] = {
     "episodes, hybrid (default)": ("episodes", "hybrid", None),
 }
 TEXT = ["content.content"]  # the turn memories: their text, embedded and keyword-indexed
-DEPTH = 50  # results read per question for the turn metrics
+DEPTH = 10  # results read per question for the turn metrics: the default search limit
 SESSION_DEPTH = 1000  # read when DEPTH results name fewer than ten sessions
 SESSIONS = 10  # sessions the session metrics need ranked
 
@@ -338,6 +339,8 @@ def tables(results: dict[str, Any]) -> str:
                 ],
                 rows,
             )
+            + f"\n\nEach embedded-store figure is the median of {lat.get('rounds', 1)} passes over "
+            "the questions; the PostgreSQL row, one pass."
             + f"\n\nEmbedding LoCoMo turns (episode texts, batched): {lat['turns_per_s']:.0f} turns/s."
             + (
                 "\n\nThe PostgreSQL row searches the same memories and questions on a local server."
