@@ -6,8 +6,11 @@ expires; thread progress and usage accounting keep no TTL."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
@@ -36,35 +39,40 @@ MEMORY_PATHS = {
     ".".join(ns) for ns in (NS, history_namespace(NS), time_namespace(NS), past_namespace(NS))
 }
 
-Ttls = dict[tuple[str, str], float | None]  # (namespace path, key) -> ttl_minutes
+# (namespace path, key) -> ttl_minutes, or (with ``expiry=True``) expires_at in epoch seconds
+Ttls = dict[tuple[str, str], float | None]
+TtlReader = Callable[..., Ttls]
 
 
-def _embedded_ttls(path: Path) -> Ttls:
+def _embedded_ttls(path: Path, expiry: bool = False) -> Ttls:
+    column = "i.expires_at" if expiry else "i.ttl_minutes"
     conn = sqlite3.connect(path)
     try:
         rows = conn.execute(
-            "SELECT n.path, i.key, i.ttl_minutes FROM items i JOIN namespaces n ON n.id = i.ns_id"
+            f"SELECT n.path, i.key, {column} FROM items i JOIN namespaces n ON n.id = i.ns_id"
         ).fetchall()
     finally:
         conn.close()
     return {(prefix, key): ttl for prefix, key, ttl in rows}
 
 
-def _postgres_ttls(url: str) -> Ttls:
+def _postgres_ttls(url: str, expiry: bool = False) -> Ttls:
+    column = "extract(epoch FROM expires_at)" if expiry else "ttl_minutes"
     with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT prefix, key, ttl_minutes FROM store").fetchall()
+        rows = conn.execute(f"SELECT prefix, key, {column} FROM store").fetchall()
     return {(prefix, key): None if ttl is None else float(ttl) for prefix, key, ttl in rows}
 
 
 @contextlib.contextmanager
 def store_with(
     kind: str, tmp_path: Path, ttl: TTLConfig | None
-) -> Iterator[tuple[BaseStore, Callable[[], Ttls]]]:
-    """A fresh store of ``kind`` with TTL config ``ttl``, and a reader of every row's TTL."""
+) -> Iterator[tuple[BaseStore, TtlReader]]:
+    """A fresh store of ``kind`` with TTL config ``ttl``, and a reader of every row's TTL (or,
+    with ``expiry=True``, of when it expires)."""
     if kind == "embedded":
         path = tmp_path / "m.db"
         with EmbeddedStore(path, index=hashing_index(), ttl=ttl) as store:
-            yield store, lambda: _embedded_ttls(path)
+            yield store, functools.partial(_embedded_ttls, path)
         return
     from tests.postgres.support import fresh_database
 
@@ -72,7 +80,7 @@ def store_with(
         fresh_database() as url,
         open_postgres_store(url, index=hashing_index(), ttl=ttl) as pg_store,
     ):
-        yield pg_store, lambda: _postgres_ttls(url)
+        yield pg_store, functools.partial(_postgres_ttls, url)
 
 
 def _city_keeper(request: ScriptedRequest) -> Reply:
@@ -186,3 +194,44 @@ def test_episodes_stored_from_a_conversation_get_the_default_ttl(kind: str, tmp_
         report = store_episodes(store, ("episodes", "alice"), turns)
         assert len(report.added) == 2
         assert set(ttls().values()) == {60}
+
+
+def _memory_and_record_expiry(expiries: Ttls) -> tuple[float, float]:
+    """When the one memory of ``NS`` and its time record expire."""
+    (memory,) = [v for (prefix, _), v in expiries.items() if prefix == ".".join(NS)]
+    (record,) = [v for (prefix, _), v in expiries.items() if prefix == ".".join(time_namespace(NS))]
+    assert memory is not None and record is not None
+    return memory, record
+
+
+@pytest.mark.parametrize("kind", ["embedded", "postgres"])
+def test_reading_a_memory_through_reverie_keeps_its_time_record_alive_with_it(
+    kind: str, tmp_path: Path
+) -> None:
+    """A memory kept alive by being read must not outlive its time record: that would lose the
+    event time it was learnt from once the record expired."""
+    with store_with(kind, tmp_path, RETENTION) as (store, ttls):
+        _converse(store, "I live in Lyon.")
+        manager = create_memory_store_manager(ScriptedChatModel(), store=store)
+        (key,) = [i.key for i in store.search(NS)]
+        reads: list[Callable[[], object]] = [
+            lambda: manager.search(query="where does the user live", config=CONFIG),
+            lambda: manager.search(
+                query="where does the user live", as_of=datetime.now(timezone.utc), config=CONFIG
+            ),
+            lambda: manager.get(key, config=CONFIG),
+        ]
+        for read in reads:
+            before, _ = _memory_and_record_expiry(ttls(expiry=True))
+            time.sleep(0.6)
+            read()
+            memory, record = _memory_and_record_expiry(ttls(expiry=True))
+            assert memory > before + 0.5  # the read restarted the memory's lifetime ...
+            assert abs(record - memory) < 0.3  # ... and its record's with it
+
+        # A read that leaves lifetimes alone leaves both.
+        before_both = _memory_and_record_expiry(ttls(expiry=True))
+        time.sleep(0.6)
+        manager.search(query="where does the user live", refresh_ttl=False, config=CONFIG)
+        manager.get(key, refresh_ttl=False, config=CONFIG)
+        assert _memory_and_record_expiry(ttls(expiry=True)) == before_both

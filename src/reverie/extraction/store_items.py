@@ -26,10 +26,10 @@ from reverie.extraction.consolidation import DEFAULT_KEY, Consolidation
 from reverie.extraction.event_time import reference_time
 from reverie.extraction.run_config import checked_config, run_config, thread_id_of
 from reverie.extraction.schemas import SchemaToolkit
-from reverie.ledger.retention import store_default_ttl
+from reverie.ledger.retention import refreshes_records, store_default_ttl
 from reverie.ledger.search import SearchOptions
 from reverie.ledger.time_search import TimeQuery, Version, memory_timeline, search_in_time
-from reverie.ledger.timeline import Moment
+from reverie.ledger.timeline import Moment, time_namespace
 from reverie.ledger.writes import change_memory
 from reverie.retrieval.rerank import Reranker
 
@@ -117,9 +117,10 @@ class StoreItemsMixin:
         self, key: str, refresh_ttl: bool | None, config: RunnableConfig | None
     ) -> Pipeline[Item | None]:
         namespace = self.get_namespace(config)
-        (item,) = yield from StoreBatch(
-            self.port, [GetOp(namespace, key, refresh_ttl=self._refresh(refresh_ttl))]
-        )
+        reads = [GetOp(namespace, key, refresh_ttl=self._refresh(refresh_ttl))]
+        if refreshes_records(self.port, refresh_ttl):  # its time record lives as long as it
+            reads.append(GetOp(time_namespace(namespace), key, refresh_ttl=True))
+        item, *_ = yield from StoreBatch(self.port, reads)
         if isinstance(item, Item):
             return item
         default = self._default(config) if key == DEFAULT_KEY else None

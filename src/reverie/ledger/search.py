@@ -19,6 +19,7 @@ from reverie.core.errors import InputError
 from reverie.core.indexing import RankingOptions
 from reverie.core.namespace import RESERVED_ROOT
 from reverie.core.ports import MemoryStorePort, NamespaceSearch, check_search_options
+from reverie.ledger.retention import refresh_time_records
 
 if TYPE_CHECKING:  # rerankers build on LangChain's model classes, which a listing never needs
     from reverie.retrieval.rerank import Reranker
@@ -94,6 +95,7 @@ def search_memories(
         ranking=options.ranking,
     )
     items = visible(namespace, descendants, (yield from Search(port, request)))
+    yield from refresh_time_records(port, items, refresh_ttl)
     if reranking:
         assert rerank is not None and query
         depth = max(wanted, rerank_depth)

@@ -21,6 +21,7 @@ from reverie.core.dates import utc
 from reverie.core.effects import Pipeline, StoreBatch
 from reverie.core.errors import InputError
 from reverie.core.ports import AlsoSearched, MemoryStorePort, NamespaceSearch
+from reverie.ledger.retention import refresh_time_records
 from reverie.ledger.search import SearchOptions, search_memories, visible
 from reverie.ledger.timeline import TimeRecord, past_namespace, time_namespace
 
@@ -182,6 +183,7 @@ def search_in_time(
             current, past, place = _split_joint(tuple(namespace), listed)
         else:
             current = visible(namespace, descendants, listed)
+        yield from refresh_time_records(port, current, refresh_ttl)
         if len(results) > 1:
             past = [_as_memory(item) for item in cast(list[SearchItem], results[1])]
         # Ranked by relevance alone, the best ``wanted`` admitted current memories are all that
