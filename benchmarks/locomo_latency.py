@@ -36,7 +36,11 @@ class LiveQueries(Embeddings):
         return [self.table[t] for t in texts]
 
     def embed_query(self, text: str) -> list[float]:
-        return self.model.embed_query(text) if self.live else self.table[text]
+        if self.live:
+            return self.model.embed_query(text)
+        if text not in self.table:  # a question less its common words (see TableEmbeddings)
+            self.table[text] = self.model.embed_query(text)
+        return self.table[text]
 
 
 def fill(store: Any, conversations: list[Conversation], namespace: tuple[str, ...]) -> int:

@@ -52,7 +52,12 @@ from reverie.ledger import port_for
 from reverie.stores.embedded import EmbeddedStore
 
 BEFORE = RankingOptions(
-    rrf_k=10, keyword_weight=1.0, neighbour_weight=0, speaker_weight=0, episode_weight=0
+    rrf_k=10,
+    keyword_weight=1.0,
+    neighbour_weight=0,
+    speaker_weight=0,
+    episode_weight=0,
+    common_word_share=None,
 )
 # name -> (stored as, search mode, ranking options; None: the store's defaults)
 CONFIGS: dict[str, tuple[str, str, RankingOptions | None]] = {
@@ -68,15 +73,20 @@ SESSIONS = 10  # sessions the session metrics need ranked
 
 
 class TableEmbeddings(Embeddings):
-    """Serves vectors computed once up front, so every configuration sees identical ones."""
+    """Serves vectors computed once up front, so every configuration sees identical ones. A
+    query text not in the table (a hybrid search embeds a question without the words most
+    memories share, ``reverie.retrieval.query_text``) is embedded by ``model`` once and kept."""
 
-    def __init__(self, table: dict[str, list[float]]) -> None:
+    def __init__(self, table: dict[str, list[float]], model: Embeddings | None = None) -> None:
         self.table = table
+        self.model = model
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return [self.table[t] for t in texts]
 
     def embed_query(self, text: str) -> list[float]:
+        if text not in self.table and self.model is not None:
+            self.table[text] = self.model.embed_query(text)
         return self.table[text]
 
 
@@ -259,7 +269,7 @@ def run(quick: bool) -> None:
     conversations = load(quick)
     texts = texts_to_embed(conversations)
     table, embed_s = embed_cached(model, texts, questions_of(conversations))
-    index = {"dims": len(next(iter(table.values()))), "embed": TableEmbeddings(table)}
+    index = {"dims": len(next(iter(table.values()))), "embed": TableEmbeddings(table, model)}
     results: dict[str, Any] = {
         "quick": quick,
         "conversations": len(conversations),

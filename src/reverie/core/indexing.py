@@ -120,6 +120,9 @@ class RankingOptions:
       higher.
     - ``episode_weight``: share of the best fused score of a memory's episode added to it.
     - ``pool``: candidates taken from each ranking (at least; more for deep pages).
+    - ``common_word_share``: words found in at least this share of the memories searched are
+      left out of the text embedded for the query (``reverie.retrieval.query_text``); None
+      embeds the query whole.
     """
 
     rrf_k: float = 20.0
@@ -128,6 +131,7 @@ class RankingOptions:
     speaker_weight: float = 1.0
     episode_weight: float = 0.5
     pool: int = 100
+    common_word_share: float | None = 0.6
 
     def __post_init__(self) -> None:
         if not self.rrf_k > 0:
@@ -138,11 +142,30 @@ class RankingOptions:
                 raise ConfigurationError(f"{name} must be a number from 0 to 100, got {weight!r}.")
         if not isinstance(self.pool, int) or self.pool < 1:
             raise ConfigurationError(f"pool must be a positive integer, got {self.pool!r}.")
+        share = self.common_word_share
+        if share is not None and (
+            isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1
+        ):
+            raise ConfigurationError(
+                f"common_word_share must be a share above 0 and at most 1 (or None to embed "
+                f"queries whole), got {share!r}."
+            )
+
+    @property
+    def vector_share(self) -> float | None:
+        """The ``common_word_share`` that applies: None when no keyword ranking sees the query."""
+        return self.common_word_share if self.keyword_weight else None
 
     @classmethod
     def plain(cls) -> RankingOptions:
         """Reciprocal rank fusion of the two rankings only, no context features."""
-        return cls(keyword_weight=1.0, neighbour_weight=0.0, speaker_weight=0.0, episode_weight=0.0)
+        return cls(
+            keyword_weight=1.0,
+            neighbour_weight=0.0,
+            speaker_weight=0.0,
+            episode_weight=0.0,
+            common_word_share=None,
+        )
 
     @classmethod
     def vector_only(cls) -> RankingOptions:

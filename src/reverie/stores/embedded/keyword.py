@@ -154,6 +154,17 @@ class NamespaceKeywords:
             self._norm_key = key
         return self._norm
 
+    def frequencies(self, wanted: list[str]) -> dict[str, int]:
+        """How many live documents contain each of the terms ``wanted``."""
+        _, _, alive = self._doc_arrays()
+        found: dict[str, int] = {}
+        for term in wanted:
+            postings = self.postings(term)
+            if postings is not None:
+                docs = postings[0]
+                found[term] = len(docs) if alive.all() else int(alive[docs].sum())
+        return found
+
     def scores(self, query: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         """(item id, BM25 > 0) of every live document sharing a word with ``query``."""
         terms = list(dict.fromkeys(tokens(query)))[:MAX_QUERY_TERMS]

@@ -99,7 +99,12 @@ class Plan:
     ops: list[PortOp]
     puts: dict[tuple[tuple[str, ...], str], PutPlan]
     texts: list[str]
-    queries: list[str]
+    queries: list[str]  # the texts embedded for the searches' queries
+    # query -> the text embedded for it, where that is not the query itself
+    vector_texts: dict[str, str] = field(default_factory=dict)
+
+    def vector_text(self, query: str | None) -> str:
+        return self.vector_texts.get(query or "", query or "")
 
 
 @dataclass

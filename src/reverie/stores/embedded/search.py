@@ -11,6 +11,7 @@ needs it; items with nothing to rank by come last, in store order.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from reverie.core.indexing import EpisodeFields, RankingOptions
+from reverie.retrieval.query_text import query_terms, shared_share, vector_text
 from reverie.stores.embedded.ann import MAX_CANDIDATES, recall_at
 from reverie.stores.embedded.cache import NamespaceCache, NamespaceEntry
 from reverie.stores.embedded.database import StoreFile
@@ -112,6 +114,22 @@ class Searcher:
             if self.workers > 1
             else None
         )
+
+    def vector_text(self, query: str, requests: list[SearchRequest]) -> str:
+        """The text embedded for ``query``, which ``requests`` search: in hybrid ranking,
+        without the words most of their memories contain (``reverie.retrieval.query_text``)."""
+        share = shared_share((r.ranking or self.ranking).vector_share for r in requests)
+        wanted = query_terms(query) if self.mode == "hybrid" and share is not None else []
+        if not wanted:
+            return query
+        frequency: Counter[str] = Counter()
+        memories = 0
+        searched = {n for r in requests for found, _ in r.scopes() for n in found}
+        for namespace in searched:
+            index = self.entry(namespace).keyword_index(self.db.conn)
+            memories += index.live_docs
+            frequency.update(index.frequencies(wanted))
+        return vector_text(query, frequency, memories, share)
 
     def close(self) -> None:
         if self.pool is not None:

@@ -64,6 +64,7 @@ from reverie.stores.embedded.rows import Plan, Row
 from reverie.stores.embedded.search import AlsoRanked, Searcher, SearchRequest
 from reverie.stores.embedded.sweeper import Sweeper
 from reverie.stores.embedded.ttl import Expiry
+from reverie.stores.embedded.vectors import FloatArray
 from reverie.stores.embedded.writer import Applied, Writer
 
 
@@ -206,16 +207,39 @@ class EmbeddedStore(NativeStore):
 
     def batch(self, ops: Iterable[PortOp]) -> list[Result]:
         plan = self._plan(ops)
+        if plan.queries:
+            plan = self._with_vector_texts(plan)
         return self._execute(plan, self._embedder.embed(plan))
 
     async def abatch(self, ops: Iterable[PortOp]) -> list[Result]:
         plan = self._plan(ops)
+        if plan.queries:  # reads the keyword indexes: off the event loop
+            plan = await asyncio.to_thread(self._with_vector_texts, plan)
         embedded = await self._embedder.aembed(plan)
         return await asyncio.to_thread(self._execute, plan, embedded)
 
     def _plan(self, ops: Iterable[PortOp]) -> Plan:
         embed_queries = self.embeddings is not None and self.search_mode != "keyword"
         return self._planner.plan(ops, embed_queries=embed_queries)
+
+    def _with_vector_texts(self, plan: Plan) -> Plan:
+        """``plan`` with the text to embed for each query: the query less the words most of the
+        memories it searches share (``reverie.retrieval.query_text``); the searches of one
+        query in a batch share one vector, so their scores stay comparable."""
+        if self._searcher.mode != "hybrid":
+            return plan
+        searched: dict[str, list[SearchOp | NamespaceSearch]] = {}
+        for op in plan.ops:
+            if isinstance(op, (SearchOp, NamespaceSearch)) and op.query:
+                searched.setdefault(op.query, []).append(op)
+        with self._db.transaction(write=False):
+            for query, ops in searched.items():
+                text = self._searcher.vector_text(query, [self._request(op) for op in ops])
+                if text != query:
+                    plan.vector_texts[query] = text
+        if plan.vector_texts:
+            plan.queries = list(dict.fromkeys(plan.vector_text(q) for q in plan.queries))
+        return plan
 
     def _execute(self, plan: Plan, embedded: Embedded) -> list[Result]:
         """Run a planned batch: reads first (they see the state before its puts), then the
@@ -227,7 +251,10 @@ class EmbeddedStore(NativeStore):
                 now = time.time()
                 gets = [(tuple(op.namespace), op.key) for op in plan.ops if isinstance(op, GetOp)]
                 rows = self._reader.get_many(gets, now) if len(gets) > 1 else None
-                results = [self._read(op, embedded, now, refresh, rows) for op in plan.ops]
+                results = [
+                    self._read(op, embedded, now, refresh, rows, plan.vector_text(op_query(op)))
+                    for op in plan.ops
+                ]
                 if plan.puts:
                     applied = self._writer.apply(plan, embedded.by_text, now)
                     self._expiry.refresh(refresh, now)
@@ -244,6 +271,7 @@ class EmbeddedStore(NativeStore):
         now: float,
         refresh: set[int],
         rows: dict[tuple[tuple[str, ...], str], Row] | None = None,
+        vector_text: str = "",
     ) -> Result:
         if isinstance(op, GetOp):
             if rows is not None:  # several gets in one batch were read together
@@ -256,44 +284,48 @@ class EmbeddedStore(NativeStore):
                 refresh.add(row.id)
             return row.item()
         if isinstance(op, SearchOp):
-            found = self._namespaces.under(op.namespace_prefix)
-            return self._search(op, found, embedded, now, refresh if op.refresh_ttl else None)
+            query_vector = embedded.queries.get(vector_text)
+            return self._search(op, query_vector, now, refresh if op.refresh_ttl else None)
         if isinstance(op, NamespaceSearch):
-            if op.descendants:
-                found = self._namespaces.under(op.namespace)
-            else:
-                found = self._namespaces.exactly(op.namespace)
             refreshes = self._expiry.refresh_on_read if op.refresh_ttl is None else op.refresh_ttl
-            return self._search(op, found, embedded, now, refresh if refreshes else None)
+            query_vector = embedded.queries.get(vector_text)
+            return self._search(op, query_vector, now, refresh if refreshes else None)
         if isinstance(op, ListNamespacesOp):
             return self._namespaces.listing(op, now)
         return None  # a put: written after the reads
 
+    def _request(self, op: SearchOp | NamespaceSearch) -> SearchRequest:
+        """``op`` with its namespaces resolved (callers hold a transaction)."""
+        if isinstance(op, SearchOp):
+            found = self._namespaces.under(op.namespace_prefix)
+            return SearchRequest(found, op.query, op.filter, op.limit, op.offset)
+        if op.descendants:
+            found = self._namespaces.under(op.namespace)
+        else:
+            found = self._namespaces.exactly(op.namespace)
+        return SearchRequest(
+            found,
+            op.query,
+            op.filter,
+            op.limit,
+            op.offset,
+            min_score=op.min_score,
+            diversity=op.diversity,
+            ranking=op.ranking,
+            also=tuple(
+                AlsoRanked(tuple(a.namespace), self._namespaces.exactly(a.namespace), a.filter)
+                for a in op.also
+            ),
+        )
+
     def _search(
         self,
         op: SearchOp | NamespaceSearch,
-        namespaces: list[tuple[int, int]],
-        embedded: Embedded,
+        query_vector: FloatArray | None,
         now: float,
         refresh: set[int] | None,
     ) -> list[SearchItem]:
-        request = SearchRequest(namespaces, op.query, op.filter, op.limit, op.offset)
-        if isinstance(op, NamespaceSearch):
-            request = SearchRequest(
-                namespaces,
-                op.query,
-                op.filter,
-                op.limit,
-                op.offset,
-                min_score=op.min_score,
-                diversity=op.diversity,
-                ranking=op.ranking,
-                also=tuple(
-                    AlsoRanked(tuple(a.namespace), self._namespaces.exactly(a.namespace), a.filter)
-                    for a in op.also
-                ),
-            )
-        hits = self._searcher.search(request, embedded.queries.get(op.query or ""), now)
+        hits = self._searcher.search(self._request(op), query_vector, now)
         if refresh is not None:
             refresh.update(row.id for row, _ in hits if row.ttl_minutes is not None)
         return [row.search_item(score) for row, score in hits]
@@ -360,3 +392,8 @@ def _check_search_mode(mode: str) -> None:
         raise ConfigurationError(
             f"search_mode must be one of {', '.join(SEARCH_MODES)}; got {mode!r}."
         )
+
+
+def op_query(op: PortOp) -> str | None:
+    """A search's query (None for other operations)."""
+    return op.query if isinstance(op, (SearchOp, NamespaceSearch)) else None

@@ -16,11 +16,13 @@ from reverie.core.errors import InputError
 from reverie.core.joint_search import split_joint
 from reverie.core.ports import NamespaceSearch, PortOp
 from reverie.core.requests import checked_ops
+from reverie.retrieval.query_text import shared_share
+from reverie.stores.postgres import hybrid
 from reverie.stores.postgres.namespaces import checked, list_namespaces, lock_namespaces
 from reverie.stores.postgres.rows import get_items, item_key, refresh_ttl, to_item
 from reverie.stores.postgres.search import SearchRequest, search
 from reverie.stores.postgres.settings import StoreSettings
-from reverie.stores.postgres.steps import Embed, Plan, Transaction
+from reverie.stores.postgres.steps import Embed, Plan, Release, Transaction
 from reverie.stores.postgres.writes import prepare, write_rows
 
 
@@ -56,9 +58,10 @@ def _run_checked(ops: Sequence[PortOp], settings: StoreSettings) -> Plan[list[Re
     document_vectors = yield from Embed(tuple(prepared.texts))
     queries = [r.query for _, r in searches if r.query and settings.index is not None]
     distinct_queries = tuple(dict.fromkeys(q for q in queries if q is not None))
-    query_vectors = dict(
-        zip(distinct_queries, (yield from Embed(distinct_queries, query=True)), strict=True)
-    )
+    vector_texts = yield from _vector_texts([r for _, r in searches], settings)
+    texts = tuple(dict.fromkeys(vector_texts.get(q, q) for q in distinct_queries))
+    vectors = dict(zip(texts, (yield from Embed(texts, query=True)), strict=True))
+    query_vectors = {q: vectors[vector_texts.get(q, q)] for q in distinct_queries}
 
     vector_searches = any(r.query for _, r in searches) and settings.searches_need_transaction
     if puts or vector_searches:
@@ -79,6 +82,32 @@ def _run_checked(ops: Sequence[PortOp], settings: StoreSettings) -> Plan[list[Re
     if prepared.rows:
         yield from write_rows(prepared, document_vectors, settings.schema, settings.index)
     return results
+
+
+def _vector_texts(searches: list[SearchRequest], settings: StoreSettings) -> Plan[dict[str, str]]:
+    """Query -> the text embedded for it, where that is not the query itself: in hybrid
+    ranking, the query less the words most of the memories it searches share (``hybrid``);
+    the searches of one query in a batch share one vector, so their scores stay comparable.
+    The connection those counts took is handed back before the queries are embedded."""
+    vectors = settings.vector_search
+    if vectors is None or vectors.ranking is None or settings.index is None:
+        return {}
+    default = vectors.ranking
+    searched: dict[str, list[SearchRequest]] = {}
+    for request in searches:
+        if request.query:
+            searched.setdefault(request.query, []).append(request)
+    found: dict[str, str] = {}
+    for query, requests in searched.items():
+        share = shared_share((r.ranking or default).vector_share for r in requests)
+        if share is not None:
+            scopes = [(r.namespace, r.descendants) for r in requests]
+            text = yield from hybrid.vector_text(query, scopes, share)
+            if text != query:
+                found[query] = text
+    if searched:
+        yield from Release()
+    return found
 
 
 def _request(op: SearchOp | NamespaceSearch, settings: StoreSettings) -> SearchRequest:

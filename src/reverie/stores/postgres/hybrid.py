@@ -19,6 +19,8 @@ import numpy as np
 from reverie.core.indexing import RankingOptions
 from reverie.retrieval.diversity import diversify
 from reverie.retrieval.fusion import Pool, rank_pool
+from reverie.retrieval.query_text import query_terms
+from reverie.retrieval.query_text import vector_text as common_words_removed
 from reverie.retrieval.terms import terms
 from reverie.stores.postgres.filters import filter_clause
 from reverie.stores.postgres.indexing import IndexSettings
@@ -100,6 +102,36 @@ def keyword_candidates(
         sql = _BM25_FILTERED.format(filters=filters, **formats)
         rows = yield from Sql(sql, [wanted, *docs_params, *filter_params, pool])
     return {(r["prefix"], r["key"]): float(r["bm25"]) for r in rows}
+
+
+def vector_text(
+    query: str, scopes: Sequence[tuple[tuple[str, ...], bool]], share: float
+) -> Plan[str]:
+    """The text embedded for ``query``, searched in ``scopes`` ((namespace, descendants)):
+    without the words found in at least ``share`` of their memories
+    (``reverie.retrieval.query_text``), from the keyword index's document counts, as the
+    embedded store counts them."""
+    wanted = query_terms(query)[:MAX_QUERY_TERMS]
+    if not wanted or not scopes:
+        return query
+    terms_where: list[str] = []
+    docs_where: list[str] = []
+    params: list[Any] = []
+    for column, where in (("t.prefix", terms_where), ("d.prefix", docs_where)):
+        for namespace, descendants in dict.fromkeys(scopes):
+            clause, clause_params = scope(column, namespace, descendants)
+            where.append(clause)
+            params += clause_params
+    rows = yield from Sql(
+        "SELECT q.term, (SELECT count(*) FROM reverie_terms AS t "
+        f"WHERE ({' OR '.join(terms_where)}) AND t.term = q.term) AS df, "
+        f"(SELECT count(*) FROM reverie_keyword_docs AS d WHERE {' OR '.join(docs_where)}) AS n "
+        "FROM unnest(%s::text[]) AS q(term)",
+        [*params, wanted],
+    )
+    memories = int(rows[0]["n"]) if rows else 0
+    frequency = {r["term"]: int(r["df"]) for r in rows}
+    return common_words_removed(query, frequency, memories, share)
 
 
 def _context_columns(index: IndexSettings) -> tuple[str, list[Any]]:

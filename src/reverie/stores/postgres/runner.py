@@ -1,7 +1,8 @@
 """Performing plans (``steps.py``) on a connection pool: blocking, or on an event loop.
 
 The runners hold no logic of their own. A connection is taken from the pool at a plan's first
-statement (so embedding, which comes first, holds none) and handed back when the plan ends.
+statement (so embedding, which comes first, holds none) and handed back when the plan ends or
+releases it.
 Errors become typed Reverie errors: an unreachable server or a broken connection is a
 :class:`StoreError` saying the server is unavailable (the pool reconnects by itself once it is
 back); a value PostgreSQL cannot store, a constraint or a row over its size limits is an
@@ -20,7 +21,7 @@ from langchain_core.embeddings import Embeddings
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from reverie.core.errors import InputError, ReverieError, StoreError
-from reverie.stores.postgres.steps import Embed, Plan, Sql, Step, Transaction
+from reverie.stores.postgres.steps import Embed, Plan, Release, Sql, Step, Transaction
 
 T = TypeVar("T")
 
@@ -46,6 +47,9 @@ class SyncRunner:
                 while True:
                     if isinstance(step, Embed):
                         reply: Any = self._embed(step)
+                    elif isinstance(step, Release):
+                        held.close()  # commits a transaction, returns the connection
+                        conn, reply = None, None
                     else:
                         if conn is None:
                             conn = held.enter_context(self.pool.connection())
@@ -83,6 +87,9 @@ class AsyncRunner:
                     while True:
                         if isinstance(step, Embed):
                             reply: Any = await self._embed(step)
+                        elif isinstance(step, Release):
+                            await held.aclose()  # commits a transaction, returns the connection
+                            conn, reply = None, None
                         else:
                             if conn is None:
                                 conn = await held.enter_async_context(self.pool.connection())

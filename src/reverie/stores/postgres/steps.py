@@ -7,8 +7,8 @@ Transaction()`` makes every later statement of the plan one transaction, committ
 returns and rolled back if it raises. The sync and async runners (``runner.py``) only perform
 steps: they decide nothing.
 
-A plan embeds before its first statement, so embedding never holds a connection, a transaction
-or a lock.
+A plan embeds before its first statement, or after ``yield from Release()``, so embedding never
+holds a connection, a transaction or a lock.
 """
 
 from __future__ import annotations
@@ -58,5 +58,14 @@ class Transaction:
         yield self
 
 
-Step = Sql | Embed | Transaction
+@dataclass(frozen=True)
+class Release:
+    """Hand the connection back (committing what it did) before a slow step, such as embedding
+    a query after reading what decides its text; the next statement takes one again."""
+
+    def __iter__(self) -> Generator[Step, Any, None]:
+        yield self
+
+
+Step = Sql | Embed | Transaction | Release
 Plan = Generator[Step, Any, T]
