@@ -59,6 +59,7 @@ class CachedEmbeddings(Embeddings):
     def __init__(self, table: dict[str, np.ndarray], query_model: Embeddings | None = None):
         self.table = table
         self.query_model = query_model
+        self._by_id: dict[str, str] | None = None
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         # numpy rows where lists are declared, on purpose: the stores take them without a copy.
@@ -67,7 +68,18 @@ class CachedEmbeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         if self.query_model is not None:
             return self.query_model.embed_query(text)
-        return self.table[text]  # type: ignore[return-value]  # a numpy row, as above
+        found = self.table.get(text)
+        if found is None:
+            # A hybrid search embeds the query less the words most memories share
+            # (``reverie.retrieval.query_text``): the same question, known by its first word.
+            found = self.table[self._queries()[text.split()[0]]]
+        return found  # type: ignore[return-value]  # a numpy row, as above
+
+    def _queries(self) -> dict[str, str]:
+        """Query id ("q12") -> query text."""
+        if self._by_id is None:
+            self._by_id = {t.split()[0]: t for t in self.table if t.startswith("q")}
+        return self._by_id
 
 
 class Dataset:

@@ -235,3 +235,24 @@ def test_reading_a_memory_through_reverie_keeps_its_time_record_alive_with_it(
         manager.search(query="where does the user live", refresh_ttl=False, config=CONFIG)
         manager.get(key, refresh_ttl=False, config=CONFIG)
         assert _memory_and_record_expiry(ttls(expiry=True)) == before_both
+
+
+@pytest.mark.parametrize("kind", ["embedded", "postgres"])
+def test_without_a_ttl_policy_an_explicit_refresh_keeps_the_record_alive(
+    kind: str, tmp_path: Path
+) -> None:
+    """A memory put with its own ttl in a store without a TTL config: checking every read for
+    such memories would cost every user a read, so only a read that asks for the refresh by
+    name restarts its time record (docs/stores.md says so)."""
+    with store_with(kind, tmp_path, None) as (store, ttls):
+        manager = create_memory_store_manager(ScriptedChatModel(), store=store)
+        manager.put("k", "User plays the cello", ttl=5, config=CONFIG)
+        before, record_before = _memory_and_record_expiry(ttls(expiry=True))
+        time.sleep(0.6)
+        manager.search(query="cello", config=CONFIG)
+        memory, record = _memory_and_record_expiry(ttls(expiry=True))
+        assert memory > before + 0.5 and record == record_before
+        time.sleep(0.6)
+        manager.search(query="cello", refresh_ttl=True, config=CONFIG)
+        memory, record = _memory_and_record_expiry(ttls(expiry=True))
+        assert abs(record - memory) < 0.3

@@ -82,8 +82,9 @@ def test_a_word_most_memories_share_is_left_out_of_the_querys_vector(
         # see the word left out. And the option turns it off.
         embedder.queries.clear()
         search(store, QUESTION, ranking=RankingOptions.vector_only())
+        search(store, QUESTION, ranking=RankingOptions.plain())
         search(store, QUESTION, ranking=RankingOptions(common_word_share=None))
-        assert embedder.queries == [QUESTION, QUESTION]
+        assert embedder.queries == [QUESTION, QUESTION, QUESTION]
         # A lower share leaves out a word in half the memories, which the default keeps.
         embedder.queries.clear()
         search(store, "Melanie kids pottery")
