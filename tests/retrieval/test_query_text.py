@@ -77,6 +77,10 @@ def test_a_word_most_memories_share_is_left_out_of_the_querys_vector(
         for item in found:
             assert item.score == pytest.approx(cosine(WITHOUT_NAME, item.value["text"]), abs=1e-6)
         assert all("pottery" in item.value["text"] for item in found[:3])
+        # A prefix search (this namespace and those below it) counts the same memories.
+        embedder.queries.clear()
+        store.search(NS[:1], query=QUESTION)
+        assert embedder.queries == [WITHOUT_NAME]
 
         # Ranked by vectors alone, the whole question is embedded: no keyword ranking would
         # see the word left out. And the option turns it off.

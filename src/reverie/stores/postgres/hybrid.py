@@ -114,18 +114,21 @@ def vector_text(
     wanted = query_terms(query)[:MAX_QUERY_TERMS]
     if not wanted or not scopes:
         return query
-    terms_where: list[str] = []
-    docs_where: list[str] = []
+    where: list[str] = []
     params: list[Any] = []
-    for column, where in (("t.prefix", terms_where), ("d.prefix", docs_where)):
-        for namespace, descendants in dict.fromkeys(scopes):
-            clause, clause_params = scope(column, namespace, descendants)
-            where.append(clause)
-            params += clause_params
+    for namespace, descendants in dict.fromkeys(scopes):
+        clause, clause_params = scope("d.prefix", namespace, descendants)
+        where.append(clause)
+        params += clause_params
+    # Each namespace's postings are counted by (prefix, term), through the primary key, as the
+    # BM25 statement reads them: a prefix condition on the postings themselves scanned every
+    # posting below it (75 ms at 10k memories).
     rows = yield from Sql(
-        "SELECT q.term, (SELECT count(*) FROM reverie_terms AS t "
-        f"WHERE ({' OR '.join(terms_where)}) AND t.term = q.term) AS df, "
-        f"(SELECT count(*) FROM reverie_keyword_docs AS d WHERE {' OR '.join(docs_where)}) AS n "
+        "WITH docs AS (SELECT d.prefix, count(*) AS n FROM reverie_keyword_docs AS d "
+        f"WHERE {' OR '.join(where)} GROUP BY d.prefix) "
+        "SELECT q.term, (SELECT coalesce(sum(docs.n), 0) FROM docs) AS n, "
+        "(SELECT coalesce(sum(c.df), 0) FROM docs CROSS JOIN LATERAL (SELECT count(*) AS df "
+        "FROM reverie_terms AS t WHERE t.prefix = docs.prefix AND t.term = q.term) AS c) AS df "
         "FROM unnest(%s::text[]) AS q(term)",
         [*params, wanted],
     )
