@@ -5,6 +5,8 @@ score still the cosine to the vector searched with."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,19 @@ def chat(turns: int) -> list[PutOp]:
     ]
 
 
+@contextlib.contextmanager
+def chat_store(
+    backend: str, tmp_path: Path, turns: int
+) -> Iterator[tuple[BaseStore, RecordingEmbeddings]]:
+    """A ``backend`` store holding ``chat(turns)``, and its embedder with no query recorded."""
+    embedder = RecordingEmbeddings()
+    index = {"dims": 64, "embed": embedder, "fields": ["text"]}
+    with FACTORIES[backend](tmp_path, index) as store:  # type: ignore[arg-type]
+        store.batch(chat(turns))
+        embedder.queries.clear()
+        yield store, embedder
+
+
 def search(store: BaseStore, query: str, **options: Any) -> list[SearchItem]:
     (found,) = port_for(store).batch([NamespaceSearch(NS, query=query, limit=5, **options)])
     return found  # type: ignore[return-value]
@@ -66,11 +81,7 @@ def search(store: BaseStore, query: str, **options: Any) -> list[SearchItem]:
 def test_a_word_most_memories_share_is_left_out_of_the_querys_vector(
     backend: str, tmp_path: Path
 ) -> None:
-    embedder = RecordingEmbeddings()
-    index = {"dims": 64, "embed": embedder, "fields": ["text"]}
-    with FACTORIES[backend](tmp_path, index) as store:  # type: ignore[arg-type]
-        store.batch(chat(MIN_MEMORIES + 10))
-        embedder.queries.clear()
+    with chat_store(backend, tmp_path, MIN_MEMORIES + 10) as (store, embedder):
         found = search(store, QUESTION)
         assert embedder.queries == [WITHOUT_NAME]
         # The scores are the cosines to the vector searched with, so thresholds keep working.
@@ -100,11 +111,7 @@ def test_a_word_most_memories_share_is_left_out_of_the_querys_vector(
 def test_a_few_memories_say_too_little_and_the_query_is_embedded_whole(
     backend: str, tmp_path: Path
 ) -> None:
-    embedder = RecordingEmbeddings()
-    index = {"dims": 64, "embed": embedder, "fields": ["text"]}
-    with FACTORIES[backend](tmp_path, index) as store:  # type: ignore[arg-type]
-        store.batch(chat(MIN_MEMORIES - 1))
-        embedder.queries.clear()
+    with chat_store(backend, tmp_path, MIN_MEMORIES - 1) as (store, embedder):
         search(store, QUESTION)
         assert embedder.queries == [QUESTION]
 

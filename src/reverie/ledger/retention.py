@@ -6,8 +6,8 @@ passes no ``ttl``; a raw ``PutOp`` with ``ttl=None`` never expires. Reverie's wr
 records they keep about it (audit trail, timeline), so nothing about a memory outlives it.
 
 A read that restarts a memory's lifetime (``refresh_ttl``, LangGraph's ``refresh_on_read``)
-restarts its time record's too when the read goes through Reverie (the manager, the tools, the
-executors, the CLI, the MCP server): otherwise a memory kept alive by being read would outlive
+restarts its time record's too when the read goes through Reverie's ledger (the manager, the
+tools, the executors, the MCP server, the CLI's search): otherwise a memory kept alive by being read would outlive
 its record and fall back to "true since first stored", losing the event time it was learnt
 from. A read straight from the LangGraph store refreshes the memory only.
 """

@@ -23,13 +23,15 @@ from collections.abc import Iterable, Mapping
 from reverie.retrieval.terms import terms
 
 MIN_MEMORIES = 50  # fewer keyword-indexed memories than this: frequencies say too little
+MAX_TERMS = 32  # as both stores' keyword search
 # A word, with its possessive ("Melanie's") and any space before it.
 _WORD = re.compile(r"\s*(\w+)(?:['\u2019]s\b)?", re.UNICODE)
 
 
 def query_terms(query: str) -> list[str]:
-    """The distinct keyword terms of ``query``: whose frequencies :func:`vector_text` needs."""
-    return list(dict.fromkeys(terms(query)))
+    """The distinct keyword terms of ``query`` whose frequencies :func:`vector_text` needs: the
+    first ``MAX_TERMS``, as keyword search reads them (a word past them is never left out)."""
+    return list(dict.fromkeys(terms(query)))[:MAX_TERMS]
 
 
 def vector_text(

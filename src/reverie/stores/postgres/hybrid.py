@@ -111,7 +111,7 @@ def vector_text(
     without the words found in at least ``share`` of their memories
     (``reverie.retrieval.query_text``), from the keyword index's document counts, as the
     embedded store counts them."""
-    wanted = query_terms(query)[:MAX_QUERY_TERMS]
+    wanted = query_terms(query)
     if not wanted or not scopes:
         return query
     where: list[str] = []
