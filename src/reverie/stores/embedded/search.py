@@ -115,11 +115,17 @@ class Searcher:
             else None
         )
 
-    def vector_text(self, query: str, requests: list[SearchRequest]) -> str:
-        """The text embedded for ``query``, which ``requests`` search: in hybrid ranking,
-        without the words most of their memories contain (``reverie.retrieval.query_text``)."""
-        share = shared_share((r.ranking or self.ranking).vector_share for r in requests)
-        wanted = query_terms(query) if self.mode == "hybrid" and share is not None else []
+    def share_for(self, rankings: list[RankingOptions | None]) -> float | None:
+        """The ``common_word_share`` for searches of one query with these rankings (None: the
+        store's), or None when the query is embedded whole (``reverie.retrieval.query_text``)."""
+        if self.mode != "hybrid":
+            return None
+        return shared_share((r or self.ranking).vector_share for r in rankings)
+
+    def vector_text(self, query: str, requests: list[SearchRequest], share: float) -> str:
+        """The text embedded for ``query``, which ``requests`` search: without the words found
+        in at least ``share`` of their memories (``reverie.retrieval.query_text``)."""
+        wanted = query_terms(query)
         if not wanted:
             return query
         frequency: Counter[str] = Counter()

@@ -226,15 +226,27 @@ class EmbeddedStore(NativeStore):
         """``plan`` with the text to embed for each query: the query less the words most of the
         memories it searches share (``reverie.retrieval.query_text``); the searches of one
         query in a batch share one vector, so their scores stay comparable."""
-        if self._searcher.mode != "hybrid":
-            return plan
         searched: dict[str, list[SearchOp | NamespaceSearch]] = {}
         for op in plan.ops:
             if isinstance(op, (SearchOp, NamespaceSearch)) and op.query:
                 searched.setdefault(op.query, []).append(op)
+        # Decided from the ops alone, so a search that embeds its query whole (vector mode or
+        # ranking, common_word_share=None) reads nothing more.
+        shares = {
+            query: self._searcher.share_for(
+                [op.ranking if isinstance(op, NamespaceSearch) else None for op in ops]
+            )
+            for query, ops in searched.items()
+        }
+        if all(share is None for share in shares.values()):
+            return plan
         with self._db.transaction(write=False):
             for query, ops in searched.items():
-                text = self._searcher.vector_text(query, [self._request(op) for op in ops])
+                share = shares[query]
+                if share is None:
+                    continue
+                requests = [self._request(op) for op in ops]
+                text = self._searcher.vector_text(query, requests, share)
                 if text != query:
                     plan.vector_texts[query] = text
         if plan.vector_texts:
