@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from langgraph.store.base import SearchOp
 
 from reverie.core.indexing import EpisodeFields, RankingOptions
+from reverie.core.ports import NamespaceSearch
 from reverie.retrieval.query_text import query_terms, shared_share, vector_text
 from reverie.stores.embedded.ann import MAX_CANDIDATES, recall_at
 from reverie.stores.embedded.cache import NamespaceCache, NamespaceEntry
@@ -27,7 +29,7 @@ from reverie.stores.embedded.database import StoreFile
 from reverie.stores.embedded.filters import matches_filter
 from reverie.stores.embedded.hybrid import Scored, diversified, hybrid_ranking
 from reverie.stores.embedded.items import ItemReader
-from reverie.stores.embedded.namespaces import Versioned
+from reverie.stores.embedded.namespaces import Namespaces, Versioned
 from reverie.stores.embedded.ranking import ORDER_SHIFT, SearchMode, top_positions
 from reverie.stores.embedded.rows import Row
 from reverie.stores.embedded.vectors import FloatArray
@@ -78,6 +80,28 @@ class SearchRequest:
             if also.namespace == namespace:
                 return also.filter
         return self.filter
+
+
+def search_request(op: SearchOp | NamespaceSearch, namespaces: Namespaces) -> SearchRequest:
+    """``op`` with its namespaces resolved (callers hold a transaction)."""
+    if isinstance(op, SearchOp):
+        found = namespaces.under(op.namespace_prefix)
+        return SearchRequest(found, op.query, op.filter, op.limit, op.offset)
+    found = namespaces.under(op.namespace) if op.descendants else namespaces.exactly(op.namespace)
+    return SearchRequest(
+        found,
+        op.query,
+        op.filter,
+        op.limit,
+        op.offset,
+        min_score=op.min_score,
+        diversity=op.diversity,
+        ranking=op.ranking,
+        also=tuple(
+            AlsoRanked(tuple(a.namespace), namespaces.exactly(a.namespace), a.filter)
+            for a in op.also
+        ),
+    )
 
 
 class Searcher:

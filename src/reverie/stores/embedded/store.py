@@ -61,7 +61,7 @@ from reverie.stores.embedded.namespaces import Namespaces
 from reverie.stores.embedded.planning import Planner, index_fields
 from reverie.stores.embedded.ranking import SEARCH_MODES, SearchMode
 from reverie.stores.embedded.rows import Plan, Row
-from reverie.stores.embedded.search import AlsoRanked, Searcher, SearchRequest
+from reverie.stores.embedded.search import Searcher, SearchRequest, search_request
 from reverie.stores.embedded.sweeper import Sweeper
 from reverie.stores.embedded.ttl import Expiry
 from reverie.stores.embedded.vectors import FloatArray
@@ -307,28 +307,7 @@ class EmbeddedStore(NativeStore):
         return None  # a put: written after the reads
 
     def _request(self, op: SearchOp | NamespaceSearch) -> SearchRequest:
-        """``op`` with its namespaces resolved (callers hold a transaction)."""
-        if isinstance(op, SearchOp):
-            found = self._namespaces.under(op.namespace_prefix)
-            return SearchRequest(found, op.query, op.filter, op.limit, op.offset)
-        if op.descendants:
-            found = self._namespaces.under(op.namespace)
-        else:
-            found = self._namespaces.exactly(op.namespace)
-        return SearchRequest(
-            found,
-            op.query,
-            op.filter,
-            op.limit,
-            op.offset,
-            min_score=op.min_score,
-            diversity=op.diversity,
-            ranking=op.ranking,
-            also=tuple(
-                AlsoRanked(tuple(a.namespace), self._namespaces.exactly(a.namespace), a.filter)
-                for a in op.also
-            ),
-        )
+        return search_request(op, self._namespaces)
 
     def _search(
         self,
