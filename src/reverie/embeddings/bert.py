@@ -109,7 +109,11 @@ def gelu_blocked_(
 
 def layer_norm_(x: Array, weight: Array, bias: Array, eps: float) -> Array:
     """LayerNorm over the last axis of a 2-D array, in place."""
-    x -= x.mean(axis=1, keepdims=True)
+    # The ufuncs' own reductions: ndarray.mean/max/sum wrap them in Python code that, for the
+    # few rows of a query, costs as much as the arithmetic.
+    mean = np.add.reduce(x, axis=1, keepdims=True)
+    mean /= x.shape[1]  # as ndarray.mean divides, for identical rounding
+    x -= mean
     variance = np.einsum("ij,ij->i", x, x)
     variance /= np.float32(x.shape[1])
     variance += np.float32(eps)
@@ -197,9 +201,9 @@ def _attention(
     )
     if bias is not None:
         scores += bias
-    scores -= scores.max(axis=-1, keepdims=True)
+    scores -= np.maximum.reduce(scores, axis=-1, keepdims=True)
     np.exp(scores, out=scores)
-    scores /= scores.sum(axis=-1, keepdims=True)
+    scores /= np.add.reduce(scores, axis=-1, keepdims=True)
     context = ws.hidden(1, n, hidden)
     # Write (batch, heads, length, head_dim) results straight into (batch, length, hidden) order.
     np.matmul(
