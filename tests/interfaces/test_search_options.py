@@ -20,7 +20,12 @@ from langgraph.store.base import BaseStore
 from mcp.server.mcpserver import MCPServer
 from typer.testing import CliRunner, Result
 
-from reverie import SearchOptions, create_memory_store_manager, create_search_memory_tool
+from reverie import (
+    LLMReranker,
+    SearchOptions,
+    create_memory_store_manager,
+    create_search_memory_tool,
+)
 from reverie.cli.app import app
 from reverie.cli.mcp_server import build_server, serve
 from reverie.core.errors import InputError
@@ -166,6 +171,22 @@ async def test_the_mcp_server_applies_its_min_score_and_diversity(store: BaseSto
     assert order(await mcp_search(build_server(store, BOB), HIKING)) == AS_RANKED
     diverse = build_server(store, BOB, diversity=DIVERSITY)
     assert order(await mcp_search(diverse, HIKING)) == SPREAD
+
+
+async def test_the_mcp_server_applies_a_reranker_from_its_options(store: BaseStore) -> None:
+    assert order(await mcp_search(build_server(store, BOB), HIKING)) == AS_RANKED
+    # The model puts the fourth candidate first: the neighbour, which search ranked last.
+    model = ScriptedChatModel(replies=["4 1 2 3", "4 1 2 3"])
+    reranked = build_server(store, BOB, options=SearchOptions(rerank=LLMReranker(model)))
+    expected = ["neighbour", "dup0", "dup1", "dup2"]
+    assert order(await mcp_search(reranked, HIKING)) == expected
+    assert order(await mcp_search(reranked, HIKING, as_of="2999-01-01")) == expected
+    assert HIKING in str(model.calls[0].request.messages[-1].content)  # the client's query
+
+
+def test_the_mcp_server_refuses_settings_given_twice(store: BaseStore) -> None:
+    with pytest.raises(InputError, match="not both"):
+        build_server(store, ALICE, min_score=0.3, options=SearchOptions(diversity=0.5))
 
 
 @pytest.mark.parametrize(

@@ -67,6 +67,7 @@ def build_server(
     limits: Limits | None = None,
     min_score: float | None = None,
     diversity: float = 0.0,
+    options: SearchOptions | None = None,
 ) -> MCPServer:
     """An MCP server whose tools remember, search, update and forget memories in ``namespace``.
 
@@ -78,10 +79,20 @@ def build_server(
     ``min_score`` (-1 to 1): searches leave out memories whose cosine similarity to the query is
     lower; ``diversity`` (0 to 1, 0: off) spreads near-duplicates apart (see
     :class:`~reverie.ledger.search.SearchOptions`). They are the server's settings, not the
-    client's; a search ``as_of`` a past date applies ``min_score`` only. Out of range they raise
-    ``InputError`` here, before the server exists.
+    client's. Out of range they raise ``InputError`` here, before the server exists.
+
+    ``options``: every search setting at once, a reranker and ranking weights included
+    (:class:`~reverie.ledger.search.SearchOptions`), instead of ``min_score`` and ``diversity``;
+    giving both raises ``InputError``. A search ``as_of`` a past date applies ``min_score`` and
+    the reranker only.
     """
-    options = SearchOptions(min_score=min_score, diversity=diversity)
+    if options is None:
+        options = SearchOptions(min_score=min_score, diversity=diversity)
+    elif min_score is not None or diversity:
+        raise InputError(
+            "build_server takes min_score and diversity either as keywords or inside options, "
+            "not both; put them in SearchOptions(...). No server was created."
+        )
     limits = limits or DEFAULT_LIMITS
     where = format_namespace(namespace)
     port = port_for(store)
