@@ -56,7 +56,6 @@ _NAMES = ("qkv", "attn_out", "ffn_in", "ffn_out")
 class Int8Projection:
     packed: object  # numkong.PackedMatrix of the (out, in) int8 weight, outlier rows zero
     weight_scale: Array  # (out,): float weight = int8 weight * scale, per output channel
-    keep: Array  # (in,): 1.0 for channels rounded to int8, 0.0 for outlier channels
     outliers: NDArray[np.intp]  # (k,) outlier input channels
     outlier_weight: Array  # (k + 1, out): their float32 weight rows, then the bias
     in_features: int
@@ -73,13 +72,10 @@ class Int8Projection:
         rounded = np.clip(np.rint(inliers / scale), -127, 127).astype(np.int8)
         # An int8 array without dtype=: numkong reads the numpy dtype.
         packed = kernels.dots_pack(np.ascontiguousarray(rounded.T))
-        keep = np.ones(weight.shape[0], dtype=np.float32)
-        keep[outliers] = 0.0
         outlier_weight = np.concatenate([weight[outliers], bias[None, :]]).astype(np.float32)
         return cls(
             packed,
             scale.astype(np.float32),
-            keep,
             outliers,
             outlier_weight,
             int(weight.shape[0]),
@@ -113,7 +109,8 @@ class Int8Projection:
         # numkong reads the numpy int8 array; it writes the exact int32 products into out.
         products = nk.from_pointer(out.ctypes.data, out.shape, "int32", owner=out)
         nk.dots_packed(rounded, self.packed, out=products)
-        # In place to float32 (exact: every product is under 2**24), then scaled back.
+        # In place to float32 (as a mixed int32-float32 product would convert them), then
+        # scaled back per output channel and per row.
         np.copyto(out, out.view(np.int32), casting="unsafe")
         out *= self.weight_scale
         row_max *= 1 / _INT8_MAX
