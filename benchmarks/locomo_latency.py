@@ -75,8 +75,8 @@ def timed_searches(
     """[p50, p95 with query embedding, p50, p95 without, p50 of the search part of a search with
     query embedding] of searching ``questions``, each the median over ``rounds`` passes (with
     and without embedding take turns). The last is the time besides the embedding, measured in
-    the same searches: right after an embedding the search's code and data are out of the CPU's
-    caches, which the search-only passes do not show."""
+    the same searches: it runs after the embedding, which has most likely displaced the search's
+    code and data from the CPU's caches; the search-only passes run with them warm."""
     passes: dict[bool, list[dict[str, float]]] = {True: [], False: []}
     besides: list[float] = []
     # The search-only passes read each question's vector from the table; a question less its

@@ -353,7 +353,7 @@ def tables(results: dict[str, Any]) -> str:
             + f"\n\nEach embedded-store figure is the median of {lat.get('rounds', 1)} passes over "
             "the questions; the PostgreSQL row, one pass. 'Search only' reads each question's "
             "vector from a table; 'search part' is the time besides the embedding in the searches "
-            "that embed their question (the search runs after the embedding has taken the CPU's "
+            "that embed their question (it runs right after the embedding, with colder CPU "
             "caches)."
             + f"\n\nEmbedding LoCoMo turns (episode texts, batched): {lat['turns_per_s']:.0f} turns/s."
             + (

@@ -98,8 +98,8 @@ class Int8Projection:
 
         # Each row's scale comes from its inlier channels only. Outlier channels may round out
         # of int8's range: their int8 weight rows are zero, so whatever they become adds 0.
-        # (A query is a few tokens, so each pass here costs about as much as the call that
-        # makes it: explicit out= reductions and same-type products keep the passes few.)
+        # (For a query's few tokens each numpy call costs about as much as its arithmetic: the
+        # ufuncs' own reductions and same-type products keep the calls few and cheap.)
         np.abs(x, out=scaled)
         scaled[:, self.outliers] = 0.0
         row_max = np.maximum.reduce(scaled, axis=1)
