@@ -157,12 +157,13 @@ class NamespaceKeywords:
     def frequencies(self, wanted: list[str]) -> dict[str, int]:
         """How many live documents contain each of the terms ``wanted``."""
         _, _, alive = self._doc_arrays()
+        every_alive = bool(alive.all())  # one pass over the documents, not one per term
         found: dict[str, int] = {}
         for term in wanted:
             postings = self.postings(term)
             if postings is not None:
                 docs = postings[0]
-                found[term] = len(docs) if alive.all() else int(alive[docs].sum())
+                found[term] = len(docs) if every_alive else int(alive[docs].sum())
         return found
 
     def scores(self, query: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
@@ -174,8 +175,9 @@ class NamespaceKeywords:
         ids, _, alive = self._doc_arrays()
         norm = self._norms()
         total = np.zeros(len(ids), dtype=np.float32)
+        every_alive = bool(alive.all())
         for docs, freqs in found:
-            df = len(docs) if alive.all() else int(alive[docs].sum())
+            df = len(docs) if every_alive else int(alive[docs].sum())
             idf = math.log(1.0 + (self.live_docs - df + 0.5) / (df + 0.5))
             total[docs] += idf * freqs * (K1 + 1.0) / (freqs + norm[docs])
         hit = np.flatnonzero((total > 0) & alive)
