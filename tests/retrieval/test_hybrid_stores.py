@@ -155,6 +155,28 @@ def test_episode_context_lifts_the_reply_after_a_match(store: BaseStore) -> None
     assert named[0] in {"e1-1", "e2-1"}
 
 
+def test_a_turn_between_two_matches_is_found_once(store: BaseStore) -> None:
+    # Turns 0 and 2 match; turn 1 matches nothing, and more than a pool's worth of other
+    # memories (each sharing one word) beat it on both rankings, so it joins the pool only as
+    # the neighbour of both matches: once, and ranked on its episode's strength.
+    turns = [
+        "the marathon training plan starts in may",
+        "sounds tough, good luck",
+        "marathon training again, ten miles today",
+        "what are you cooking tonight",
+    ]
+    index = IndexFields(["content.content"])
+    for turn, text in enumerate(turns):
+        store.put(NS, f"t{turn}", _turn("e1", turn, "Ann", text), index=index)
+    for n in range(120):
+        word = ("marathon", "training")[n % 2]
+        text = f"{word} note {n} about shoes socks water"
+        store.put(NS, f"d{n}", _turn(f"d{n}", 0, "Bob", text), index=index)
+    keys = [h.key for h in search(store, "marathon training")]
+    assert len(keys) == len(set(keys)) == 20, keys
+    assert "t1" in keys
+
+
 def test_a_question_naming_a_day_finds_the_turns_of_that_day(store: BaseStore) -> None:
     from reverie.cli.conversation import Message
     from reverie.cli.episodes import store_episodes

@@ -160,12 +160,16 @@ def pool_context(
         "ON store.prefix = c.prefix AND store.key = c.key",
         [*params, [p for p, _ in keys], [k for _, k in keys]],
     )
-    wanted = [
-        (r["prefix"], r["episode"], r["position"] + step)
-        for r in found
-        if r["episode"] is not None and r["position"] is not None
-        for step in (-1.0, 1.0)
-    ]
+    # Once each: two candidates two turns apart share the turn between them, which would
+    # otherwise join twice and be ranked (and returned) twice.
+    wanted = list(
+        dict.fromkeys(
+            (r["prefix"], r["episode"], r["position"] + step)
+            for r in found
+            if r["episode"] is not None and r["position"] is not None
+            for step in (-1.0, 1.0)
+        )
+    )
     if not wanted:
         return found, []
     # The paths as literals: the same expressions as the episode index's, so it is used.
