@@ -81,7 +81,7 @@ def test_neighbours_are_looked_up_through_the_episode_index(
         # A table this small is read whole by choice; forbidding that shows the index can serve
         # the statement, which it cannot once the statement's expressions differ from it.
         conn.execute("SET enable_seqscan = off")
-        plan = perform(conn, pool_context(keys, index, None), explain_at=1)
+        plan = perform(conn, pool_context(keys, index, None), explain_at=0)
     assert index.episode_index_ddl()[0] in plan
 
 
@@ -168,3 +168,23 @@ def test_the_stores_connections_run_without_jit(opened: tuple[str, ReveriePostgr
     with store.pool.connection() as conn:
         row = conn.execute("SHOW jit").fetchone()
     assert row is not None and row["jit"] == "off"
+
+
+def test_keyword_postings_are_read_from_the_index_alone(
+    opened: tuple[str, ReveriePostgresStore],
+) -> None:
+    """BM25 reads each query term's postings, term counts included, from the postings' primary
+    key without visiting the table (once vacuum has marked its pages all-visible)."""
+    url, store = opened
+    for n in range(30):
+        store.put(NS, f"p{n}", {"text": f"rain {'and wind ' * (n % 3)}day {n}"})
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        conn.execute("VACUUM ANALYZE reverie_terms")
+        found = perform(conn, keyword_candidates(NS, False, "rain wind", None, 10))
+        conn.execute("SET enable_seqscan = off")
+        conn.execute("SET enable_bitmapscan = off")
+        plan = perform(conn, keyword_candidates(NS, False, "rain wind", None, 10), explain_at=0)
+    assert plan.count("Index Only Scan using reverie_terms_pkey") >= 2, plan
+    # Items with both words first, "wind" twice (p2, p5, ...) before once (p1, p4, ...).
+    assert [key for _, key in found][:4] == ["p2", "p5", "p8", "p11"]
+    assert all(int(key[1:]) % 3 for _, key in list(found)[:10])

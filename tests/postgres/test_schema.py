@@ -201,3 +201,31 @@ def test_a_table_named_store_that_is_not_a_store_is_left_alone(url: str) -> None
         ).fetchall()
         assert sorted(c[0] for c in columns) == ["id", "name"]
         assert conn.execute("SELECT to_regclass('reverie_migrations')").fetchone() == (None,)
+
+
+def test_keyword_postings_written_before_their_index_held_counts_are_kept(url: str) -> None:
+    """A database whose postings index holds only (prefix, term, key), as earlier releases
+    built it, gets the index with the term counts on open; every posting and every score stay."""
+    index = hashing_index(DIMS, fields=["content.content"])
+    with open_postgres_store(url, index=index) as store:
+        for key, value in VALUES.items():
+            store.put(NS, key, value)
+        before = [(h.key, h.score) for h in store.search(NS, query="tea every morning")]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "ALTER TABLE reverie_terms DROP CONSTRAINT reverie_terms_pkey, "
+            "ADD CONSTRAINT reverie_terms_pkey PRIMARY KEY (prefix, term, key)"
+        )
+        conn.execute("DELETE FROM reverie_migrations WHERE name = 'reverie_terms_pkey_tf'")
+        postings = conn.execute("SELECT count(*) FROM reverie_terms").fetchone()
+    with open_postgres_store(url, index=index) as store:
+        assert [(h.key, h.score) for h in store.search(NS, query="tea every morning")] == before
+    with psycopg.connect(url) as conn:
+        # Key columns and all columns of the primary key's index: tf is carried, not a key.
+        shape = conn.execute(
+            "SELECT i.indnkeyatts, i.indnatts FROM pg_index AS i "
+            "JOIN pg_class AS c ON c.oid = i.indexrelid WHERE c.relname = 'reverie_terms_pkey'"
+        ).fetchone()
+        assert shape == (3, 4)
+        assert conn.execute("SELECT count(*) FROM reverie_terms").fetchone() == postings
+    assert before[0][0] == "k2"

@@ -121,6 +121,15 @@ KEYWORD_MIGRATIONS: tuple[tuple[str, str], ...] = (
         "CREATE INDEX IF NOT EXISTS reverie_keyword_docs_prefix_pattern "
         "ON reverie_keyword_docs (prefix text_pattern_ops)",
     ),
+    # The term counts in the postings' own index, so BM25 reads a query term's postings (and
+    # counts them) from the index alone: 10k memories, 300 LoCoMo questions, 7.6 ms per BM25
+    # statement on average against 10.7 ms through the table. Rebuilt, not added beside: a
+    # second index over every posting would double what each write maintains.
+    (
+        "reverie_terms_pkey_tf",
+        "ALTER TABLE reverie_terms DROP CONSTRAINT IF EXISTS reverie_terms_pkey, "
+        "ADD CONSTRAINT reverie_terms_pkey PRIMARY KEY (prefix, term, key) INCLUDE (tf)",
+    ),
 )
 
 
