@@ -84,25 +84,38 @@ def queries() -> list[str]:
     return found + [f"what did {s} say about the {rng.choice(WORDS)}" for s in SPEAKERS * 4]
 
 
-def top_keys(kind: str, tmp_path: Path) -> list[list[str]]:
+def top_hits(kind: str, tmp_path: Path) -> list[list[tuple[str, float | None]]]:
     with FACTORIES[kind](tmp_path, hashing_index(dims=64)) as store:
         for chat in corpus():
             store_episodes(store, NS, chat)
         port = port_for(store)
         results = port.batch([NamespaceSearch(NS, query=q, limit=10) for q in queries()])
-    return [[item.key for item in found] for found in results]  # type: ignore[union-attr]
+    return [[(item.key, item.score) for item in found] for found in results]  # type: ignore[union-attr]
+
+
+def alike(a: list[tuple[str, float | None]], b: list[tuple[str, float | None]]) -> bool:
+    """The same items in the same order, with the same scores (float32 against float8)."""
+    return [k for k, _ in a] == [k for k, _ in b] and all(
+        x == y or (x is not None and y is not None and abs(x - y) < 1e-5)
+        for (_, x), (_, y) in zip(a, b, strict=True)
+    )
 
 
 @pytest.mark.postgres
 def test_postgres_ranks_like_the_embedded_store(tmp_path: Path) -> None:
-    embedded = top_keys("embedded", tmp_path / "e")
-    postgres = top_keys("postgres", tmp_path / "p")
+    embedded = top_hits("embedded", tmp_path / "e")
+    postgres = top_hits("postgres", tmp_path / "p")
     # Each memory once per page: candidates two turns apart share the turn between them as a
     # neighbour, which must join the pool once.
     for found in (*embedded, *postgres):
-        assert len(found) == len(set(found)) == 10, found
-    same = sum(set(a) == set(b) for a, b in zip(embedded, postgres, strict=True))
+        assert len({key for key, _ in found}) == len(found) == 10, found
+    same = sum(
+        {k for k, _ in a} == {k for k, _ in b} for a, b in zip(embedded, postgres, strict=True)
+    )
     assert same / len(embedded) >= 0.95, f"{same} of {len(embedded)} queries agree"
+    # Stronger than the sets: the whole page, in order and scored alike (all 62 today).
+    ordered = sum(alike(a, b) for a, b in zip(embedded, postgres, strict=True))
+    assert ordered / len(embedded) >= 0.95, f"{ordered} of {len(embedded)} pages agree"
 
 
 def test_fractional_positions_rank_like_whole_ones(tmp_path: Path) -> None:
