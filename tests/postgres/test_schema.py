@@ -203,29 +203,53 @@ def test_a_table_named_store_that_is_not_a_store_is_left_alone(url: str) -> None
         assert conn.execute("SELECT to_regclass('reverie_migrations')").fetchone() == (None,)
 
 
-def test_keyword_postings_written_before_their_index_held_counts_are_kept(url: str) -> None:
-    """A database whose postings index holds only (prefix, term, key), as earlier releases
-    built it, gets the index with the term counts on open; every posting and every score stay."""
+def test_keyword_postings_written_before_they_held_lengths_are_upgraded(url: str) -> None:
+    """A database whose postings have no document length and an index of (prefix, term, key)
+    only, as earlier releases wrote them, gets both on open; every posting and every score stay.
+    A posting an earlier release still writes afterwards gets its length from its document."""
     index = hashing_index(DIMS, fields=["content.content"])
     with open_postgres_store(url, index=index) as store:
         for key, value in VALUES.items():
             store.put(NS, key, value)
         before = [(h.key, h.score) for h in store.search(NS, query="tea every morning")]
+    upgrades = [
+        "reverie_terms_length",
+        "reverie_terms_length_backfill",
+        "reverie_terms_pkey_counts",
+        "reverie_terms_length_function",
+        "reverie_terms_length_trigger",
+    ]
     with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TRIGGER reverie_terms_length ON reverie_terms")
+        conn.execute("DROP FUNCTION reverie_terms_length()")
         conn.execute(
             "ALTER TABLE reverie_terms DROP CONSTRAINT reverie_terms_pkey, "
             "ADD CONSTRAINT reverie_terms_pkey PRIMARY KEY (prefix, term, key)"
         )
-        conn.execute("DELETE FROM reverie_migrations WHERE name = 'reverie_terms_pkey_tf'")
+        conn.execute("ALTER TABLE reverie_terms DROP COLUMN length")
+        conn.execute("DELETE FROM reverie_migrations WHERE name = ANY(%s)", [upgrades])
         postings = conn.execute("SELECT count(*) FROM reverie_terms").fetchone()
     with open_postgres_store(url, index=index) as store:
         assert [(h.key, h.score) for h in store.search(NS, query="tea every morning")] == before
-    with psycopg.connect(url) as conn:
-        # Key columns and all columns of the primary key's index: tf is carried, not a key.
+    with psycopg.connect(url, autocommit=True) as conn:
+        # Key columns and all columns of the primary key's index: the counts are carried.
         shape = conn.execute(
             "SELECT i.indnkeyatts, i.indnatts FROM pg_index AS i "
             "JOIN pg_class AS c ON c.oid = i.indexrelid WHERE c.relname = 'reverie_terms_pkey'"
         ).fetchone()
-        assert shape == (3, 4)
+        assert shape == (3, 5)
         assert conn.execute("SELECT count(*) FROM reverie_terms").fetchone() == postings
+        unset = "SELECT count(*) FROM reverie_terms WHERE length IS NULL"
+        assert conn.execute(unset).fetchone() == (0,)
+        # As an earlier release writes a posting: no length given.
+        conn.execute(
+            "INSERT INTO reverie_terms (prefix, key, term, tf) VALUES (%s, 'k2', 'oolong', 1)",
+            [".".join(NS)],
+        )
+        assert conn.execute(unset).fetchone() == (0,)
+        lengths = conn.execute(
+            "SELECT DISTINCT t.length = d.length FROM reverie_terms AS t "
+            "JOIN reverie_keyword_docs AS d USING (prefix, key)"
+        ).fetchall()
+        assert lengths == [(True,)]
     assert before[0][0] == "k2"

@@ -32,10 +32,12 @@ MAX_QUERY_TERMS = 32
 Key = tuple[str, str]  # (prefix, key)
 
 # Postings are read term by term through the primary key (prefix, term, key), which includes
-# the term counts, so from the index alone: planned as joins, PostgreSQL misjudged how many a
-# query term has and scanned every term of the namespace (tens of milliseconds at 10k
-# memories). A term's document frequency is the count of its postings, counted on their own
-# (a window over the postings sorted all of them: 6.7 against 7.6 ms per statement at 10k).
+# the term counts and the document lengths, so from the index alone: planned as joins,
+# PostgreSQL misjudged how many a query term has and scanned every term of the namespace (tens
+# of milliseconds at 10k memories). A posting written by a release before the lengths were
+# stored (while another process still runs it) takes its length from the document. A term's
+# document frequency is the count of its postings, counted on their own (a window over the
+# postings sorted all of them: 6.7 against 7.6 ms per statement at 10k).
 # Each term's share is rounded to a multiple of 2**-30 first: sums of such numbers are exact in
 # any order, so equal items get equal scores (and keep their insertion order) however the rows
 # arrive.
@@ -44,18 +46,17 @@ WITH q AS (SELECT DISTINCT unnest(%s::text[]) AS term),
 docs AS (SELECT d.prefix, count(*)::float8 AS n, avg(d.length)::float8 AS avgdl
          FROM reverie_keyword_docs AS d WHERE {docs_scope} GROUP BY d.prefix),
 postings AS (
-  SELECT t.prefix, t.key, t.tf, f.df
+  SELECT t.prefix, t.key, t.tf, t.length, f.df
   FROM docs CROSS JOIN q CROSS JOIN LATERAL (
     SELECT count(*)::float8 AS df FROM reverie_terms AS t
     WHERE t.prefix = docs.prefix AND t.term = q.term) AS f CROSS JOIN LATERAL (
-    SELECT t.prefix, t.key, t.tf FROM reverie_terms AS t
+    SELECT t.prefix, t.key, t.tf, t.length FROM reverie_terms AS t
     WHERE t.prefix = docs.prefix AND t.term = q.term OFFSET 0) AS t),
 scored AS MATERIALIZED (
   SELECT p.prefix, p.key, sum(round(ln(1 + (docs.n - p.df + 0.5) / (p.df + 0.5)) * p.tf * {k1_1}
-         / (p.tf + {k1} * (1 - {b} + {b} * d.length / greatest(docs.avgdl, 1e-9))) * {grid})
+         / (p.tf + {k1} * (1 - {b} + {b} * p.length / greatest(docs.avgdl, 1e-9))) * {grid})
          ) / {grid} AS bm25
   FROM postings AS p JOIN docs ON docs.prefix = p.prefix
-  JOIN reverie_keyword_docs AS d ON d.prefix = p.prefix AND d.key = p.key
   GROUP BY p.prefix, p.key)
 """
 # Without a filter, only the items scoring at least the ``pool``-th best score are looked up in

@@ -186,8 +186,8 @@ INSERT_DOCS = (
     "SELECT * FROM unnest(%s::text[], %s::text[], %s::real[])"
 )
 INSERT_TERMS = (
-    "INSERT INTO reverie_terms (prefix, key, term, tf) "
-    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::real[])"
+    "INSERT INTO reverie_terms (prefix, key, term, tf, length) "
+    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::real[], %s::real[])"
 )
 
 
@@ -197,13 +197,15 @@ def write_keywords(rows: list[RowWrite]) -> Plan[None]:
     for table in ("reverie_terms", "reverie_keyword_docs"):
         yield from Sql(DELETE_KEYWORDS.format(table=table), pairs)
     docs: list[tuple[str, str, float]] = []
-    postings: list[tuple[str, str, str, float]] = []
+    postings: list[tuple[str, str, str, float, float]] = []
     for row in rows:
         if row.keyword_text is None:
             continue
         found = terms(row.keyword_text)
-        docs.append((row.prefix, row.key, float(len(found))))
-        postings += [(row.prefix, row.key, t, float(n)) for t, n in Counter(found).items()]
+        length = float(len(found))
+        docs.append((row.prefix, row.key, length))
+        # Each posting repeats its document's length, so BM25 reads both from one index.
+        postings += [(row.prefix, row.key, t, float(n), length) for t, n in Counter(found).items()]
     if docs:
         yield from Sql(INSERT_DOCS, [list(column) for column in zip(*docs, strict=True)])
     if postings:
