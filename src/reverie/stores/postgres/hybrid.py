@@ -34,8 +34,8 @@ Key = tuple[str, str]  # (prefix, key)
 # Postings are read term by term through the primary key (prefix, term, key), which includes
 # the term counts and the document lengths, so from the index alone: planned as joins,
 # PostgreSQL misjudged how many a query term has and scanned every term of the namespace (tens
-# of milliseconds at 10k memories). A posting written by a release before the lengths were
-# stored (while another process still runs it) takes its length from the document. A term's
+# of milliseconds at 10k memories). A posting an earlier release writes without the length
+# gets it from its document when written (a trigger, see ``schema``), not here. A term's
 # document frequency is the count of its postings, counted on their own (a window over the
 # postings sorted all of them: 6.7 against 7.6 ms per statement at 10k).
 # Each term's share is rounded to a multiple of 2**-30 first: sums of such numbers are exact in
