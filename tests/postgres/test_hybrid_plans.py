@@ -146,8 +146,8 @@ def test_the_query_vector_is_read_once_and_still_orders_by_the_vector_index(
 def test_a_search_below_a_namespace_reads_only_its_documents(
     opened: tuple[str, ReveriePostgresStore],
 ) -> None:
-    """LangGraph's prefix search (``descendants``) finds the namespace's documents through the
-    pattern index, not by reading every user's."""
+    """LangGraph's prefix search (``descendants``) finds the namespace's document counts through
+    the pattern index, not by reading every user's."""
     url, store = opened
     store.put(NS, "own", {"text": "rain today"})
     store.put((*NS, "notes"), "below", {"text": "rain tomorrow"})
@@ -158,7 +158,7 @@ def test_a_search_below_a_namespace_reads_only_its_documents(
         assert sorted(key for _, key in found) == ["below", "own"]
         conn.execute("SET enable_seqscan = off")
         plan = perform(conn, keyword_candidates(NS, True, "rain", None, 10), explain_at=0)
-    assert "reverie_keyword_docs_prefix_pattern" in plan
+    assert "reverie_keyword_counts_prefix" in plan and "reverie_keyword_docs" not in plan
 
 
 def test_the_stores_connections_run_without_jit(opened: tuple[str, ReveriePostgresStore]) -> None:

@@ -43,8 +43,9 @@ Key = tuple[str, str]  # (prefix, key)
 # arrive.
 _SCORED = """
 WITH q AS (SELECT DISTINCT unnest(%s::text[]) AS term),
-docs AS (SELECT d.prefix, count(*)::float8 AS n, avg(d.length)::float8 AS avgdl
-         FROM reverie_keyword_docs AS d WHERE {docs_scope} GROUP BY d.prefix),
+docs AS (SELECT d.prefix, sum(d.docs)::float8 AS n, sum(d.length) / sum(d.docs)::float8 AS avgdl
+         FROM reverie_keyword_counts AS d WHERE {docs_scope} GROUP BY d.prefix
+         HAVING sum(d.docs) > 0),
 postings AS (
   SELECT t.prefix, t.key, t.tf, t.length, f.df
   FROM docs CROSS JOIN q CROSS JOIN LATERAL (
@@ -129,8 +130,8 @@ def vector_text(
     # BM25 statement reads them: a prefix condition on the postings themselves scanned every
     # posting below it (75 ms at 10k memories).
     rows = yield from Sql(
-        "WITH docs AS (SELECT d.prefix, count(*) AS n FROM reverie_keyword_docs AS d "
-        f"WHERE {' OR '.join(where)} GROUP BY d.prefix) "
+        "WITH docs AS (SELECT d.prefix, sum(d.docs) AS n FROM reverie_keyword_counts AS d "
+        f"WHERE {' OR '.join(where)} GROUP BY d.prefix HAVING sum(d.docs) > 0) "
         "SELECT q.term, (SELECT coalesce(sum(docs.n), 0) FROM docs) AS n, "
         "(SELECT coalesce(sum(c.df), 0) FROM docs CROSS JOIN LATERAL (SELECT count(*) AS df "
         "FROM reverie_terms AS t WHERE t.prefix = docs.prefix AND t.term = q.term) AS c) AS df "

@@ -153,6 +153,56 @@ KEYWORD_MIGRATIONS: tuple[tuple[str, str], ...] = (
         "BEFORE INSERT ON reverie_terms FOR EACH ROW WHEN (NEW.length IS NULL) "
         "EXECUTE FUNCTION reverie_terms_length(); END IF; END $$",
     ),
+    # Each namespace's document count and total length, which BM25 needs on every search, kept
+    # by the database as documents come and go (any writer, any release, cascaded deletes and
+    # TTL sweeps included) instead of counted over the namespace per search. The rows are
+    # signed changes, only ever inserted by the triggers, so concurrent writers never wait on
+    # one another here; a namespace's rows are summed on read and folded into one by writers
+    # holding its lock (``writes.COMPACT_COUNTS``).
+    (
+        "reverie_keyword_counts",
+        "CREATE TABLE IF NOT EXISTS reverie_keyword_counts ("
+        "prefix text NOT NULL, docs bigint NOT NULL, length double precision NOT NULL)",
+    ),
+    (
+        "reverie_keyword_counts_prefix",
+        "CREATE INDEX IF NOT EXISTS reverie_keyword_counts_prefix "
+        "ON reverie_keyword_counts (prefix text_pattern_ops)",
+    ),
+    (
+        "reverie_keyword_counts_function",
+        "CREATE OR REPLACE FUNCTION reverie_keyword_counted() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN IF TG_OP IN ('INSERT', 'UPDATE') THEN INSERT INTO reverie_keyword_counts "
+        "SELECT prefix, count(*), sum(length) FROM added GROUP BY prefix; END IF; "
+        "IF TG_OP IN ('DELETE', 'UPDATE') THEN INSERT INTO reverie_keyword_counts "
+        "SELECT prefix, -count(*), -sum(length) FROM removed GROUP BY prefix; END IF; "
+        "IF TG_OP = 'TRUNCATE' THEN DELETE FROM reverie_keyword_counts; END IF; "
+        "RETURN NULL; END $$",
+    ),
+    # Created before the counts are filled, in the same transaction: creating a trigger locks
+    # out writers until the migrations commit, so no document is missed or counted twice.
+    (
+        "reverie_keyword_counts_triggers",
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = "
+        "'reverie_keyword_counts_insert' AND tgrelid = 'reverie_keyword_docs'::regclass) THEN "
+        "CREATE TRIGGER reverie_keyword_counts_insert AFTER INSERT ON reverie_keyword_docs "
+        "REFERENCING NEW TABLE AS added FOR EACH STATEMENT "
+        "EXECUTE FUNCTION reverie_keyword_counted(); "
+        "CREATE TRIGGER reverie_keyword_counts_delete AFTER DELETE ON reverie_keyword_docs "
+        "REFERENCING OLD TABLE AS removed FOR EACH STATEMENT "
+        "EXECUTE FUNCTION reverie_keyword_counted(); "
+        "CREATE TRIGGER reverie_keyword_counts_update AFTER UPDATE ON reverie_keyword_docs "
+        "REFERENCING OLD TABLE AS removed NEW TABLE AS added FOR EACH STATEMENT "
+        "EXECUTE FUNCTION reverie_keyword_counted(); "
+        "CREATE TRIGGER reverie_keyword_counts_truncate AFTER TRUNCATE ON reverie_keyword_docs "
+        "FOR EACH STATEMENT EXECUTE FUNCTION reverie_keyword_counted(); END IF; END $$",
+    ),
+    (
+        "reverie_keyword_counts_fill",
+        "WITH cleared AS (DELETE FROM reverie_keyword_counts) "
+        "INSERT INTO reverie_keyword_counts SELECT prefix, count(*), sum(length) "
+        "FROM reverie_keyword_docs GROUP BY prefix",
+    ),
 )
 
 
@@ -166,6 +216,8 @@ class SchemaInfo:
     """A ``store_vectors`` table exists (an overwrite must drop the item's old vectors)."""
     has_keywords: bool = False
     """The keyword tables exist (an overwrite must drop the item's old terms)."""
+    has_keyword_counts: bool = False
+    """``reverie_keyword_counts`` exists (writers fold each namespace's rows into one)."""
 
 
 LANGGRAPH_COLUMNS = {"prefix", "key", "value", "created_at", "updated_at"}
@@ -176,7 +228,8 @@ COLUMNS = (
 )
 HAS_VECTORS = (
     "SELECT to_regclass('store_vectors') IS NOT NULL AS present, "
-    "to_regclass('reverie_terms') IS NOT NULL AS keywords"
+    "to_regclass('reverie_terms') IS NOT NULL AS keywords, "
+    "to_regclass('reverie_keyword_counts') IS NOT NULL AS counts"
 )
 
 
@@ -207,4 +260,5 @@ def migrate(index: IndexSettings | None, where: str) -> Plan[SchemaInfo]:
         fractional_ttl=columns.get("ttl_minutes") != "integer",
         has_vectors=bool(vectors["present"]),
         has_keywords=bool(vectors["keywords"]),
+        has_keyword_counts=bool(vectors["counts"]),
     )

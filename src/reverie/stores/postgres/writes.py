@@ -162,6 +162,10 @@ def write_rows(
         yield from Sql(DELETE_VECTORS, params_of([(r.prefix, r.key) for r in kept]))
     if schema.has_keywords and kept:
         yield from write_keywords(kept)
+    if schema.has_keyword_counts and prepared.rows:
+        # Under these namespaces' locks, so no other writer folds them meanwhile; rows a TTL
+        # sweep adds concurrently are not seen here and stay, to be summed with the folded one.
+        yield from Sql(COMPACT_COUNTS, [sorted({r.prefix for r in prepared.rows})])
     by_text = dict(zip(prepared.texts, vectors, strict=True))
     embedded = [(r, name, by_text[text]) for r in kept for name, text in r.texts]
     if embedded:
@@ -180,6 +184,13 @@ def write_rows(
 DELETE_KEYWORDS = (
     "DELETE FROM {table} USING unnest(%s::text[], %s::text[]) AS w(prefix, key) "
     "WHERE {table}.prefix = w.prefix AND {table}.key = w.key"
+)
+# A namespace's signed count rows (``schema``: one per writing statement) folded into one, so a
+# search sums a few rows however many writes the namespace has seen.
+COMPACT_COUNTS = (
+    "WITH folded AS (DELETE FROM reverie_keyword_counts WHERE prefix = ANY(%s::text[]) "
+    "RETURNING prefix, docs, length) INSERT INTO reverie_keyword_counts "
+    "SELECT prefix, sum(docs), sum(length) FROM folded GROUP BY prefix HAVING sum(docs) <> 0"
 )
 INSERT_DOCS = (
     "INSERT INTO reverie_keyword_docs (prefix, key, length) "
