@@ -20,6 +20,19 @@ def cosine(a: list[float], b: list[float]) -> float:
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
+def same_text_vectors(model: LocalMiniLMEmbeddings, a: list[float], b: list[float]) -> bool:
+    """Whether ``a`` and ``b`` are what one text embeds to, alone or padded in a batch.
+
+    float32 agrees to rounding. bfloat16 rounds every dense layer's input: padding changes the
+    float32 attention sums in their last bit, which can flip a bfloat16 rounding and move the
+    vector by up to ~1e-3 per value, far inside the precision's own error against float32
+    (cosine >= 0.9999) and far from any other text's vector.
+    """
+    if model.precision == "float32":
+        return bool(np.allclose(a, b, atol=1e-5))
+    return cosine(a, b) > 0.99999 and bool(np.allclose(a, b, atol=2e-3))
+
+
 def test_documents_are_384_dimensional_unit_vectors_in_input_order(
     minilm: LocalMiniLMEmbeddings,
 ) -> None:
@@ -30,7 +43,7 @@ def test_documents_are_384_dimensional_unit_vectors_in_input_order(
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     # Order is preserved even though texts are batched by length internally.
     for text, vector in zip(texts, vectors, strict=True):
-        assert np.allclose(minilm.embed_documents([text])[0], vector, atol=1e-5)
+        assert same_text_vectors(minilm, minilm.embed_documents([text])[0], vector)
         # A query may be embedded in another precision (int8), so only close.
         assert cosine(minilm.embed_query(text), vector) > 0.995
 
@@ -44,7 +57,8 @@ def test_embedding_is_deterministic_and_independent_of_batch_company(
     in_batch = minilm.embed_documents(
         ["x " * 40, "The cat sits on the mat", "Stock markets fell sharply", "ok"]
     )[1]
-    assert np.allclose(alone, in_batch, atol=1e-5)
+    assert same_text_vectors(minilm, alone, in_batch)
+    assert alone == minilm.embed_documents(["The cat sits on the mat"])[0]
 
 
 def test_similar_sentences_are_closer_than_unrelated_ones(minilm: LocalMiniLMEmbeddings) -> None:
@@ -157,7 +171,7 @@ def test_texts_of_different_lengths_batched_together_match_alone(
     texts = ["short", " ".join(["a much longer text about many things"] * 10)]
     together = minilm.embed_documents(texts)
     for text, vector in zip(texts, together, strict=True):
-        assert np.allclose(minilm.embed_documents([text])[0], vector, atol=1e-5)
+        assert same_text_vectors(minilm, minilm.embed_documents([text])[0], vector)
 
 
 def test_precision_is_checked_and_reported() -> None:
