@@ -8,7 +8,9 @@ Side by side in one run, on the same texts:
   queries got int8);
 - ``default``: today's ``LocalMiniLMEmbeddings()`` (``precision="auto"``: bfloat16 dense layers
   on CPUs with AVX-512, float32 elsewhere, and single queries in int8 where AVX-512 VNNI is
-  there; the table names what it chose).
+  there; the table names what it chose), its queries through onnxruntime where installed;
+- ``numpy queries``: the default with ``query_engine="numpy"``, queries through the numpy
+  encoder as before onnxruntime ran them (documents identical to the default's).
 
 Three text sets: generated short sentences, LoCoMo dialogue turns (``Speaker: text``) and LoCoMo
 questions. Each is embedded as one ``embed_documents`` call (texts/s, best of two interleaved
@@ -84,6 +86,8 @@ def _paths() -> tuple[dict[str, Embed], dict[str, Any]]:
     exact.embed_query("warm up")
     bfloat16 = LocalMiniLMEmbeddings(precision="bfloat16")
     bfloat16.embed_query("warm up")
+    numpy_queries = LocalMiniLMEmbeddings(query_engine="numpy")
+    numpy_queries.embed_query("warm up")
     tokenizer = exact._loaded().tokenizer
     weights = load_weights(exact.model_dir)
 
@@ -101,12 +105,13 @@ def _paths() -> tuple[dict[str, Embed], dict[str, Any]]:
     facts = {
         "default_precision": default.precision,
         "default_query_precision": default.query_precision,
+        "default_query_engine": default.query_engine,
         "default_threads": default.threads,
         "cold_load_ms": cold_load_ms,
         "tokenizer": tokenizer,
     }
     paths = {"before": before, "float32": now(exact), "bfloat16": now(bfloat16)}
-    return {**paths, "default": now(default)}, facts
+    return {**paths, "numpy_queries": now(numpy_queries), "default": now(default)}, facts
 
 
 def _agreement(vectors: np.ndarray, reference: np.ndarray) -> dict[str, float]:
@@ -192,13 +197,16 @@ def _yes(met: bool) -> str:
 
 def tables(runs: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     one, two = runs[BLAS_THREADS[0]], runs[BLAS_THREADS[1]]
+    engine = one.get("default_query_engine", "numpy")
     default_label = (
-        f"default ({one['default_precision']}, queries {one['default_query_precision']})"
+        f"default ({one['default_precision']}, queries {one['default_query_precision']} "
+        f"via {engine})"
     )
     label = {
         "before": "before (float32)",
         "float32": "float32 (exact)",
         "bfloat16": "bfloat16",
+        "numpy_queries": "default, queries via numpy",
         "default": default_label,
     }
     rows = []
@@ -256,7 +264,7 @@ def tables(runs: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     verdicts: dict[str, Any] = {}
     target_rows = []
     if "LoCoMo turns" in one["sets"]:
-        for name in ("float32", "bfloat16", "default"):
+        for name in ("float32", "bfloat16", "numpy_queries", "default"):
             turns = two["sets"]["LoCoMo turns"]["paths"][name]["texts_per_s"]
             p95 = {
                 threads: run["sets"]["LoCoMo questions"]["paths"][name]["query_ms"]["p95"]
@@ -308,7 +316,7 @@ def tables(runs: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
         f"{speed}\n\nAgreement on {one['agreement_texts']} hard texts (short, empty, non-ASCII, "
         f"past 256 tokens), cosine with the before (float32) vectors:\n\n{agreement}\n\n"
         f"Targets:\n\n{targets}\n\n{notes}\n\nThe default chose {one['default_precision']} "
-        f"(queries {one['default_query_precision']}) here and ran {two['default_threads']} "
+        f"(queries {one['default_query_precision']} via {engine}) here and ran {two['default_threads']} "
         "worker thread(s) with 2 BLAS threads. "
         f"texts/s: best of {REPEATS} interleaved runs. Cold load (weights read, default "
         f"path, first query): {one['cold_load_ms']:.0f} ms."

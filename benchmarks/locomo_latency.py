@@ -1,6 +1,7 @@
 """Search latency on LoCoMo's questions at 10,000 memories in one namespace, query embedding
 included (the local MiniLM model embeds each question as it is asked) and excluded, for vector
-and hybrid search side by side in one run; and embedding throughput on LoCoMo's turns."""
+and hybrid search side by side in one run, hybrid also with the query embedded by numpy as
+before onnxruntime ran it; and embedding throughput on LoCoMo's turns."""
 
 from __future__ import annotations
 
@@ -129,6 +130,14 @@ def latency(
             store.search_mode = mode
             name = "hybrid (default)" if mode == "hybrid" else "vector only"
             rows[name] = timed_searches(store, embeddings, namespace, questions)
+        before = _numpy_queries(model)
+        if before is not None:  # side by side: the query embedded as before onnxruntime
+            store.search_mode = "hybrid"
+            embeddings.model = before
+            rows["hybrid, query via numpy (before)"] = timed_searches(
+                store, embeddings, namespace, questions
+            )
+            embeddings.model = model
     postgres = _postgres_row(conversations, embeddings, index, namespace, questions)
     if isinstance(postgres, list):
         rows["PostgreSQL hybrid (default)"] = postgres
@@ -152,6 +161,17 @@ def latency(
     if not isinstance(postgres, list):
         result["postgres"] = postgres
     return result
+
+
+def _numpy_queries(model: Embeddings) -> Embeddings | None:
+    """The same local model with queries through numpy, where ``model`` runs them elsewhere."""
+    from reverie.embeddings import LocalMiniLMEmbeddings
+
+    if not isinstance(model, LocalMiniLMEmbeddings) or model.query_engine == "numpy":
+        return None
+    numpy_model = LocalMiniLMEmbeddings(model.model_dir, query_engine="numpy")
+    numpy_model.embed_query("warm up")
+    return numpy_model
 
 
 def _postgres_row(

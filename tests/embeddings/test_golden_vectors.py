@@ -55,15 +55,21 @@ def test_float32_matches_sentence_transformers(golden: dict[str, Any], batched: 
     assert np.abs(ours - theirs).max() < 1e-4
 
 
-@pytest.mark.parametrize("precision", ["auto", "bfloat16", "int8"])
+@pytest.mark.parametrize(
+    ("precision", "query_engine"),
+    [("auto", "auto"), ("bfloat16", "auto"), ("int8", "auto"), ("int8", "numpy")],
+)
 def test_faster_precisions_stay_close_to_sentence_transformers(
-    golden: dict[str, Any], precision: str
+    golden: dict[str, Any], precision: str, query_engine: str
 ) -> None:
     if precision == "bfloat16" and bfloat16_kernels() is None:
         pytest.skip("numkong's bfloat16 kernels are not usable here")
     if precision == "int8" and int8_kernels() is None:
         pytest.skip("numkong's int8 kernels are not usable here")
-    embedder = LocalMiniLMEmbeddings(precision=precision)  # type: ignore[arg-type]
+    embedder = LocalMiniLMEmbeddings(
+        precision=precision,  # type: ignore[arg-type]
+        query_engine=query_engine,  # type: ignore[arg-type]
+    )
     texts = golden["texts"]
     found = cosines(np.asarray(embedder.embed_documents(texts)), np.asarray(golden["vectors"]))
     # The bar for an approximate path; measured: min 0.99997, mean 0.99999 for bfloat16, min

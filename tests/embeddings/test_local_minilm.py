@@ -193,8 +193,12 @@ def test_without_numkong_auto_is_float32_and_bfloat16_says_why(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "numkong", None)  # makes the import fail
-    assert LocalMiniLMEmbeddings().precision == "float32"
-    assert LocalMiniLMEmbeddings().query_precision == "float32"
+    chosen = LocalMiniLMEmbeddings()
+    assert chosen.precision == "float32"
+    # onnxruntime's int8 queries need no numkong; numpy's do, so without it queries are exact.
+    expected = "int8" if chosen.query_engine == "onnxruntime" else "float32"
+    assert chosen.query_precision == expected
+    assert LocalMiniLMEmbeddings(query_engine="numpy").query_precision == "float32"
     for precision in ("bfloat16", "int8"):
         with pytest.raises(EmbeddingError, match="numkong"):
             LocalMiniLMEmbeddings(precision=precision)

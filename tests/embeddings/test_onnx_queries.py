@@ -1,0 +1,150 @@
+"""Queries embedded through onnxruntime: the same vectors as the numpy int8 encoder to within
+int8 rounding, chosen by default where installed, and typed errors where it cannot run."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from reverie.core.errors import EmbeddingError
+from reverie.embeddings import LocalMiniLMEmbeddings
+from reverie.embeddings.onnx_query import onnx_available
+from reverie.embeddings.projections import int8_kernels
+
+TEXTS = [
+    "What pet does she have?",
+    "When did Caroline go to the LGBTQ support group?",
+    "ok",
+    "",
+    "Café crème à Paris, 東京で寿司を食べました 🙂",
+    "Привет, как дела?",
+    "Melanie: I painted a sunrise last week, it took me three evenings!",
+    " ".join(f"word{i} about volcanoes" for i in range(120)),  # 300+ tokens: truncated to 256
+]
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder() -> LocalMiniLMEmbeddings:
+    if not onnx_available():
+        if os.environ.get("CI"):
+            pytest.fail("CI installs reverie[onnx]; onnxruntime or onnx is missing")
+        pytest.skip("onnxruntime and onnx are not installed (pip install 'reverie[onnx]')")
+    embedder = LocalMiniLMEmbeddings(query_engine="onnxruntime")
+    embedder.embed_query("warm up")
+    return embedder
+
+
+def test_auto_takes_onnxruntime_where_installed(onnx_embedder: LocalMiniLMEmbeddings) -> None:
+    chosen = LocalMiniLMEmbeddings()
+    assert chosen.query_engine == "onnxruntime"
+    assert chosen.query_precision == "int8"
+    assert "query_engine='onnxruntime'" in repr(chosen)
+    # Documents never go through it: they keep their own precision.
+    assert chosen.precision in ("float32", "bfloat16")
+
+
+def test_onnx_queries_agree_with_float32(onnx_embedder: LocalMiniLMEmbeddings) -> None:
+    exact = LocalMiniLMEmbeddings(precision="float32", query_engine="numpy")
+    reference = np.asarray(exact.embed_documents(TEXTS))
+    queries = np.asarray([onnx_embedder.embed_query(text) for text in TEXTS])
+    assert queries.shape == (len(TEXTS), 384)
+    assert np.allclose(np.linalg.norm(queries, axis=1), 1.0, atol=1e-5)
+    agreement = np.sum(reference * queries, axis=1)
+    # The same int8 scheme as the numpy encoder: measured min 0.9985 over LoCoMo's questions.
+    assert agreement.min() > 0.995, agreement
+
+
+def test_onnx_and_numpy_int8_queries_are_the_same_computation(
+    onnx_embedder: LocalMiniLMEmbeddings,
+) -> None:
+    if int8_kernels() is None:
+        pytest.skip("numkong's int8 kernels are not usable here")
+    numpy_int8 = LocalMiniLMEmbeddings(precision="int8", query_engine="numpy")
+    ours = np.asarray([onnx_embedder.embed_query(t) for t in TEXTS])
+    theirs = np.asarray([numpy_int8.embed_query(t) for t in TEXTS])
+    # Both round to int8 (onnxruntime per input, numpy per row): closer to each other than
+    # either is to float32, and the rankings they give a set of documents agree.
+    assert np.sum(ours * theirs, axis=1).min() > 0.997
+    documents = np.asarray(numpy_int8.embed_documents(TEXTS))
+    assert np.array_equal(
+        np.argmax(ours @ documents.T, axis=1), np.argmax(theirs @ documents.T, axis=1)
+    )
+
+
+def test_onnx_queries_are_deterministic_across_threads(
+    onnx_embedder: LocalMiniLMEmbeddings,
+) -> None:
+    sequential = [onnx_embedder.embed_query(text) for text in TEXTS]
+    found: dict[int, list[list[float]]] = {}
+
+    def work(index: int) -> None:
+        order = TEXTS if index % 2 == 0 else TEXTS[::-1]
+        vectors = [onnx_embedder.embed_query(text) for text in order * 2]
+        found[index] = vectors if index % 2 == 0 else vectors[::-1]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(vectors == sequential * 2 for vectors in found.values())
+
+
+def test_an_onnx_embedder_survives_copies_and_async(onnx_embedder: LocalMiniLMEmbeddings) -> None:
+    import asyncio
+    import copy
+    import pickle
+
+    vector = onnx_embedder.embed_query("the garden")
+    assert copy.deepcopy(onnx_embedder).embed_query("the garden") == vector
+    assert pickle.loads(pickle.dumps(onnx_embedder)).embed_query("the garden") == vector
+    assert asyncio.run(onnx_embedder.aembed_query("the garden")) == vector
+
+
+def test_the_query_engine_is_checked() -> None:
+    with pytest.raises(EmbeddingError, match="query_engine must be"):
+        LocalMiniLMEmbeddings(query_engine="tensorrt")  # type: ignore[arg-type]
+    if onnx_available():
+        # onnxruntime embeds in int8 only: an exact precision is refused, not ignored.
+        with pytest.raises(EmbeddingError, match="precision='float32'"):
+            LocalMiniLMEmbeddings(precision="float32", query_engine="onnxruntime")
+    exact = LocalMiniLMEmbeddings(precision="float32")
+    assert (exact.query_engine, exact.query_precision) == ("numpy", "float32")
+    assert LocalMiniLMEmbeddings(query_engine="numpy").query_engine == "numpy"
+
+
+def test_without_onnxruntime_auto_uses_numpy_and_asking_for_it_says_how_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    chosen = LocalMiniLMEmbeddings()
+    assert chosen.query_engine == "numpy"
+    assert len(chosen.embed_query("still works")) == 384
+    with pytest.raises(EmbeddingError, match=r"reverie\[onnx\]"):
+        LocalMiniLMEmbeddings(query_engine="onnxruntime")
+
+
+def test_an_onnxruntime_that_fails_to_load_falls_back_to_numpy_only_under_auto(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    if not onnx_available():
+        pytest.skip("onnxruntime and onnx are not installed")
+    from reverie.embeddings import local
+
+    def broken(*_: object) -> object:
+        raise EmbeddingError("onnxruntime could not load the query graph (broken build).")
+
+    monkeypatch.setattr(local, "_onnx_encoder", broken)
+    chosen = LocalMiniLMEmbeddings()
+    assert chosen.query_engine == "onnxruntime"  # installed, so chosen until it fails to load
+    with caplog.at_level("WARNING", logger="reverie.embeddings.local"):
+        vector = chosen.embed_query("a garden in spring")
+    assert len(vector) == 384
+    assert chosen.query_engine == "numpy"
+    assert "broken build" in caplog.text and "numpy instead" in caplog.text
+    with pytest.raises(EmbeddingError, match="broken build"):
+        LocalMiniLMEmbeddings(query_engine="onnxruntime").embed_query("a garden in spring")
