@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -14,6 +15,8 @@ from reverie.testing import hashing_index
 from tests.store_factories import FACTORIES
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# Query graphs the tests build are kept in a folder of this run, not in the user's cache.
+os.environ.setdefault("REVERIE_CACHE_DIR", tempfile.mkdtemp(prefix="reverie-test-cache-"))
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get(
     "REVERIE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:55432/postgres"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,3 +149,72 @@ def test_an_onnxruntime_that_fails_to_load_falls_back_to_numpy_only_under_auto(
     assert "broken build" in caplog.text and "numpy instead" in caplog.text
     with pytest.raises(EmbeddingError, match="broken build"):
         LocalMiniLMEmbeddings(query_engine="onnxruntime").embed_query("a garden in spring")
+
+
+def _calibration() -> tuple[tuple[int, ...], ...]:
+    from tokenizers import Tokenizer
+
+    from reverie.embeddings.quantized import CALIBRATION_TEXTS
+    from reverie.embeddings.weights import locate_model_dir
+
+    tokenizer = Tokenizer.from_file(str(locate_model_dir() / "tokenizer.json"))
+    tokenizer.no_padding()
+    return tuple(tuple(tokenizer.encode(text).ids) for text in CALIBRATION_TEXTS)
+
+
+def test_a_built_graph_is_kept_on_disk_and_later_loaded_without_building(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not onnx_available():
+        pytest.skip("onnxruntime and onnx are not installed")
+    from reverie.embeddings import onnx_query
+    from reverie.embeddings.weights import locate_model_dir
+
+    monkeypatch.setenv("REVERIE_CACHE_DIR", str(tmp_path / "cache"))
+    ids = np.asarray([[101, 2054, 2106, 102]], dtype=np.int64)
+    built = onnx_query.OnnxQueryEncoder.for_model(locate_model_dir(), _calibration())
+    (kept,) = (tmp_path / "cache").glob("*.onnx")  # one file, no partial one left
+
+    def no_build(*_: object) -> bytes:
+        raise AssertionError("the kept graph should have been loaded")
+
+    monkeypatch.setattr(onnx_query, "build_query_graph", no_build)
+    loaded = onnx_query.OnnxQueryEncoder.for_model(locate_model_dir(), _calibration())
+    assert np.array_equal(loaded(ids), built(ids))
+
+    # A damaged file is built again and replaced, not trusted.
+    monkeypatch.undo()
+    monkeypatch.setenv("REVERIE_CACHE_DIR", str(tmp_path / "cache"))
+    kept.write_bytes(b"not a graph")
+    rebuilt = onnx_query.OnnxQueryEncoder.for_model(locate_model_dir(), _calibration())
+    assert np.array_equal(rebuilt(ids), built(ids))
+    assert kept.stat().st_size > 1_000_000
+
+
+def test_a_cache_folder_that_cannot_be_written_only_means_building_each_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not onnx_available():
+        pytest.skip("onnxruntime and onnx are not installed")
+    from reverie.embeddings.onnx_query import OnnxQueryEncoder
+    from reverie.embeddings.weights import locate_model_dir
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("a folder cannot be made under a file")
+    monkeypatch.setenv("REVERIE_CACHE_DIR", str(blocker / "cache"))
+    encoder = OnnxQueryEncoder.for_model(locate_model_dir(), _calibration())
+    assert encoder(np.asarray([[101, 102]], dtype=np.int64)).shape == (1, 384)
+
+
+def test_the_cache_key_follows_the_weights_files(tmp_path: Path) -> None:
+    from reverie.embeddings.graph_cache import graph_key
+
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    (tmp_path / "config.json").write_text("{}")
+    calibration = ((101, 102),)
+    first = graph_key(tmp_path, calibration, "s")
+    assert graph_key(tmp_path, calibration, "s") == first
+    os.utime(tmp_path / "model.safetensors", ns=(1, 1))  # other weights installed there
+    assert graph_key(tmp_path, calibration, "s") != first
+    assert graph_key(tmp_path, ((101, 103),), "s") != graph_key(tmp_path, calibration, "s")
+    assert graph_key(tmp_path, calibration, "t") != graph_key(tmp_path, calibration, "s")

@@ -80,7 +80,7 @@ def _onnx_encoder(
     model_dir: Path, calibration_ids: tuple[tuple[int, ...], ...]
 ) -> OnnxQueryEncoder:
     """One onnxruntime query session per model directory, shared by every instance."""
-    return OnnxQueryEncoder(load_weights(model_dir), calibration_ids)
+    return OnnxQueryEncoder.for_model(model_dir, calibration_ids)
 
 
 def resolve_query_engine(
@@ -136,7 +136,7 @@ class LocalMiniLMEmbeddings(Embeddings):
 
     ``query_engine`` runs ``embed_query``: ``"onnxruntime"`` runs the int8 encoder as one
     onnxruntime graph (``pip install 'reverie[onnx]'``; built from the weights on first use,
-    ~0.5 s), about twice as fast for a question as ``"numpy"``, where a query's time goes mostly
+    ~1 s, and kept on disk for later processes, see ``graph_cache``), about twice as fast for a question as ``"numpy"``, where a query's time goes mostly
     to the overhead of many small numpy calls; same int8 scheme, same agreement with float32.
     ``"auto"`` (default) takes onnxruntime when it is installed and ``precision`` is ``"auto"``
     or ``"int8"``; should onnxruntime then fail to load the graph, it logs a warning and falls
