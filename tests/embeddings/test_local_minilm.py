@@ -11,7 +11,7 @@ import pytest
 
 from reverie.core.errors import EmbeddingError
 from reverie.embeddings import LocalMiniLMEmbeddings
-from reverie.embeddings.local import BATCH_TOKENS
+from reverie.embeddings.local import BATCH_TOKENS, QueryEngine
 from reverie.embeddings.projections import Precision, int8_kernels
 from reverie.embeddings.weights import locate_model_dir
 
@@ -239,8 +239,14 @@ def test_auto_queries_agree_with_float32_documents(minilm: LocalMiniLMEmbeddings
     assert np.min(np.sum(exact * queries, axis=1)) > 0.995
 
 
-def test_concurrent_queries_match_sequential_ones(minilm: LocalMiniLMEmbeddings) -> None:
-    # Each thread keeps its own query workspace; lengths vary so workspaces also grow.
+@pytest.mark.parametrize("query_engine", ["auto", "numpy"])
+def test_concurrent_queries_match_sequential_ones(
+    minilm: LocalMiniLMEmbeddings, query_engine: QueryEngine
+) -> None:
+    # numpy: each thread keeps its own query workspace; lengths vary so workspaces also grow.
+    # onnxruntime (auto, where installed): one session shared by every thread.
+    if query_engine != "auto":
+        minilm = LocalMiniLMEmbeddings(query_engine=query_engine)
     texts = [" ".join(["word"] * n) + " end" for n in (1, 40, 3, 90, 7, 200, 2)]
     sequential = [minilm.embed_query(text) for text in texts]
     found: dict[int, list[list[float]]] = {}

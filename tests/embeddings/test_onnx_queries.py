@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -74,25 +73,6 @@ def test_onnx_and_numpy_int8_queries_are_the_same_computation(
     assert np.array_equal(
         np.argmax(ours @ documents.T, axis=1), np.argmax(theirs @ documents.T, axis=1)
     )
-
-
-def test_onnx_queries_are_deterministic_across_threads(
-    onnx_embedder: LocalMiniLMEmbeddings,
-) -> None:
-    sequential = [onnx_embedder.embed_query(text) for text in TEXTS]
-    found: dict[int, list[list[float]]] = {}
-
-    def work(index: int) -> None:
-        order = TEXTS if index % 2 == 0 else TEXTS[::-1]
-        vectors = [onnx_embedder.embed_query(text) for text in order * 2]
-        found[index] = vectors if index % 2 == 0 else vectors[::-1]
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert all(vectors == sequential * 2 for vectors in found.values())
 
 
 def test_an_onnx_embedder_survives_copies_and_async(onnx_embedder: LocalMiniLMEmbeddings) -> None:
