@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from reverie.core.errors import EmbeddingError
 from reverie.embeddings.graph_cache import graph_key, read_graph, write_graph
-from reverie.embeddings.quantized import OUTLIER_CHANNELS, outlier_channels
+from reverie.embeddings.quantized import OUTLIER_CHANNELS, int8_weight, outlier_channels
 from reverie.embeddings.weights import Array, BertWeights, load_weights
 
 ONNX_INSTALL_HINT = (
@@ -37,8 +37,6 @@ ONNX_INSTALL_HINT = (
 # Opset 20: LayerNormalization (17), Gelu (20) and ReduceMean with axes as an input (18).
 OPSET = 20
 IR_VERSION = 9  # what onnxruntime >= 1.17 reads
-_INT8_MAX = np.float32(127.0)
-_TINY = np.float32(1e-30)
 
 
 def onnx_available() -> bool:
@@ -76,10 +74,7 @@ def _int8_projection(
     g: _Graph, x: str, weight: Array, bias: Array, outliers: NDArray[np.intp], name: str
 ) -> str:
     """``x @ weight + bias``: inlier channels in int8, ``outliers`` in float32."""
-    inliers = weight.copy()
-    inliers[outliers] = 0.0
-    scale = np.maximum(np.abs(inliers).max(axis=0), _TINY) / _INT8_MAX
-    rounded = np.clip(np.rint(inliers / scale), -127, 127).astype(np.int8)
+    rounded, scale = int8_weight(weight, outliers)
     mask = np.ones(weight.shape[0], dtype=np.float32)
     mask[outliers] = 0.0
     masked = g.node("Mul", [x, g.constant(f"{name}.mask", mask)], f"{name}.inliers")
@@ -90,9 +85,7 @@ def _int8_projection(
         "MatMulInteger", [quantized, g.constant(f"{name}.w8", rounded), x_zero], f"{name}.i32"
     )
     as_float = g.node("Cast", [products], f"{name}.f32", to=1)  # 1: FLOAT
-    scales = g.node(
-        "Mul", [x_scale, g.constant(f"{name}.w_scale", scale.astype(np.float32))], f"{name}.s"
-    )
+    scales = g.node("Mul", [x_scale, g.constant(f"{name}.w_scale", scale)], f"{name}.s")
     scaled = g.node("Mul", [as_float, scales], f"{name}.scaled")
     side = g.node(
         "Gather",

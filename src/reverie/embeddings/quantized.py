@@ -52,6 +52,16 @@ _INT8_MAX = np.float32(127.0)
 _NAMES = ("qkv", "attn_out", "ffn_in", "ffn_out")
 
 
+def int8_weight(weight: Array, outliers: NDArray[np.intp]) -> tuple[NDArray[np.int8], Array]:
+    """``weight`` (in, out) rounded to int8 per output channel, its ``outliers`` rows zero, and
+    each channel's float32 scale (float weight = int8 weight * scale)."""
+    inliers = weight.copy()
+    inliers[outliers] = 0.0
+    scale = np.maximum(np.abs(inliers).max(axis=0), _TINY) / _INT8_MAX
+    rounded = np.clip(np.rint(inliers / scale), -127, 127).astype(np.int8)
+    return rounded, scale.astype(np.float32)
+
+
 @dataclass(frozen=True)
 class Int8Projection:
     packed: object  # numkong.PackedMatrix of the (out, in) int8 weight, outlier rows zero
@@ -66,16 +76,13 @@ class Int8Projection:
     def of(
         cls, weight: Array, bias: Array, outliers: NDArray[np.intp], kernels: ModuleType
     ) -> Int8Projection:
-        inliers = weight.copy()
-        inliers[outliers] = 0.0
-        scale = np.maximum(np.abs(inliers).max(axis=0), _TINY) / _INT8_MAX
-        rounded = np.clip(np.rint(inliers / scale), -127, 127).astype(np.int8)
+        rounded, scale = int8_weight(weight, outliers)
         # An int8 array without dtype=: numkong reads the numpy dtype.
         packed = kernels.dots_pack(np.ascontiguousarray(rounded.T))
         outlier_weight = np.concatenate([weight[outliers], bias[None, :]]).astype(np.float32)
         return cls(
             packed,
-            scale.astype(np.float32),
+            scale,
             outliers,
             outlier_weight,
             int(weight.shape[0]),
