@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reverie.embeddings.projections import Encoder, LayerProjections, Scratch
-from reverie.embeddings.weights import Array
+from reverie.embeddings.weights import Array, BertWeights
 
 # Abramowitz & Stegun 7.1.26: erfc(z) ~= poly(t) * exp(-z^2), t = 1 / (1 + p z), z >= 0,
 # with absolute error below 1.5e-7 -- under float32 noise for the GELU below.
@@ -212,6 +212,16 @@ def _attention(
     return layer.attn_out(context, ws.hidden(2, n, hidden), ws.staging)
 
 
+def token_inputs(weights: BertWeights, ids: NDArray[np.int64], out: Array) -> Array:
+    """The encoder's input before its first LayerNorm, into ``out`` ``(batch * length, hidden)``:
+    each token's word embedding plus its position's and the (single) segment's."""
+    batch, length = ids.shape
+    np.take(weights.word_embeddings, ids.reshape(-1), axis=0, out=out)
+    out.reshape(batch, length, -1)[:] += weights.position_embeddings[:length]
+    out += weights.token_type_embedding
+    return out
+
+
 def encode_batch(
     encoder: Encoder,
     ids: NDArray[np.int64],
@@ -233,10 +243,7 @@ def encode_batch(
     if n > ws.max_tokens or scores_size > ws.max_scores:
         raise ValueError("workspace too small for this batch")
 
-    x = ws.hidden(0, n, hidden)
-    np.take(weights.word_embeddings, ids.reshape(-1), axis=0, out=x)
-    x.reshape(batch, length, hidden)[:] += weights.position_embeddings[:length]
-    x += weights.token_type_embedding
+    x = token_inputs(weights, ids, ws.hidden(0, n, hidden))
     layer_norm_(x, weights.embed_norm_w, weights.embed_norm_b, eps)
     mask = np.arange(length) < lengths[:, None] if bool((lengths < length).any()) else None
     # Additive attention bias: 0 for real tokens, a huge negative number for padding.

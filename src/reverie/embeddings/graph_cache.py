@@ -6,20 +6,27 @@ is derived from the installed weights only, so it is kept under a key of the wei
 (path, size, modification time), the calibration texts' tokens and this code's graph version.
 The folder is ``$REVERIE_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/reverie`` (default
 ``~/.cache/reverie``); a folder that cannot be written only means the graph is built each time.
+Graphs of replaced weights or of an earlier version of this code are deleted once nobody has
+read them for 30 days.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 CACHE_ENV = "REVERIE_CACHE_DIR"
 # Raise when the graph built from the same weights changes, so kept graphs are not reused.
-GRAPH_VERSION = 1
+GRAPH_VERSION = 2  # 2: token embeddings summed outside the graph
+PREFIX = "minilm-query-"
+# Graphs nobody read for this long are deleted when a new one is written.
+UNUSED_FOR_S = 30 * 24 * 3600.0
 logger = logging.getLogger(__name__)
 
 
@@ -41,14 +48,18 @@ def graph_key(model_dir: Path, calibration_ids: Sequence[Sequence[int]], setting
             continue
         digest.update(f"|{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     digest.update(repr([list(ids) for ids in calibration_ids]).encode())
-    return f"minilm-query-{digest.hexdigest()[:24]}.onnx"
+    return f"{PREFIX}{digest.hexdigest()[:24]}.onnx"
 
 
 def read_graph(key: str) -> bytes | None:
+    path = cache_dir() / key
     try:
-        return (cache_dir() / key).read_bytes()
+        graph = path.read_bytes()
     except OSError:
         return None
+    with contextlib.suppress(OSError):  # marks it in use, so pruning keeps it (below)
+        os.utime(path)
+    return graph
 
 
 def write_graph(key: str, graph: bytes) -> None:
@@ -67,6 +78,21 @@ def write_graph(key: str, graph: bytes) -> None:
             raise
     except OSError as exc:
         logger.debug("Could not keep the query graph in %s: %s", folder, exc)
+        return
+    prune(folder, keep=key)
 
 
-__all__ = ["CACHE_ENV", "cache_dir", "graph_key", "read_graph", "write_graph"]
+def prune(folder: Path, keep: str, unused_for: float = UNUSED_FOR_S) -> None:
+    """Delete the graphs in ``folder`` other than ``keep`` not read or written for
+    ``unused_for`` seconds (those of replaced weights or an earlier Reverie), and files a
+    crashed write left. A graph still in use elsewhere is read, so it stays."""
+    cutoff = time.time() - unused_for
+    for path in [*folder.glob(f"{PREFIX}*.onnx"), *folder.glob(".partial-*.onnx")]:
+        try:
+            if path.name != keep and path.stat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:  # gone already, or not ours to delete
+            continue
+
+
+__all__ = ["CACHE_ENV", "cache_dir", "graph_key", "prune", "read_graph", "write_graph"]

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reverie.core.errors import EmbeddingError
+from reverie.embeddings.bert import token_inputs
 from reverie.embeddings.graph_cache import graph_key, read_graph, write_graph
 from reverie.embeddings.quantized import OUTLIER_CHANNELS, int8_weight, outlier_channels
 from reverie.embeddings.weights import Array, BertWeights, load_weights
@@ -36,7 +37,19 @@ ONNX_INSTALL_HINT = (
 )
 # Opset 20: LayerNormalization (17), Gelu (20) and ReduceMean with axes as an input (18).
 OPSET = 20
-IR_VERSION = 9  # what onnxruntime >= 1.17 reads
+IR_VERSION = 9  # what onnxruntime >= 1.17 reads (the extra asks for >= 1.19)
+
+
+def _import_failed(package: str, exc: ImportError) -> str:
+    """The hint for a package that is missing, or installed but broken (an onnxruntime built
+    for numpy 1 fails to import beside numpy 2, for one)."""
+    if exc.name == package:
+        return ONNX_INSTALL_HINT
+    return (
+        f"{package} is installed but could not be imported ({type(exc).__name__}: {exc}); "
+        f"`pip install -U 'reverie[onnx]'` installs versions that work together, and "
+        "query_engine='numpy' embeds queries without it."
+    )
 
 
 def onnx_available() -> bool:
@@ -104,8 +117,9 @@ def _int8_projection(
 
 
 def build_query_graph(weights: BertWeights, outliers: list[dict[str, NDArray[np.intp]]]) -> bytes:
-    """The serialized ONNX model: token ids ``(length,)`` in, the unit vector ``(1, hidden)``
-    out (mean pooling over the tokens; a single query has no padding)."""
+    """The serialized ONNX model: the query's token inputs ``(length, hidden)``
+    (:func:`~reverie.embeddings.bert.token_inputs`) in, the unit vector ``(1, hidden)`` out
+    (mean pooling over the tokens; a single query has no padding)."""
     from onnx import TensorProto
 
     g = _Graph()
@@ -116,13 +130,9 @@ def build_query_graph(weights: BertWeights, outliers: list[dict[str, NDArray[np.
     merged = g.constant("merged_shape", np.array([-1, hidden], dtype=np.int64))
     picks = [g.constant(f"pick{i}", np.array(i, dtype=np.int64)) for i in range(3)]
 
-    length = g.node("Shape", ["ids"], "length")
-    x = g.node("Gather", [g.constant("word", weights.word_embeddings), "ids"], "words")
-    positions = g.node(
-        "Slice", [g.constant("position", weights.position_embeddings), zero, length, zero], "pos"
-    )
-    x = g.node("Add", [x, positions], "with_pos")
-    x = g.node("Add", [x, g.constant("segment", weights.token_type_embedding)], "with_seg")
+    # The token embeddings are summed in numpy (bert.token_inputs) from the weights the model
+    # holds anyway: the word table (47 MB) would otherwise be a second copy inside the graph.
+    x = "tokens"
 
     def norm(x: str, w: Array, b: Array, name: str) -> str:
         inputs = [x, g.constant(f"{name}.w", w), g.constant(f"{name}.b", b)]
@@ -165,7 +175,7 @@ def build_query_graph(weights: BertWeights, outliers: list[dict[str, NDArray[np.
     graph = helper.make_graph(
         g.nodes,
         "reverie-minilm-query",
-        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["length"])],
+        [helper.make_tensor_value_info("tokens", TensorProto.FLOAT, ["length", hidden])],
         [helper.make_tensor_value_info("vector", TensorProto.FLOAT, [1, hidden])],
         g.constants,
     )
@@ -180,12 +190,14 @@ class OnnxQueryEncoder:
 
     precision = "int8"
 
-    def __init__(self, graph: bytes) -> None:
-        """A session for ``graph`` (from :func:`build_query_graph`)."""
+    def __init__(self, graph: bytes, weights: BertWeights) -> None:
+        """A session for ``graph`` (from :func:`build_query_graph` of ``weights``, whose
+        embedding tables give the graph its input)."""
+        self._weights = weights
         try:
             import onnxruntime
         except ImportError as exc:
-            raise EmbeddingError(ONNX_INSTALL_HINT) from exc
+            raise EmbeddingError(_import_failed("onnxruntime", exc)) from exc
         options = onnxruntime.SessionOptions()
         # One query, one thread: a search runs beside other work, and a thread pool's wake-up
         # costs more than a query's small products gain from it.
@@ -211,24 +223,27 @@ class OnnxQueryEncoder:
         if importlib.util.find_spec("onnxruntime") is None:
             raise EmbeddingError(ONNX_INSTALL_HINT)
         key = graph_key(model_dir, calibration_ids, f"opset{OPSET}-outliers{OUTLIER_CHANNELS}")
+        weights = load_weights(model_dir)
         kept = read_graph(key)
         if kept is not None:
             try:
-                return cls(kept)
+                return cls(kept, weights)
             except EmbeddingError:  # a damaged or foreign file: build the graph again
                 pass
-        weights = load_weights(model_dir)
         try:
             graph = build_query_graph(weights, outlier_channels(weights, calibration_ids))
         except ImportError as exc:
-            raise EmbeddingError(ONNX_INSTALL_HINT) from exc
-        encoder = cls(graph)
+            raise EmbeddingError(_import_failed("onnx", exc)) from exc
+        encoder = cls(graph, weights)
         write_graph(key, graph)
         return encoder
 
     def __call__(self, ids: NDArray[np.int64]) -> NDArray[np.float32]:
         """The ``(1, hidden)`` unit vector of one query's token ``ids`` (``(1, length)``)."""
-        (vector,) = self._session.run(["vector"], {"ids": ids.reshape(-1)})
+        ids = ids.reshape(1, -1)
+        tokens = np.empty((ids.shape[1], self._weights.hidden_size), dtype=np.float32)
+        token_inputs(self._weights, ids, tokens)
+        (vector,) = self._session.run(["vector"], {"tokens": tokens})
         return np.asarray(vector, dtype=np.float32)
 
 
