@@ -313,8 +313,8 @@ def tables(runs: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
         f"{speed}\n\nAgreement on {one['agreement_texts']} hard texts (short, empty, non-ASCII, "
         f"past 256 tokens), cosine with the before (float32) vectors:\n\n{agreement}\n\n"
         f"Targets:\n\n{targets}\n\n{notes}\n\nThe default chose {one['default_precision']} "
-        f"(queries {one['default_query_precision']} via {engine}) here and ran {two['default_threads']} "
-        "worker thread(s) with 2 BLAS threads. "
+        f"(queries {one['default_query_precision']} via {engine}) here and ran "
+        f"{two['default_threads']} worker thread(s) with 2 BLAS threads. "
         f"texts/s: best of {REPEATS} interleaved runs."
     )
     return text, verdicts

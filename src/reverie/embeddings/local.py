@@ -136,8 +136,9 @@ class LocalMiniLMEmbeddings(Embeddings):
 
     ``query_engine`` runs ``embed_query``: ``"onnxruntime"`` runs the int8 encoder as one
     onnxruntime graph (``pip install 'reverie[onnx]'``; built from the weights on first use,
-    ~1 s, and kept on disk for later processes, see ``graph_cache``), about twice as fast for a question as ``"numpy"``, where a query's time goes mostly
-    to the overhead of many small numpy calls; same int8 scheme, same agreement with float32.
+    ~1 s, and kept on disk for later processes, see ``graph_cache``), about twice as fast for a
+    question as ``"numpy"``, where a query's time goes mostly to the overhead of many small
+    numpy calls; same int8 scheme, same agreement with float32.
     ``"auto"`` (default) takes onnxruntime when it is installed and ``precision`` is ``"auto"``
     or ``"int8"``; should onnxruntime then fail to load the graph, it logs a warning and falls
     back to numpy. ``self.query_engine`` says what was chosen.
