@@ -32,6 +32,7 @@ def main(argv: list[str]) -> int:
     quick = quick_mode() or "--quick" in argv
     wanted = [a for a in argv if not a.startswith("-")] or list(BENCHMARKS)
     summary = []
+    began = time.perf_counter()
     for name in wanted:
         if name not in BENCHMARKS:
             print(f"Unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}.")
@@ -50,6 +51,7 @@ def main(argv: list[str]) -> int:
             summary.append((name, "failed", f"{type(exc).__name__}: {exc}"))
     lines = ["| benchmark | status | detail |", "|---|---|---|"]
     lines += [f"| {n} ({BENCHMARKS.get(n, '')}) | {s} | {d} |" for n, s, d in summary]
+    lines.append(f"| all | | {(time.perf_counter() - began) / 60:.1f} min |")
     if wanted == list(BENCHMARKS):  # a partial run must not replace the full run's summary
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / "summary.md").write_text("# Benchmark run\n\n" + "\n".join(lines) + "\n")
