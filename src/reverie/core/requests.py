@@ -24,6 +24,7 @@ from reverie.core.ports import (
     check_search_options,
     write_target,
 )
+from reverie.core.text import is_clean
 
 SearchRequest = SearchOp | NamespaceSearch
 
@@ -72,6 +73,17 @@ def check_target(namespace: Sequence[Any], key: Any, limits: Limits) -> None:
     check_key(key, limits)
 
 
+def never_written(namespace: Sequence[Any], key: str | None) -> bool:
+    """Whether no write could have made ``namespace`` (a namespace, or a prefix of one) or its
+    ``key``: a label or key that is not a string, or holds a NUL character or a lone
+    surrogate. A read of it finds nothing, without asking the backend (which may not even
+    accept the text: PostgreSQL refuses NUL, and neither SQLite nor psycopg can encode a lone
+    surrogate). Sizes over the limits do not count: a LangGraph-written database may hold such
+    ids, and they stay readable."""
+    texts = [*namespace, key] if key is not None else list(namespace)
+    return not all(isinstance(text, str) and is_clean(text) for text in texts)
+
+
 def checked_ops(ops: Iterable[PortOp], limits: Limits) -> list[PortOp]:
     """``ops`` with every search checked and normalised and every put's target checked."""
     out: list[PortOp] = []
@@ -92,4 +104,11 @@ def check_writes(writes: Sequence[Write], limits: Limits) -> None:
             check_target(namespace, key, limits)
 
 
-__all__ = ["check_target", "check_writes", "checked_ops", "checked_search", "checked_search_args"]
+__all__ = [
+    "check_target",
+    "check_writes",
+    "checked_ops",
+    "checked_search",
+    "checked_search_args",
+    "never_written",
+]

@@ -16,6 +16,7 @@ from reverie.stores.embedded.namespaces import Namespaces
 from reverie.stores.embedded.rows import ITEM_COLUMNS, LIVE, Row, chunks, marks, ns_path, timestamp
 
 _FROM = f"SELECT {ITEM_COLUMNS} FROM items i JOIN namespaces n ON n.id = i.ns_id"
+_FROM_WITH_NS = f"SELECT {ITEM_COLUMNS}, i.ns_id FROM items i JOIN namespaces n ON n.id = i.ns_id"
 # SQLite reads each value's kind itself: counting never decodes a value in Python.
 _TALLY = (
     "SELECT n.path, CASE WHEN json_type(i.value, '$.kind') = 'text' "
@@ -57,15 +58,19 @@ class ItemReader:
                     found[(namespace, item.key)] = item
         return found
 
-    def raw_rows(self, ids: Sequence[int], now: float) -> dict[int, tuple[Any, ...]]:
+    def raw_rows(
+        self, ids: Sequence[int], now: float, ns_ids: set[int]
+    ) -> dict[int, tuple[Any, ...]]:
         """Live rows by id, as SQLite gives them (ids of deleted or expired items are left out):
-        the caller decodes (``Row.from_sql``) only those it keeps."""
+        the caller decodes (``Row.from_sql``) only those it keeps. Only rows of ``ns_ids``: an
+        id from a search's cache never brings back an item of a namespace not searched."""
         found: dict[int, tuple[Any, ...]] = {}
         for chunk in chunks(list(ids)):
             for row in self.db.conn.execute(
-                f"{_FROM} WHERE i.id IN ({marks(len(chunk))}) AND {LIVE}", (*chunk, now)
+                f"{_FROM_WITH_NS} WHERE i.id IN ({marks(len(chunk))}) AND {LIVE}", (*chunk, now)
             ):
-                found[row[0]] = row
+                if row[-1] in ns_ids:
+                    found[row[0]] = row
         return found
 
     def scan(

@@ -14,6 +14,7 @@ from reverie.stores.embedded.database import StoreFile
 from reverie.stores.embedded.rows import LIVE, namespace_matches, ns_path
 
 Versioned = tuple[int, int]  # (namespace id, write counter)
+_LAST_ID = "last_namespace_id"  # reverie_meta key: the highest namespace id ever given out
 
 
 class Namespaces:
@@ -56,11 +57,24 @@ class Namespaces:
         transaction inserts it once)."""
         ns_id = created.get(path) or self.id_of(path)
         if ns_id is None:
-            row = self.db.conn.execute(
-                "INSERT INTO namespaces(path) VALUES (?) RETURNING id", (path,)
-            ).fetchone()
-            ns_id = created[path] = int(row[0])
+            ns_id = created[path] = self._unused_id()
+            self.db.conn.execute("INSERT INTO namespaces(id, path) VALUES (?, ?)", (ns_id, path))
         return ns_id
+
+    def _unused_id(self) -> int:
+        """An id no namespace of this file ever had. SQLite would hand an erased namespace's id
+        to the next one created, and a process caching the erased one under (id, version)
+        could then take it for the new one (whose version restarts at 0)."""
+        conn = self.db.conn
+        (highest,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM namespaces").fetchone()
+        row = conn.execute(f"SELECT value FROM reverie_meta WHERE key = '{_LAST_ID}'").fetchone()
+        unused = max(int(highest), int(row[0]) if row else 0) + 1
+        conn.execute(
+            "INSERT INTO reverie_meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (_LAST_ID, str(unused)),
+        )
+        return unused
 
     def listing(self, op: ListNamespacesOp, now: float) -> list[tuple[str, ...]]:
         """``ListNamespacesOp``: namespaces holding a live item (empty ones are not listed)."""

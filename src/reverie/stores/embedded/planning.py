@@ -32,10 +32,10 @@ from reverie.core.ports import (
     as_put,
     write_target,
 )
-from reverie.core.requests import check_writes, checked_ops
+from reverie.core.requests import check_writes, checked_ops, never_written
 from reverie.core.text import quoted
 from reverie.core.values import storable_json
-from reverie.stores.embedded.rows import Plan, PutPlan
+from reverie.stores.embedded.rows import FindsNothing, Plan, PutPlan
 
 Fields = list[tuple[str, Any]]  # (path as written in the config, its tokenized form)
 
@@ -72,15 +72,15 @@ class Planner:
                     "ListNamespacesOp or NamespaceSearch."
                 )
             _check_labels(op)
-        op_list = checked_ops(op_list, self.limits)
+        planned = [_finds_nothing(op) or op for op in checked_ops(op_list, self.limits)]
         puts: dict[tuple[tuple[str, ...], str], PutPlan] = {}
         queries: dict[str, None] = {}
-        for op in op_list:
-            if isinstance(op, PutOp):
-                puts[(op.namespace, op.key)] = self._plan_put(op)
-            elif isinstance(op, (SearchOp, NamespaceSearch)) and op.query and embed_queries:
-                queries.setdefault(op.query, None)
-        return Plan(op_list, puts, _unique_texts(puts.values()), list(queries))
+        for step in planned:
+            if isinstance(step, PutOp):
+                puts[(step.namespace, step.key)] = self._plan_put(step)
+            elif isinstance(step, (SearchOp, NamespaceSearch)) and step.query and embed_queries:
+                queries.setdefault(step.query, None)
+        return Plan(planned, puts, _unique_texts(puts.values()), list(queries))
 
     def plan_commit(self, expected: Sequence[Expectation], writes: Sequence[Write]) -> Plan:
         """Plan a commit's writes (after checking every write and expectation)."""
@@ -138,6 +138,20 @@ def texts_at(value: Mapping[str, Any], fields: Fields) -> list[tuple[str, str]]:
         else:
             found.extend((f"{label}.{i}", t) for i, t in enumerate(texts))
     return found
+
+
+def _finds_nothing(op: PortOp) -> FindsNothing | None:
+    """The result of a read (or delete) of what no write could have made, else None."""
+    if isinstance(op, GetOp) or (isinstance(op, PutOp) and op.value is None):
+        return FindsNothing(None) if never_written(op.namespace, op.key) else None
+    if isinstance(op, SearchOp):
+        return FindsNothing([]) if never_written(op.namespace_prefix, None) else None
+    if isinstance(op, NamespaceSearch):
+        return FindsNothing([]) if never_written(op.namespace, None) else None
+    if isinstance(op, ListNamespacesOp):
+        paths = [condition.path for condition in op.match_conditions or ()]
+        return FindsNothing([]) if any(never_written(p, None) for p in paths) else None
+    return None
 
 
 def _check_labels(op: PortOp) -> None:

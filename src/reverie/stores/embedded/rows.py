@@ -94,9 +94,18 @@ class PutPlan:
         return "\n".join(self.keyword_texts) if self.keyword_texts else None
 
 
+@dataclass(frozen=True)
+class FindsNothing:
+    """In a plan, a read of a namespace or key no write could have made (a NUL character or a
+    lone surrogate in it, say): its result, without asking SQLite, which cannot even encode
+    a lone surrogate."""
+
+    result: list[Any] | None
+
+
 @dataclass
 class Plan:
-    ops: list[PortOp]
+    ops: list[PortOp | FindsNothing]
     puts: dict[tuple[tuple[str, ...], str], PutPlan]
     texts: list[str]
     queries: list[str]  # the texts embedded for the searches' queries

@@ -230,9 +230,10 @@ class Searcher:
         filtered = request.filter is not None or any(a.filter is not None for a in request.also)
         # Without a filter nearly every ranked row is kept: read only what the page needs.
         step = max(wanted, 32) if filtered else wanted
+        searched = {ns_id for found, _ in request.scopes() for ns_id, _ in found}
         for start in range(0, len(ranked), step):
             chunk = ranked[start : start + step]
-            found = self.reader.raw_rows([i for i, _ in chunk], now)
+            found = self.reader.raw_rows([i for i, _ in chunk], now, searched)
             for item_id, score in chunk:
                 raw = found.get(item_id)
                 if raw is None:

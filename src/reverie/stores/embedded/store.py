@@ -60,7 +60,7 @@ from reverie.stores.embedded.items import ItemReader
 from reverie.stores.embedded.namespaces import Namespaces
 from reverie.stores.embedded.planning import Planner, index_fields
 from reverie.stores.embedded.ranking import SEARCH_MODES, SearchMode
-from reverie.stores.embedded.rows import Plan, Row
+from reverie.stores.embedded.rows import FindsNothing, Plan, Row
 from reverie.stores.embedded.search import Searcher, SearchRequest, search_request
 from reverie.stores.embedded.sweeper import Sweeper
 from reverie.stores.embedded.ttl import Expiry
@@ -278,13 +278,15 @@ class EmbeddedStore(NativeStore):
 
     def _read(
         self,
-        op: PortOp,
+        op: PortOp | FindsNothing,
         embedded: Embedded,
         now: float,
         refresh: set[int],
         rows: dict[tuple[tuple[str, ...], str], Row] | None = None,
         vector_text: str = "",
     ) -> Result:
+        if isinstance(op, FindsNothing):
+            return op.result
         if isinstance(op, GetOp):
             if rows is not None:  # several gets in one batch were read together
                 row = rows.get((tuple(op.namespace), op.key))
@@ -385,6 +387,6 @@ def _check_search_mode(mode: str) -> None:
         )
 
 
-def op_query(op: PortOp) -> str | None:
+def op_query(op: PortOp | FindsNothing) -> str | None:
     """A search's query (None for other operations)."""
     return op.query if isinstance(op, (SearchOp, NamespaceSearch)) else None
