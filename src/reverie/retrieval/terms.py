@@ -4,10 +4,16 @@ Both stores index and query with these same terms, so their BM25 scores agree. S
 (Snowball's English stemmer) lets "painting" find "painted" and "dogs" find "dog"; on LoCoMo's
 tuning half it raised hybrid recall@10 by about 0.03. Queries are plain text, never a query
 language: any characters are safe.
+
+A "word" longer than ``MAX_WORD`` characters (base64, a hash, text in a script written without
+spaces) becomes a short stand-in: its start and a hash of all of it. Whole, it could not be
+indexed by PostgreSQL (a B-tree row holds about 2.7 KB), yet a query holding the same word
+still matches it, in both stores.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 
@@ -23,7 +29,8 @@ _STOPWORD_TEXT = """a about above after again all am an and any are as at be bee
     who whom why will with would you your yours yourself yourselves"""
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 MAX_STEMS = 200_000  # the memo is cleared past this many distinct words
-MAX_WORD = 64  # longer "words" (hashes, base64) are kept whole rather than stemmed
+MAX_WORD = 64  # longer "words" (hashes, base64) are not stemmed but stood in for
+STAND_IN_PREFIX = 32
 
 _stems: dict[str, str] = {}
 _stemmer_of = threading.local()  # a Snowball stemmer object is not safe to share across threads
@@ -35,11 +42,19 @@ def _stem(word: str) -> str:
         stemmer = getattr(_stemmer_of, "english", None)
         if stemmer is None:
             stemmer = _stemmer_of.english = snowballstemmer.stemmer("english")
-        stem = stemmer.stemWord(word) if len(word) <= MAX_WORD else word
+        stem = stemmer.stemWord(word) if len(word) <= MAX_WORD else stand_in(word)
         if len(_stems) >= MAX_STEMS:
             _stems.clear()
         _stems[word] = stem
     return stem
+
+
+def stand_in(word: str) -> str:
+    """The term of a word over ``MAX_WORD`` characters: 49 characters at most. The ``~``, which
+    no word holds, keeps it from ever equalling a real word's term. PostgreSQL's keyword
+    migration (``reverie_terms_long_words``) finds the terms indexed before by their length."""
+    digest = hashlib.sha256(word.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{word[:STAND_IN_PREFIX]}~{digest}"
 
 
 def terms(text: str) -> list[str]:
@@ -47,4 +62,4 @@ def terms(text: str) -> list[str]:
     return [_stem(w) for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS]
 
 
-__all__ = ["STOPWORDS", "terms"]
+__all__ = ["MAX_WORD", "STOPWORDS", "stand_in", "terms"]

@@ -15,15 +15,20 @@ from langgraph.store.base import GetOp, ListNamespacesOp, PutOp, Result, SearchO
 from reverie.core.errors import InputError
 from reverie.core.joint_search import split_joint
 from reverie.core.ports import NamespaceSearch, PortOp
-from reverie.core.requests import checked_ops
+from reverie.core.requests import checked_ops, never_written
 from reverie.retrieval.query_text import shared_share
 from reverie.stores.postgres import hybrid
-from reverie.stores.postgres.namespaces import checked, list_namespaces, lock_namespaces
+from reverie.stores.postgres.namespaces import (
+    check_listing,
+    checked,
+    list_namespaces,
+    lock_namespaces,
+)
 from reverie.stores.postgres.rows import get_items, item_key, refresh_ttl, to_item
 from reverie.stores.postgres.search import SearchRequest, search
 from reverie.stores.postgres.settings import StoreSettings
 from reverie.stores.postgres.steps import Embed, Plan, Release, Transaction
-from reverie.stores.postgres.writes import prepare, write_rows
+from reverie.stores.postgres.writes import changes_something, prepare, write_rows
 
 
 def run_batch(ops: Sequence[PortOp], settings: StoreSettings) -> Plan[list[Result]]:
@@ -41,14 +46,22 @@ def _run_checked(ops: Sequence[PortOp], settings: StoreSettings) -> Plan[list[Re
     puts: list[PutOp] = []
     for i, op in enumerate(ops):
         if isinstance(op, GetOp):
-            checked(tuple(op.namespace))
-            gets.append((i, op))
+            if not never_written(checked(tuple(op.namespace)), op.key):
+                gets.append((i, op))
         elif isinstance(op, SearchOp | NamespaceSearch):
-            searches.append((i, _request(op, settings)))
+            request = _request(op, settings)
+            if never_written(request.namespace, None):
+                results[i] = []
+            else:
+                searches.append((i, request))
         elif isinstance(op, ListNamespacesOp):
-            listings.append((i, op))
+            if _lists_nothing(op):
+                results[i] = []
+            else:
+                listings.append((i, op))
         elif isinstance(op, PutOp):
-            puts.append(op)
+            if changes_something(op):
+                puts.append(op)
         else:
             raise InputError(
                 f"Unknown store operation {type(op).__name__}; batch() takes GetOp, PutOp, "
@@ -82,6 +95,13 @@ def _run_checked(ops: Sequence[PortOp], settings: StoreSettings) -> Plan[list[Re
     if prepared.rows:
         yield from write_rows(prepared, document_vectors, settings.schema, settings.index)
     return results
+
+
+def _lists_nothing(op: ListNamespacesOp) -> bool:
+    """Whether a condition of ``op`` names a label no write could have made (a read of it
+    finds nothing, as the embedded store's does, rather than failing the batch)."""
+    check_listing(op)
+    return any(never_written(c.path, None) for c in op.match_conditions or ())
 
 
 def _vector_texts(searches: list[SearchRequest], settings: StoreSettings) -> Plan[dict[str, str]]:

@@ -145,13 +145,17 @@ def vector_text(
 
 def _context_columns(index: IndexSettings) -> tuple[str, list[Any]]:
     episode, position, speaker = ("{" + p.replace(".", ",") + "}" for p in index.episodes.paths)
+    # As ``EpisodeFields.of`` reads them, so both stores rank alike: an empty, object or array
+    # episode id is no episode, an empty speaker no speaker.
     columns = (
-        "store.reverie_seq, store.value #>> %s AS episode, "
+        "store.reverie_seq, CASE WHEN jsonb_typeof(store.value #> %s) NOT IN ('object', 'array') "
+        "THEN NULLIF(store.value #>> %s, '') END AS episode, "
         "CASE WHEN jsonb_typeof(store.value #> %s) = 'number' "
         "THEN (store.value #>> %s)::float8 END AS position, "
-        "CASE WHEN jsonb_typeof(store.value #> %s) = 'string' THEN store.value #>> %s END AS speaker"
+        "CASE WHEN jsonb_typeof(store.value #> %s) = 'string' "
+        "THEN NULLIF(store.value #>> %s, '') END AS speaker"
     )
-    return columns, [episode, position, position, speaker, speaker]
+    return columns, [episode, episode, position, position, speaker, speaker]
 
 
 def pool_context(

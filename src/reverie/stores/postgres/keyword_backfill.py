@@ -2,7 +2,8 @@
 
 Run once, when a store opens a database whose keyword tables were just created (under the
 server-wide setup lock, so concurrent openers do it once), a page of items at a time in one
-transaction; recorded in ``reverie_migrations`` as done. Items are indexed with the store's own
+transaction; recorded in ``reverie_migrations`` as done (a migration that drops items' keyword
+rows, as ``reverie_terms_long_words`` does, removes that record to have them indexed again). Items are indexed with the store's own
 ``keyword_fields`` (or ``fields``), as a put without ``index=`` would be; Reverie's bookkeeping
 namespaces are skipped, as its writers never index them.
 """

@@ -80,11 +80,7 @@ def list_namespaces(op: ListNamespacesOp) -> Plan[list[tuple[str, ...]]]:
     truncation and ordering (label by label, as Python sorts tuples) happen here.
     """
     conditions = tuple(op.match_conditions or ())
-    for condition in conditions:
-        try:
-            checked(tuple(label for label in condition.path if label != "*"))
-        except NamespaceError as exc:
-            raise NamespaceError(f"list_namespaces: {exc}") from None
+    check_listing(op)
     query, params = LIST_PREFIXES, list[Any]()
     leading = _literal_prefix(conditions)
     if leading:
@@ -96,6 +92,15 @@ def list_namespaces(op: ListNamespacesOp) -> Plan[list[tuple[str, ...]]]:
     if op.max_depth is not None:
         matching = list({ns[: op.max_depth] for ns in matching})
     return sorted(matching)[op.offset : op.offset + op.limit]
+
+
+def check_listing(op: ListNamespacesOp) -> None:
+    """Refuse match conditions with labels no namespace may have (``checked``)."""
+    for condition in op.match_conditions or ():
+        try:
+            checked(tuple(label for label in condition.path if label != "*"))
+        except NamespaceError as exc:
+            raise NamespaceError(f"list_namespaces: {exc}") from None
 
 
 def _literal_prefix(conditions: Sequence[MatchCondition]) -> tuple[str, ...]:

@@ -166,6 +166,13 @@ def translated(exc: BaseException, where: str) -> ReverieError:
             f"PostgreSQL at {where} rolled the operation back because it conflicted with a "
             f"concurrent transaction ({reason}). Nothing of it was applied; retry it."
         )
+    if isinstance(exc, psycopg.DataError) and not state:
+        # Refused by psycopg before sending (a NUL in a text parameter), so no SQLSTATE.
+        return InputError(
+            f"PostgreSQL cannot take this input ({reason}). Remove NUL characters (\\u0000) "
+            "from keys, namespace labels, filters and queries; nothing was written. Retrying "
+            "it will fail the same way."
+        )
     if state[:2] in _INPUT_CLASSES:
         return InputError(
             f"PostgreSQL {_INPUT_CLASSES[state[:2]]} ({reason}). Remove NUL characters "

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reverie.core.errors import NotAReverieStoreError
+from reverie.retrieval.terms import MAX_WORD
 from reverie.stores.postgres.indexing import IndexSettings
 from reverie.stores.postgres.steps import Plan, Sql, Transaction
 
@@ -202,6 +203,21 @@ KEYWORD_MIGRATIONS: tuple[tuple[str, str], ...] = (
         "WITH cleared AS (DELETE FROM reverie_keyword_counts) "
         "INSERT INTO reverie_keyword_counts SELECT prefix, count(*), sum(length) "
         "FROM reverie_keyword_docs GROUP BY prefix",
+    ),
+    # Words over MAX_WORD characters were once indexed whole (and longer ones could not be
+    # indexed at all); ``terms`` now stands in for them. Items holding such a term lose their
+    # keyword rows and the backfill's record (``keyword_backfill.BACKFILL``), so the backfill
+    # that follows on open indexes them again with today's terms, as a put would.
+    (
+        "reverie_terms_long_words",
+        f"WITH stale AS (SELECT DISTINCT prefix, key FROM reverie_terms "
+        f"WHERE length(term) > {MAX_WORD}), "
+        "terms_gone AS (DELETE FROM reverie_terms AS t USING stale AS s "
+        "WHERE t.prefix = s.prefix AND t.key = s.key), "
+        "docs_gone AS (DELETE FROM reverie_keyword_docs AS d USING stale AS s "
+        "WHERE d.prefix = s.prefix AND d.key = s.key) "
+        "DELETE FROM reverie_migrations WHERE name = 'reverie_keyword_backfill' "
+        "AND EXISTS (SELECT 1 FROM stale)",
     ),
 )
 

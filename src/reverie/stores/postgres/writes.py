@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from langgraph.store.base import PutOp
+
 from reverie.core.errors import InputError
 from reverie.core.ports import RestoredItem, Write, as_put, write_target
+from reverie.core.requests import never_written
 from reverie.core.text import quoted
 from reverie.core.values import storable_json
 from reverie.retrieval.terms import terms
@@ -110,6 +113,15 @@ class PreparedWrites:
     def paths(self) -> list[str]:
         """The namespaces written, as dotted paths."""
         return sorted({row.prefix for row in self.rows})
+
+
+def changes_something(write: Write) -> bool:
+    """False for a delete of what no write could have made: a no-op, best left out, since
+    PostgreSQL would refuse its text (a NUL) and fail the writes beside it."""
+    namespace, key = write_target(write)
+    if isinstance(write, PutOp) and write.value is None:
+        return not never_written(checked(namespace), key)
+    return True
 
 
 def prepare(writes: Sequence[Write], index: IndexSettings | None) -> PreparedWrites:
