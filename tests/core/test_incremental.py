@@ -132,3 +132,39 @@ def test_retried_run_with_the_same_idempotency_key_does_not_duplicate() -> None:
     manager.invoke({"messages": THREAD[:1]}, config)
     assert len(store.search(("memories", "alice"))) == 1
     assert len(manager.history(config=config)) == 1
+
+
+def test_messages_whose_reply_could_not_be_read_are_read_again_on_the_next_run() -> None:
+    # Prose, or JSON cut off by a token limit, is not "nothing worth remembering": the thread's
+    # progress must not move past those messages, or their facts are lost for good.
+    thread = {"messages": [{"role": "user", "content": "I'm allergic to penicillin."}]}
+    for unreadable in (
+        "Noted, the user is allergic to penicillin.",
+        '{"calls": [{"name": "Memory", "arguments": {"content": "User is aller',
+    ):
+        store = InMemoryStore()
+        namespace = ("memories", "{langgraph_user_id}")
+        flaky = create_memory_store_manager(
+            ScriptedChatModel(replies=[unreadable]), namespace=namespace, store=store
+        )
+        first = flaky.invoke(thread, thread_config())
+        assert first == []
+        assert first.report.nothing_stored == "unusable_reply"
+        assert any("next run reads them again" in w for w in first.report.warnings)
+        model = ScriptedChatModel(
+            replies=[tool_call("Memory", {"content": "User is allergic to penicillin"})]
+        )
+        good = create_memory_store_manager(model, namespace=namespace, store=store)
+        second = good.invoke(thread, thread_config())
+        assert len(model.calls) == 1
+        assert "allergic to penicillin" in new_conversation(model.calls[0].request)
+        assert [i.value["content"]["content"] for i in store.search(("memories", "alice"))] == [
+            "User is allergic to penicillin"
+        ]
+        assert len(second) == 1
+        # Once read, the messages are done: a third run asks nothing.
+        again = ScriptedChatModel(replies=[])
+        create_memory_store_manager(again, namespace=namespace, store=store).invoke(
+            thread, thread_config()
+        )
+        assert again.calls == []

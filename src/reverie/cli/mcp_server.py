@@ -19,6 +19,7 @@ from reverie.cli.naming import format_namespace, memory_text
 from reverie.cli.storage import opened_store
 from reverie.core.dates import as_datetime
 from reverie.core.effects import arun
+from reverie.core.empty import is_empty
 from reverie.core.errors import ConfigurationError, InputError, LimitError
 from reverie.core.limits import DEFAULT_LIMITS, Limits, check_key, check_value_size
 from reverie.core.requests import checked_search_args
@@ -42,7 +43,7 @@ def _memory(content: str, limits: Limits) -> dict[str, Any]:
     """The stored value for ``content``: normalised text, refused when empty or too large (for
     ``remember`` and ``update`` alike)."""
     text = clean_text(content)
-    if not text.strip():
+    if is_empty(text):
         raise ToolError("The memory is empty; pass the text to remember as 'content'.")
     value = stored_value(Memory(content=text))
     try:

@@ -126,21 +126,27 @@ class RunAccount:
         closing: bool,
         written: int,
     ) -> Pipeline[CommitResult]:
-        """Commit one chunk. The run's last (``closing``) commit also stores its usage record,
-        with ``written`` memories written in all."""
+        """Commit one chunk with the run's usage record so far (``written`` memories written in
+        all): a run killed between two chunks leaves a record of what its stored chunks did.
+        The last (``closing``) commit stores the final record."""
         report = self.report
         report.count_actions(actions)  # so the record written with them counts them
         record_writes(report, writes)
-        if closing and self.enabled:
+        if self.enabled:
             report.finish(written)
             report.duration_ms = self._elapsed_ms()
             writes = [*writes, usage_put(report)]
-        result = yield from self.phase(
-            "commit",
-            None,
-            lambda _: iter(Commit(port, expected, writes)),
-            lambda r: {"committed": r.committed, "writes": len(writes)},
-        )
+        try:
+            result = yield from self.phase(
+                "commit",
+                None,
+                lambda _: iter(Commit(port, expected, writes)),
+                lambda r: {"committed": r.committed, "writes": len(writes)},
+            )
+        except BaseException:
+            # Nothing of it was stored: the failed run's record must not count its changes.
+            report.count_actions(actions, -1)
+            raise
         if not result.committed:
             report.count_actions(actions, -1)
             report.conflicts += 1

@@ -111,6 +111,7 @@ class Consolidation:
         report.truncated_messages += count_truncated(new, chunks)
         conflicts = 0
         index = 0
+        held_back = False  # a chunk's reply was unreadable: progress stops before it
         while index < len(chunks):
             lines = [m.line for m in chunks[index]]
             dated = date_chunk(chunks[index], reference, datetime.now(timezone.utc))
@@ -120,12 +121,21 @@ class Consolidation:
                 partial(self._retrieve, port, namespace, lines, report=report),
                 lambda found: {"memories": len(found)},
             )
+            unusable_before = report.unusable_replies
             yield from account.phase(
                 "model",
                 config,
                 partial(self._consolidate, entries, context, dated, report=report),
                 lambda _: {"operations": report.operations},
             )
+            if track and report.unusable_replies > unusable_before and not held_back:
+                # Nothing could be read from these messages, which is not the same as nothing
+                # worth remembering in them: leave them (and those after) to the next run.
+                held_back = True
+                report.warnings.append(
+                    "The thread's progress stops before the messages whose reply could not be "
+                    "read: its next run reads them again."
+                )
             supersession = None
             if self.supersede:
                 records = yield from read_time_records(port, namespace, entries)
@@ -148,7 +158,8 @@ class Consolidation:
                 # The thread's progress is written with the memories and checked like them, so
                 # two runs handed the same thread at once cannot both consolidate its messages.
                 next_state = copy.deepcopy(state)
-                next_state.advance(chunks[index], self.context_messages)
+                if not held_back:
+                    next_state.advance(chunks[index], self.context_messages)
                 writes.append(PutOp(state_ns, thread_id, next_state.to_value(), index=False))
                 expected.append(Expectation(state_ns, thread_id, state_value))
             result = yield from account.commit(
@@ -176,6 +187,7 @@ class Consolidation:
                         return written
                     chunks = chunk_messages(new, self.conversation_budget) or [[]]
                     index = 0
+                    held_back = False
                 continue  # re-read the memories and ask the model again
             written.extend(plan.written)
             state = next_state

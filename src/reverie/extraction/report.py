@@ -107,7 +107,8 @@ class RunReport:
     def finish(self, written: int) -> None:
         """Settle why nothing was stored, from what the run counted."""
         self.written = written
-        if written:
+        # A run that only deleted returns no memories, but it did change what is stored.
+        if written or self.changed:
             self.nothing_stored = None
         elif self.model_calls == 0:
             self.nothing_stored = "no_new_messages"

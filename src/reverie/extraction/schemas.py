@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from reverie.core.empty import is_empty
 from reverie.core.errors import ConfigurationError, LimitError, UnstorableValueError
 from reverie.core.limits import DEFAULT_LIMITS, Limits, check_value_size
 from reverie.core.types import Memory, stored_value
@@ -238,7 +239,9 @@ class SchemaToolkit:
                 for e in exc.errors()
             )
             raise _Rejected(f"Arguments do not match {name}: {problems}.") from None
-        self._check_storable(content)
+        value = self._check_storable(content)
+        if is_empty(value["content"]):
+            raise _Rejected(self._empty(str(name), updating=memory_id is not None))
         if memory_id is None:
             if not self.enable_inserts:
                 raise _Rejected(
@@ -255,11 +258,13 @@ class SchemaToolkit:
             )
         return [Update(memory_id, content)]
 
-    def _check_storable(self, content: BaseModel) -> None:
+    def _check_storable(self, content: BaseModel) -> dict[str, Any]:
         """The value policy and size limit, applied per call: one memory that cannot be stored
-        is rejected (and sent back for correction) while the reply's other memories are kept."""
+        is rejected (and sent back for correction) while the reply's other memories are kept.
+        Returns the value as it would be stored."""
         try:
-            check_value_size(stored_value(content), self.limits)
+            value = stored_value(content)
+            check_value_size(value, self.limits)
         except UnstorableValueError as exc:
             raise _Rejected(
                 f"{exc.field.removeprefix('content.')} must be a finite number (not NaN or "
@@ -271,6 +276,20 @@ class SchemaToolkit:
                 f"This memory is {exc.size:,} bytes; a memory may have at most {exc.limit:,}. "
                 "Keep only what is worth remembering, or split it into several memories."
             ) from None
+        return value
+
+    def _empty(self, name: str, *, updating: bool) -> str:
+        # Empty content over a stored memory would wipe it; say how to delete it if that was meant.
+        message = (
+            f"The memory is empty: {_short(name)} needs text to remember (NUL characters and "
+            "whitespace alone are not text)."
+        )
+        if not updating:
+            return f"{message} Send the call again with the text, or leave the call out."
+        message += " The stored memory was kept; send the call again with its new text"
+        if self.enable_deletes:
+            message += f", or call {FORGET_TOOL} to delete it"
+        return message + "."
 
 
 class _Rejected(Exception):

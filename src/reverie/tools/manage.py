@@ -18,6 +18,7 @@ from langgraph.store.base import BaseStore, Item
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from reverie.core.effects import Pipeline, arun, run
+from reverie.core.empty import is_empty
 from reverie.core.errors import ConfigurationError, InputError, LimitError
 from reverie.core.limits import DEFAULT_LIMITS, Limits, check_key, check_value_size
 from reverie.core.namespace import NamespaceTemplate
@@ -97,6 +98,15 @@ class _ManageMemory:
         if action in ("create", "update") and content is None:
             raise ToolException(f"Pass the content of the memory to {action}.")
 
+    def _empty(self, action: str) -> str:
+        # Refused before the store is read: empty content over a memory would wipe it.
+        message = (
+            "The memory is empty; pass the text to remember as 'content'. Nothing was changed."
+        )
+        if action == "update" and "delete" in self.actions:
+            message += " To remove the memory, call again with action 'delete'."
+        return message
+
     def pipeline(
         self, content: Any, action: str, id: str | None, config: RunnableConfig
     ) -> Pipeline[str]:
@@ -114,6 +124,8 @@ class _ManageMemory:
             raise missing from None  # no id that long was ever stored
         except InputError as exc:
             raise ToolException(f"{exc} Send the call again without it.") from None
+        if action != "delete" and is_empty(data):
+            raise ToolException(self._empty(action))
 
         def decide(existing: Item | None) -> dict[str, Any] | None:
             if action != "create" and existing is None:
