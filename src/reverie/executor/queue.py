@@ -98,6 +98,7 @@ def build_app(dsn: str, *, max_connections: int = 10) -> App:
     app.task(
         name=TASK_NAME,
         pass_context=True,
-        retry=ReflectionRetry(max_attempts=5, exponential_wait=2),
+        # procrastinate's max_attempts counts retries: 4 of them make the documented 5 attempts.
+        retry=ReflectionRetry(max_attempts=4, exponential_wait=2),
     )(reflect_job)
     return app
