@@ -52,7 +52,8 @@ def test_float32_matches_sentence_transformers(golden: dict[str, Any], batched: 
     else:
         ours = np.asarray([embedder.embed_query(text) for text in texts])
     assert cosines(ours, theirs).min() >= 0.99999
-    assert np.abs(ours - theirs).max() < 1e-4
+    # The README says these are sentence-transformers' own vectors (measured: 2.8e-7 at most).
+    assert np.abs(ours - theirs).max() < 1e-6
 
 
 @pytest.mark.parametrize(
