@@ -263,3 +263,28 @@ def test_concurrent_queries_match_sequential_ones(
         t.join()
     for vectors in found.values():
         assert vectors == sequential * 3
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"OPENBLAS_NUM_THREADS": "1"}, 1),
+        ({"OMP_NUM_THREADS": "3"}, 3),
+        ({"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "5"}, 2),
+        ({"OPENBLAS_NUM_THREADS": "zero"}, None),
+        ({}, None),
+    ],
+)
+def test_the_embedders_worker_threads_follow_the_blas_variables(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], expected: int | None
+) -> None:
+    # The README: on a busy machine set OPENBLAS_NUM_THREADS=1, and the embedder's own worker
+    # threads follow it (None: not set or not a count, so every CPU).
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    cpus = 7
+    monkeypatch.setattr("os.cpu_count", lambda: cpus)
+    assert LocalMiniLMEmbeddings().threads == (expected or cpus)
+    assert LocalMiniLMEmbeddings(threads=4).threads == 4  # an explicit count wins

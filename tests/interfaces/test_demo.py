@@ -76,6 +76,41 @@ def test_offline_demo_with_the_default_local_embeddings(tmp_path: Path) -> None:
     assert "allergic to cats" in best_match(out, "Any allergies?")
 
 
+def test_the_offline_demo_opens_no_network_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The README: "no API key, no network", "works offline". Any connection or name lookup
+    # beyond this machine is refused and recorded; the demo must not need one.
+    import socket
+
+    attempts: list[str] = []
+    local = {"localhost", "127.0.0.1", "::1", None, ""}
+
+    def refuse(what: str) -> OSError:
+        attempts.append(what)
+        return OSError(f"network blocked by the test: {what}")
+
+    original_connect = socket.socket.connect
+    original_lookup = socket.getaddrinfo
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in local:
+            raise refuse(f"connect {address!r}")
+        original_connect(self, address)
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in local:
+            raise refuse(f"lookup {host!r}")
+        return original_lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    result = demo(tmp_path / "demo.db", embeddings=None)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "episodic memories in 'demo/sample': 20 new" in flat(result.stdout)
+    assert attempts == []
+
+
 def best_match(output: str, query: str) -> str:
     """The text of the first result row printed under ``search: QUERY``."""
     table = output.split(f"search: {query}", 1)[1].split("└", 1)[0]

@@ -49,7 +49,7 @@ from reverie.ledger.usage import (
 from reverie.ledger.usage_totals import DailyUsage, overall
 from reverie.stores.embedded import EmbeddedStore
 from reverie.testing import ScriptedChatModel, ScriptedRequest, hashing_index, tool_call
-from tests.helpers import new_conversation
+from tests.usage.test_run_usage import remember_each_line, said
 from tests.usage.test_traces import spans
 
 __all__ = ["spans"]  # the shared in-memory span exporter fixture (one global tracer provider)
@@ -58,16 +58,6 @@ NS = ("memories", "ann")
 CONFIG: RunnableConfig = {"configurable": {"langgraph_user_id": "ann", "thread_id": "t1"}}
 TODAY = date(2026, 3, 20)
 PHASES = ("reverie.retrieve", "reverie.model", "reverie.commit")
-
-
-def said(*lines: str) -> dict[str, Any]:
-    return {"messages": [{"role": "user", "content": line} for line in lines]}
-
-
-def remember_each_line(request: ScriptedRequest) -> list[dict[str, Any]] | AIMessage:
-    lines = new_conversation(request).strip().splitlines()
-    facts = [line.removeprefix("user: ") for line in lines if line.startswith("user: ")]
-    return [tool_call("Memory", {"content": f}) for f in facts] or AIMessage(content="")
 
 
 def memories(store: BaseStore) -> list[str]:
