@@ -10,7 +10,7 @@ import pytest
 from langgraph.store.base import GetOp, ListNamespacesOp, MatchCondition, PutOp, SearchOp
 from langgraph.store.memory import InMemoryStore
 
-from reverie.stores.embedded import EmbeddedStore
+from reverie.stores.embedded import EmbeddedStore, SearchMode
 from tests.stores.embedded_helpers import indexed
 
 SURROGATE = "\ud800"  # a lone surrogate: no write can hold it, and SQLite cannot encode it
@@ -75,8 +75,9 @@ def test_a_second_store_on_the_file_never_returns_an_erased_users_items(tmp_path
                 PutOp(("users", "xavier"), "x2", {"text": "xavier two"}),
             ]
         )
-        for mode in ("vector", "hybrid"):
-            a.search_mode = mode  # type: ignore[assignment]
+        modes: tuple[SearchMode, ...] = ("vector", "hybrid")
+        for mode in modes:
+            a.search_mode = mode
             assert {i.key for i in a.search(("users", "xavier"), query="xavier one")} == {
                 "x1",
                 "x2",
@@ -84,8 +85,8 @@ def test_a_second_store_on_the_file_never_returns_an_erased_users_items(tmp_path
         b.batch([PutOp(("users", "xavier"), "x1", None), PutOp(("users", "xavier"), "x2", None)])
         b.put(("users", "yara"), "y1", {"text": "yara likes tea"})
         b.put(("users", "wendy"), "w-secret", {"text": "wendy password hunter2"})
-        for mode in ("vector", "hybrid", "keyword"):
-            a.search_mode = mode  # type: ignore[assignment]
+        for mode in (*modes, "keyword"):
+            a.search_mode = mode
             found = a.search(("users", "yara"), query="xavier one")
             assert [(i.namespace, i.key) for i in found] == [(("users", "yara"), "y1")], mode
             assert found[0].score is None or found[0].score < 0.99  # yara's own vector
