@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from langgraph.store.base import PutOp, SearchOp
+from langgraph.store.base import GetOp, ListNamespacesOp, PutOp, SearchOp
 
 from reverie.core.errors import NamespaceError
 from reverie.core.filters import checked_filter
@@ -84,6 +84,21 @@ def never_written(namespace: Sequence[Any], key: str | None) -> bool:
     return not all(isinstance(text, str) and is_clean(text) for text in texts)
 
 
+def reads_nothing(op: PortOp) -> bool:
+    """Whether ``op`` is a read, or a delete, of a namespace or key no write could have made
+    (``never_written``): its result is what a read of nothing gives (None, ``[]``, no change),
+    the same in every store, without asking the backend."""
+    if isinstance(op, GetOp) or (isinstance(op, PutOp) and op.value is None):
+        return never_written(op.namespace, op.key)
+    if isinstance(op, SearchOp):
+        return never_written(op.namespace_prefix, None)
+    if isinstance(op, NamespaceSearch):
+        return never_written(op.namespace, None)
+    if isinstance(op, ListNamespacesOp):
+        return any(never_written(c.path, None) for c in op.match_conditions or ())
+    return False
+
+
 def checked_ops(ops: Iterable[PortOp], limits: Limits) -> list[PortOp]:
     """``ops`` with every search checked and normalised and every put's target checked."""
     out: list[PortOp] = []
@@ -111,4 +126,5 @@ __all__ = [
     "checked_search",
     "checked_search_args",
     "never_written",
+    "reads_nothing",
 ]

@@ -32,7 +32,7 @@ from reverie.core.ports import (
     as_put,
     write_target,
 )
-from reverie.core.requests import check_writes, checked_ops, never_written
+from reverie.core.requests import check_writes, checked_ops, reads_nothing
 from reverie.core.text import quoted
 from reverie.core.values import storable_json
 from reverie.stores.embedded.rows import FindsNothing, Plan, PutPlan
@@ -142,16 +142,9 @@ def texts_at(value: Mapping[str, Any], fields: Fields) -> list[tuple[str, str]]:
 
 def _finds_nothing(op: PortOp) -> FindsNothing | None:
     """The result of a read (or delete) of what no write could have made, else None."""
-    if isinstance(op, GetOp) or (isinstance(op, PutOp) and op.value is None):
-        return FindsNothing(None) if never_written(op.namespace, op.key) else None
-    if isinstance(op, SearchOp):
-        return FindsNothing([]) if never_written(op.namespace_prefix, None) else None
-    if isinstance(op, NamespaceSearch):
-        return FindsNothing([]) if never_written(op.namespace, None) else None
-    if isinstance(op, ListNamespacesOp):
-        paths = [condition.path for condition in op.match_conditions or ()]
-        return FindsNothing([]) if any(never_written(p, None) for p in paths) else None
-    return None
+    if not reads_nothing(op):
+        return None
+    return FindsNothing(None if isinstance(op, (GetOp, PutOp)) else [])
 
 
 def _check_labels(op: PortOp) -> None:

@@ -15,7 +15,7 @@ from langgraph.store.base import GetOp, ListNamespacesOp, PutOp, Result, SearchO
 from reverie.core.errors import InputError
 from reverie.core.joint_search import split_joint
 from reverie.core.ports import NamespaceSearch, PortOp
-from reverie.core.requests import checked_ops, never_written
+from reverie.core.requests import checked_ops, reads_nothing
 from reverie.retrieval.query_text import shared_share
 from reverie.stores.postgres import hybrid
 from reverie.stores.postgres.namespaces import (
@@ -46,16 +46,18 @@ def _run_checked(ops: Sequence[PortOp], settings: StoreSettings) -> Plan[list[Re
     puts: list[PutOp] = []
     for i, op in enumerate(ops):
         if isinstance(op, GetOp):
-            if not never_written(checked(tuple(op.namespace)), op.key):
+            checked(tuple(op.namespace))
+            if not reads_nothing(op):
                 gets.append((i, op))
         elif isinstance(op, SearchOp | NamespaceSearch):
             request = _request(op, settings)
-            if never_written(request.namespace, None):
+            if reads_nothing(op):
                 results[i] = []
             else:
                 searches.append((i, request))
         elif isinstance(op, ListNamespacesOp):
-            if _lists_nothing(op):
+            check_listing(op)
+            if reads_nothing(op):
                 results[i] = []
             else:
                 listings.append((i, op))
@@ -95,13 +97,6 @@ def _run_checked(ops: Sequence[PortOp], settings: StoreSettings) -> Plan[list[Re
     if prepared.rows:
         yield from write_rows(prepared, document_vectors, settings.schema, settings.index)
     return results
-
-
-def _lists_nothing(op: ListNamespacesOp) -> bool:
-    """Whether a condition of ``op`` names a label no write could have made (a read of it
-    finds nothing, as the embedded store's does, rather than failing the batch)."""
-    check_listing(op)
-    return any(never_written(c.path, None) for c in op.match_conditions or ())
 
 
 def _vector_texts(searches: list[SearchRequest], settings: StoreSettings) -> Plan[dict[str, str]]:

@@ -19,7 +19,7 @@ from langgraph.store.base import PutOp
 
 from reverie.core.errors import InputError
 from reverie.core.ports import RestoredItem, Write, as_put, write_target
-from reverie.core.requests import never_written
+from reverie.core.requests import reads_nothing
 from reverie.core.text import quoted
 from reverie.core.values import storable_json
 from reverie.retrieval.terms import terms
@@ -118,9 +118,10 @@ class PreparedWrites:
 def changes_something(write: Write) -> bool:
     """False for a delete of what no write could have made: a no-op, best left out, since
     PostgreSQL would refuse its text (a NUL) and fail the writes beside it."""
-    namespace, key = write_target(write)
+    namespace, _ = write_target(write)
     if isinstance(write, PutOp) and write.value is None:
-        return not never_written(checked(namespace), key)
+        checked(namespace)
+        return not reads_nothing(write)
     return True
 
 
