@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -16,11 +17,13 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 
+from reverie import create_memory_store_manager
 from reverie.core.errors import InputError, LimitError
 from reverie.core.limits import Limits
 from reverie.executor.durable import CancelledJobs, DurableReflectionExecutor
 from reverie.executor.worker import run_worker_async
 from reverie.ledger.thread_state import state_namespace
+from reverie.testing import ScriptedChatModel
 from tests.executor import durable_app
 from tests.postgres.support import fresh_database
 
@@ -248,7 +251,7 @@ def test_submit_inside_an_entrypoint_stores_the_runs_settings(dsn: str) -> None:
         found = row.fetchone()
         assert found is not None
         lock, args = found
-    assert lock == f"reverie:{MANAGER}:9"
+    assert lock.startswith(f"reverie:{MANAGER}:9:")  # the thread's lock, of this user
     assert args["thread_id"] == "9"
     assert args["config"]["configurable"]["langgraph_user_id"] == "u9"
     assert not any(key.startswith("__") for key in args["config"]["configurable"])
@@ -358,3 +361,46 @@ async def test_a_job_over_max_payload_bytes_is_refused_before_anything_is_enqueu
         row = conn.execute("SELECT args FROM procrastinate_jobs WHERE id = %s", (accepted,))
         found = row.fetchone()
     assert found is not None and "fact t1 40" in str(found[0]["payload"])
+
+
+def shared_thread(user: int, **more: str) -> RunnableConfig:
+    """User ``u{user}`` on thread "1", the id every user of a tutorial-style app has."""
+    return {"configurable": {"thread_id": "1", "langgraph_user_id": f"u{user}", **more}}
+
+
+def statuses(dsn: str, *job_ids: int) -> list[str]:
+    with psycopg.connect(dsn) as conn:
+        rows: dict[int, str] = dict(conn.execute("SELECT id, status FROM procrastinate_jobs"))
+    return [rows[job_id] for job_id in job_ids]
+
+
+async def test_two_users_with_the_same_thread_id_both_get_their_memories(dsn: str) -> None:
+    with DurableReflectionExecutor(MANAGER, dsn) as executor:
+        first = executor.submit(facts(1, 0), shared_thread(1), after_seconds=0.5).result()
+        latest = executor.submit(facts(1, 1), shared_thread(1), after_seconds=0.5).result()
+        other = executor.submit(facts(2, 0), shared_thread(2), after_seconds=0.5).result()
+    # The user's own newer payload replaces their waiting job; the other user's job stays.
+    assert statuses(dsn, first, latest, other) == ["cancelled", "todo", "todo"]
+    await asyncio.sleep(0.6)  # the delay
+    await run_worker_async(MANAGER, dsn, wait=False)
+    assert memories(dsn, 1) == ["fact t1 0", "fact t1 1"]
+    assert memories(dsn, 2) == ["fact t2 0"]
+
+
+def test_given_the_manager_jobs_debounce_per_namespace_and_thread(dsn: str) -> None:
+    # The manager (for its namespace template) makes settings that do not choose the namespace
+    # irrelevant; without it, any setting that differs keeps jobs apart (never two users).
+    scope = create_memory_store_manager(ScriptedChatModel(), namespace=durable_app.NAMESPACE)
+    with DurableReflectionExecutor(MANAGER, dsn, reflector=scope) as executor:
+        ids = [
+            executor.submit(facts(1, 0), shared_thread(1, tone="warm")).result(),
+            executor.submit(facts(1, 1), shared_thread(1, tone="dry")).result(),
+            executor.submit(facts(2, 0), shared_thread(2, tone="dry")).result(),
+        ]
+    assert statuses(dsn, *ids) == ["cancelled", "todo", "todo"]
+    with DurableReflectionExecutor(MANAGER, dsn) as executor:
+        apart = [
+            executor.submit(facts(3, 0), shared_thread(3, tone="warm")).result(),
+            executor.submit(facts(3, 1), shared_thread(3, tone="dry")).result(),
+        ]
+    assert statuses(dsn, *apart) == ["todo", "todo"]

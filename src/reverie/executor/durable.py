@@ -1,9 +1,9 @@
 """``DurableReflectionExecutor``: submissions stored in PostgreSQL, processed by ``reverie worker``.
 
 ``submit`` writes a procrastinate job in the same database as the memories and returns once it is
-committed; workers on any machine run it. A newer submission for the same thread replaces the one
-still waiting; a job whose worker dies is handed to another worker; a job applied twice writes the
-same memory keys (its idempotency key travels with it).
+committed; workers on any machine run it. A newer submission for the same thread of the same user
+replaces the one still waiting; a job whose worker dies is handed to another worker; a job applied
+twice writes the same memory keys (its idempotency key travels with it).
 """
 
 from __future__ import annotations
@@ -24,7 +24,12 @@ from psycopg.types.json import Jsonb
 from reverie.core.effects import Effect, Pipeline, arun, run
 from reverie.core.errors import ConfigurationError, InputError
 from reverie.core.limits import DEFAULT_LIMITS, Limits
-from reverie.executor.context import FROM_CONFIG, submission_config, thread_slot
+from reverie.executor.context import (
+    FROM_CONFIG,
+    debounce_slot,
+    submission_config,
+    submission_thread,
+)
 from reverie.executor.factory import load_reflector
 from reverie.executor.invoke import Reflector
 from reverie.executor.payload import encode_config, encode_payload, stored_job_args
@@ -150,6 +155,9 @@ class DurableReflectionExecutor(MemorySearch):
         self.store = store
         self.limits = limits or DEFAULT_LIMITS
         self._loaded: Reflector | None = reflector
+        # Jobs debounce per thread and namespace when the manager is given, else per thread and
+        # settings; never the one loaded later for search(), or locks would change midway.
+        self._scope_reflector = reflector
         ensure_schema(self.dsn)
         self._connections = QueueConnections(self.dsn, max_connections)
 
@@ -164,9 +172,11 @@ class DurableReflectionExecutor(MemorySearch):
         self, payload: Any, config: Any, after_seconds: float, thread_id: Any
     ) -> Pipeline[Future[int]]:
         config = submission_config(config, after_seconds)
-        thread, _ = thread_slot(config, thread_id)
+        thread = submission_thread(config, thread_id)
         encoded_config = encode_config(config)
         key = encoded_config["configurable"].pop("idempotency_key", None) or uuid.uuid4().hex
+        # From the settings as stored: what the worker will run with, the same in every process.
+        slot = debounce_slot(thread, encoded_config, self._scope_reflector)
         stored = stored_job_args(
             {
                 "manager": self.manager,
@@ -183,7 +193,7 @@ class DurableReflectionExecutor(MemorySearch):
             (
                 self.queue,
                 TASK_NAME,
-                thread_lock(self.manager, thread),
+                thread_lock(self.manager, slot),
                 Jsonb(stored, dumps=_as_stored),
                 scheduled_at(after_seconds),
             ),

@@ -3,7 +3,8 @@
 One daemon thread runs an asyncio loop that owns all scheduling. ``submit`` only creates a future
 and hands the submission to that loop, so the caller never waits on the reflection. Async reflectors
 run on the loop; sync ones in a thread pool. Submissions for one thread replace each other while
-they wait, and run one at a time; different threads run concurrently.
+they wait, and run one at a time; different threads run concurrently. A thread is a thread id of
+one user (``context.debounce_slot``): users who reuse an id such as "1" never replace each other.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from reverie.executor.context import (
     FROM_CONFIG,
     ambient_store,
     background_config,
+    debounce_slot,
     submission_config,
-    thread_slot,
+    submission_thread,
 )
 from reverie.executor.invoke import Reflector, check_reflector, run_reflector
 from reverie.executor.search import MemorySearch
@@ -83,9 +85,10 @@ class ReflectionExecutor(MemorySearch):
     """Run a memory manager in the background, debouncing submissions per conversation thread.
 
     ``submit(payload, config, after_seconds=..., thread_id=...)`` returns at once with a
-    ``concurrent.futures.Future``. A newer submission for the same thread cancels one that has not
-    started yet. At shutdown (explicit, ``with`` exit, or interpreter exit) pending work is processed
-    immediately (``on_shutdown="process"``) or cancelled and returned (``"cancel"``).
+    ``concurrent.futures.Future``. A newer submission for the same thread of the same user cancels
+    one that has not started yet. At shutdown (explicit, ``with`` exit, or interpreter exit) pending
+    work is processed immediately (``on_shutdown="process"``) or cancelled and returned
+    (``"cancel"``).
     """
 
     def __init__(
@@ -158,7 +161,9 @@ class ReflectionExecutor(MemorySearch):
                 "ReflectionExecutor (or to the manager), or submit from inside a LangGraph graph "
                 "or @entrypoint(store=...)."
             )
-        thread, slot = thread_slot(config, thread_id)
+        thread = submission_thread(config, thread_id)
+        # Without a thread, a slot of its own: nothing to replace.
+        slot = debounce_slot(thread, config, self._reflector) or object()
         submission = _Submission(
             payload,
             background_config(config),

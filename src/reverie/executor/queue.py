@@ -1,15 +1,18 @@
 """The durable queue: procrastinate jobs in the PostgreSQL database that holds the memories.
 
-Debouncing: jobs of one conversation thread share a procrastinate ``lock`` (so they never run at
-the same time). Submitting takes a transaction-scoped advisory lock on that thread, cancels the
-thread's job still waiting in the queue and defers the new one, all in one transaction: the latest
-payload wins, even with submitters in several processes. (procrastinate's ``queueing_lock`` is not
-used: a retried job would collide with a newer waiting one on its unique index and stay stuck.)
+Debouncing: jobs of one conversation thread of one user share a procrastinate ``lock`` (so they
+never run at the same time). Submitting takes a transaction-scoped advisory lock on that lock,
+cancels its job still waiting in the queue and defers the new one, all in one transaction: the
+latest payload wins, even with submitters in several processes. (procrastinate's
+``queueing_lock`` is not used: a retried job would collide with a newer waiting one on its unique
+index and stay stuck.)
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 
 import psycopg
 from procrastinate import App, PsycopgConnector, RetryStrategy
@@ -52,8 +55,16 @@ $$;
 SUBMIT = "SELECT reverie_defer_reflection_v1(%s, %s, %s, %s, %s)"
 
 
-def thread_lock(manager: str, thread_id: str | None) -> str | None:
-    return f"reverie:{manager}:{thread_id}" if thread_id is not None else None
+def thread_lock(manager: str, slot: tuple[str, str, str] | None) -> str | None:
+    """The procrastinate lock of a debounce slot (``context.debounce_slot``) of ``manager``.
+
+    The manager and thread stay readable for whoever looks at the queue; the digest covers
+    the whole slot, so users sharing a thread id get locks of their own.
+    """
+    if slot is None:
+        return None
+    text = json.dumps([manager, *slot], ensure_ascii=False).encode("utf-8")
+    return f"reverie:{manager}:{slot[-1]}:{hashlib.sha256(text).hexdigest()[:32]}"
 
 
 def scheduled_at(after_seconds: float) -> datetime.datetime | None:
