@@ -50,7 +50,7 @@ def test_unwritable_ids_find_nothing_and_the_batch_still_writes(kind: str, tmp_p
         assert [item.key for item in store.search(NS, query="note")] == ["ok"]
 
 
-@pytest.mark.parametrize("kind", ["postgres", "postgres_async"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_commit_expecting_or_deleting_an_unwritable_id_goes_ahead(
     kind: str, tmp_path: Path
 ) -> None:

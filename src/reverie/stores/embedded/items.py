@@ -10,6 +10,7 @@ from collections.abc import Generator, Sequence
 from typing import Any
 
 from reverie.core.ports import TallyRow
+from reverie.core.requests import never_written
 from reverie.stores.embedded.database import StoreFile
 from reverie.stores.embedded.filters import matches_filter, sql_prefilter
 from reverie.stores.embedded.namespaces import Namespaces
@@ -119,7 +120,10 @@ class ItemReader:
     def tally(self, namespaces: Sequence[tuple[str, ...]], now: float) -> list[TallyRow]:
         """(namespace, kind, live items, newest update) per namespace and kind, in store order."""
         found: list[TallyRow] = []
-        for chunk in chunks([ns_path(ns) for ns in namespaces]):
+        # What no write could have made holds nothing (and SQLite cannot encode a lone
+        # surrogate): it is left out of the query, as a namespace without items is.
+        paths = [ns_path(ns) for ns in namespaces if not never_written(ns, None)]
+        for chunk in chunks(paths):
             query = _TALLY.format(paths=marks(len(chunk)), live=LIVE)
             for path, kind, count, newest in self.db.conn.execute(query, (*chunk, now)):
                 found.append((tuple(path.split(".")), kind, count, timestamp(newest)))

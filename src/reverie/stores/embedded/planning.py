@@ -13,6 +13,7 @@ from langgraph.store.base import (
     GetOp,
     InvalidNamespaceError,
     ListNamespacesOp,
+    Op,
     PutOp,
     SearchOp,
     get_text_at_path,
@@ -98,6 +99,8 @@ class Planner:
         puts: dict[tuple[tuple[str, ...], str], PutPlan] = {}
         for write in writes:
             op = as_put(write)
+            if reads_nothing(op):  # deletes what no write could have made: a no-op, as in PG
+                continue
             plan = self._plan_put(op)
             if isinstance(write, RestoredItem):
                 plan.restored = (
@@ -150,9 +153,14 @@ def _finds_nothing(op: PortOp) -> FindsNothing | None:
 def _check_labels(op: PortOp) -> None:
     """Refuse labels that are empty or hold a '.': stored as dotted paths, ('a.b',) would
     otherwise address ('a', 'b')."""
-    checked = SearchOp(op.namespace) if isinstance(op, NamespaceSearch) else op
+    if isinstance(op, NamespaceSearch):
+        # Also the namespaces searched with it: ('a.b',) would read ('a', 'b')'s items.
+        checked: list[Op] = [SearchOp(ns) for ns in (op.namespace, *(a.namespace for a in op.also))]
+    else:
+        checked = [op]
     try:
-        validate_op_namespace(checked)
+        for each in checked:
+            validate_op_namespace(each)
     except InvalidNamespaceError as exc:
         raise NamespaceError(
             f"{exc} Use non-empty string labels without '.', e.g. ('memories', 'user-1')."

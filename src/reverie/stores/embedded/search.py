@@ -22,6 +22,7 @@ from langgraph.store.base import SearchOp
 
 from reverie.core.indexing import EpisodeFields, RankingOptions
 from reverie.core.ports import NamespaceSearch
+from reverie.core.requests import never_written
 from reverie.retrieval.query_text import query_terms, shared_share, vector_text
 from reverie.stores.embedded.ann import MAX_CANDIDATES, recall_at
 from reverie.stores.embedded.cache import NamespaceCache, NamespaceEntry
@@ -98,10 +99,16 @@ def search_request(op: SearchOp | NamespaceSearch, namespaces: Namespaces) -> Se
         diversity=op.diversity,
         ranking=op.ranking,
         also=tuple(
-            AlsoRanked(tuple(a.namespace), namespaces.exactly(a.namespace), a.filter)
+            AlsoRanked(tuple(a.namespace), _exactly(a.namespace, namespaces), a.filter)
             for a in op.also
         ),
     )
+
+
+def _exactly(namespace: tuple[str, ...], namespaces: Namespaces) -> list[Versioned]:
+    """``namespace`` itself, or ``[]``: also when no write could have made it (SQLite cannot
+    even encode a lone surrogate), as a search of it alone finds nothing."""
+    return [] if never_written(namespace, None) else namespaces.exactly(namespace)
 
 
 class Searcher:

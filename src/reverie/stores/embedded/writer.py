@@ -18,6 +18,7 @@ import numpy as np
 from langgraph.store.base import Item
 
 from reverie.core.ports import CommitResult, Expectation
+from reverie.core.requests import never_written
 from reverie.stores.embedded.cache import Addition, NamespaceCache
 from reverie.stores.embedded.database import StoreFile
 from reverie.stores.embedded.items import ItemReader
@@ -82,6 +83,8 @@ class Writer:
 
     def _current(self, expectation: Expectation, now: float) -> Item | None:
         """The item as a read would return it now (same timestamps), None if absent."""
+        if never_written(expectation.namespace, expectation.key):
+            return None  # absent, as in a read (SQLite cannot even encode a lone surrogate)
         row = self.reader.get(tuple(expectation.namespace), expectation.key, now)
         return None if row is None else row.item()
 

@@ -56,9 +56,10 @@ def checked(namespace: tuple[str, ...]) -> tuple[str, ...]:
 
 def scope(column: str, namespace: tuple[str, ...], descendants: bool) -> tuple[str, list[Any]]:
     """SQL limiting ``column`` to ``namespace`` (and, with ``descendants``, every namespace
-    below it, as LangGraph's prefix search does). The empty namespace means all of them."""
+    below it, as LangGraph's prefix search does). The empty prefix means all of them; the empty
+    namespace itself holds nothing (no put can write there)."""
     if not namespace:
-        return "TRUE", []
+        return ("TRUE" if descendants else "FALSE"), []
     path = as_text(namespace)
     if not descendants:
         return f"{column} = %s", [path]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from reverie.core.ports import NamespaceTally, TallyRow, tallies_of
+from reverie.core.requests import never_written
 from reverie.stores.postgres.namespaces import ALIVE, as_text, checked, from_text
 from reverie.stores.postgres.steps import Plan, Sql
 
@@ -19,7 +20,13 @@ TALLY = (
 
 def run_tally(namespaces: Sequence[tuple[str, ...]]) -> Plan[list[NamespaceTally]]:
     """See :meth:`reverie.core.ports.MemoryStorePort.tally`."""
-    paths = [as_text(checked(tuple(namespace))) for namespace in namespaces]
+    # What no write could have made holds nothing, as in the embedded store: left out of the
+    # query (PostgreSQL refuses a NUL, psycopg cannot encode a lone surrogate), not refused.
+    paths = [
+        as_text(checked(tuple(namespace)))
+        for namespace in namespaces
+        if not never_written(namespace, None)
+    ]
     if not paths:
         return []
     rows = yield from Sql(TALLY, [paths])

@@ -135,6 +135,10 @@ def prepare(writes: Sequence[Write], index: IndexSettings | None) -> PreparedWri
         created = updated = None
         if isinstance(write, RestoredItem):
             created, updated = _aware(write.item.created_at), _aware(write.item.updated_at)
+        if not op.namespace and op.value is not None:
+            # Stored as the prefix '', it would read back as ('',): refused, as by the
+            # embedded store.
+            raise InputError("A namespace needs at least one label, e.g. ('memories', 'user-1').")
         row = RowWrite(
             prefix=as_text(checked(tuple(op.namespace))),
             key=str(op.key),
