@@ -26,6 +26,7 @@ from reverie.core.errors import (
 )
 from reverie.extraction import prompts
 from reverie.extraction.budget import fit_lines
+from reverie.extraction.conflicts import reject_conflicts
 from reverie.extraction.mode_policy import ModeName, ModePolicy
 from reverie.extraction.output_modes import ModeUnavailable, OutputMode, Reading, build_mode
 from reverie.extraction.provider_errors import MODE_UNSUPPORTED, provider_error
@@ -137,6 +138,12 @@ class ExtractionEngine:
         report.rounds += 1
         human, shown = self.human_message(round_input)
         report.memories_not_shown += len(round_input.shown) - len(shown)
+        # The shown memories' text, to name one in a correction or a warning about it.
+        stored = {
+            alias: self.toolkit.render_content(content)
+            for alias, content in round_input.shown
+            if alias in shown
+        }
         while True:
             mode = self.mode
             messages: list[BaseMessage] = [mode.system, human]
@@ -162,10 +169,12 @@ class ExtractionEngine:
                 continue
             self._unusable(mode, reading.unusable, report)
             return []
-        first = self._parse(reading, shown)
+        first = self._parse(reading, shown, stored)
         second = None
         if first.errors:
-            second = yield from self._correct(mode, messages, reading, first, shown, config, report)
+            second = yield from self._correct(
+                mode, messages, reading, first, shown, stored, config, report
+            )
         operations = self._finish(first, second, report)
         report.operations += len(operations)
         return operations
@@ -187,9 +196,24 @@ class ExtractionEngine:
             raise UnusableReplyError(message)
         logger.warning(message)
 
-    def _parse(self, reading: Reading, shown: set[str]) -> ParsedReply:
+    def _parse(
+        self,
+        reading: Reading,
+        shown: set[str],
+        stored: dict[str, str],
+        settled: Sequence[Operation] = (),
+    ) -> ParsedReply:
+        """The reply's valid calls; ``settled`` are the operations already accepted this round,
+        which a correction's calls may not contradict (see ``conflicts``)."""
         parsed = self.toolkit.parse(reading.calls, reading.invalid, shown)
         parsed.errors.extend(reading.errors)
+        reject_conflicts(
+            parsed,
+            settled,
+            stored=stored,
+            render=self.toolkit.render_content,
+            deletes=self.toolkit.enable_deletes,
+        )
         return parsed
 
     def _correct(
@@ -199,6 +223,7 @@ class ExtractionEngine:
         reading: Reading,
         first: ParsedReply,
         shown: set[str],
+        stored: dict[str, str],
         config: RunnableConfig | None,
         report: RunReport,
     ) -> Pipeline[ParsedReply | None]:
@@ -225,7 +250,7 @@ class ExtractionEngine:
             if retry.unusable is not None:
                 report.warnings.append(f"The correction reply was unusable: {retry.unusable}.")
                 return ParsedReply()
-            return self._parse(retry, shown)
+            return self._parse(retry, shown, stored, first.operations)
         return None
 
     @staticmethod
@@ -241,7 +266,10 @@ class ExtractionEngine:
             gave_up = not second.operations and not second.errors
             remaining = first.errors if gave_up else second.errors
         if remaining:
-            detail = "; ".join(msg for _, msg in remaining)
+            # Calls rejected together (a contradiction) share their message: say it once.
+            # Each message is a sentence of its own: its full stop is left out where the
+            # messages are run together.
+            detail = "; ".join(dict.fromkeys(msg.rstrip(". ") for _, msg in remaining))
             if not operations:
                 raise ModelOutputError(
                     "The model's memory operations were all invalid, even after one correction request; "

@@ -43,12 +43,28 @@ class Delete:
 Operation = Insert | Update | Delete
 
 
+@dataclass(frozen=True)
+class AcceptedCall:
+    """A valid call and its operations (a forget of several ids is several operations): a call
+    is accepted or rejected whole, as the correction request tells the model."""
+
+    call_id: str
+    operations: tuple[Operation, ...]
+
+
 @dataclass
 class ParsedReply:
-    operations: list[Operation] = field(default_factory=list)
+    calls: list[AcceptedCall] = field(default_factory=list)
     # (tool_call_id, message) for every call that was rejected.
     errors: list[tuple[str, str]] = field(default_factory=list)
-    accepted_ids: list[str] = field(default_factory=list)
+
+    @property
+    def operations(self) -> list[Operation]:
+        return [op for call in self.calls for op in call.operations]
+
+    @property
+    def accepted_ids(self) -> list[str]:
+        return [call.call_id for call in self.calls]
 
 
 def _strip_titles(node: Any) -> Any:
@@ -199,8 +215,7 @@ class SchemaToolkit:
         for call in tool_calls:
             call_id = call.get("id") or ""
             try:
-                reply.operations.extend(self._parse_call(call, shown))
-                reply.accepted_ids.append(call_id)
+                reply.calls.append(AcceptedCall(call_id, tuple(self._parse_call(call, shown))))
             except _Rejected as rejected:
                 reply.errors.append((call_id, str(rejected)))
         return reply
