@@ -41,8 +41,9 @@ START = datetime(2023, 1, 1, tzinfo=timezone.utc)
 BATCH = 2_000
 
 
-def _versioned_ops(data: Dataset, half: int) -> list[Any]:
-    """Memory i (< half) was stored at day i and replaced by memory half + i at day half + i."""
+def _versioned_ops(data: Dataset, half: int, fields: list[str] | None) -> list[Any]:
+    """Memory i (< half) was stored at day i and replaced by memory half + i at day half + i;
+    ``fields``: the store's default index fields (closed versions are indexed as memories)."""
     ops: list[Any] = []
     for i in range(half):
         old = {"kind": "Memory", "content": {"content": data.texts[i]}}
@@ -56,7 +57,8 @@ def _versioned_ops(data: Dataset, half: int) -> list[Any]:
         )
         replaced = START + timedelta(minutes=half + i)
         ops.append(PutOp(VERSIONED, f"k{i}", new))
-        ops += timeline_writes(VERSIONED, f"k{i}", stored, None, new, Moment(replaced, replaced))
+        moment = Moment(replaced, replaced)
+        ops += timeline_writes(VERSIONED, f"k{i}", stored, None, new, moment, store_fields=fields)
     return ops
 
 
@@ -71,7 +73,7 @@ def run(quick: bool) -> None:
         store = EmbeddedStore(Path(folder) / "time.db", index=_index(data))
         with store:
             ops = [PutOp(WHOLE, f"k{i}", {"kind": "Memory", "content": {"content": t}}) for i, t in enumerate(data.texts)]  # fmt: skip
-            ops += _versioned_ops(data, half)
+            ops += _versioned_ops(data, half, store.default_index_fields())
             for i in range(0, len(ops), BATCH):
                 store.batch(ops[i : i + BATCH])
             port = port_for(store)

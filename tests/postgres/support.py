@@ -165,6 +165,9 @@ class OnLoop(NativeStore):
     async def atally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]:
         return await self._arun(self.store.atally(namespaces))
 
+    def default_index_fields(self) -> list[str] | None:
+        return self.store.default_index_fields()
+
 
 @contextlib.contextmanager
 def async_store_on_loop(url: str, index: IndexConfig | None) -> Iterator[BaseStore]:

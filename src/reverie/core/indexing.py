@@ -185,4 +185,21 @@ class ReverieIndexConfig(IndexConfig, total=False):
     episode_fields: dict[str, str]
 
 
-__all__ = ["EpisodeFields", "IndexFields", "RankingOptions", "ReverieIndexConfig"]
+def default_fields(index: Mapping[str, Any] | None) -> IndexFields | None:
+    """The fields a put without ``index=`` is indexed by under the store config ``index``, as
+    Reverie's stores read it (None: no index config, nothing is indexed)."""
+    if not index:
+        return None
+    fields = index.get("fields") or ["$"]
+    embed = [fields] if isinstance(fields, str) else list(fields)
+    keywords = (index["keyword_fields"] or []) if "keyword_fields" in index else None
+    return IndexFields(embed, keywords=keywords)
+
+
+__all__ = [
+    "EpisodeFields",
+    "IndexFields",
+    "RankingOptions",
+    "ReverieIndexConfig",
+    "default_fields",
+]

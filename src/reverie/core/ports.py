@@ -188,6 +188,12 @@ class MemoryStorePort(Protocol):
 
     async def atally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]: ...
 
+    def default_index_fields(self) -> list[str] | None:
+        """What a put without ``index=`` is indexed by: the embedded paths (an
+        :class:`~reverie.core.indexing.IndexFields` where keyword search sees other paths).
+        None when the store does not say (or indexes nothing)."""
+        ...
+
 
 class NativeStore(BaseStore, ABC):
     """Base class of LangGraph stores that implement :class:`MemoryStorePort` themselves.
@@ -226,6 +232,11 @@ class NativeStore(BaseStore, ABC):
     @abstractmethod
     async def atally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]:
         """See :meth:`MemoryStorePort.tally`."""
+
+    def default_index_fields(self) -> list[str] | None:
+        """See :meth:`MemoryStorePort.default_index_fields`; not abstract, so stores written
+        before it keep working (None: Reverie writes as it did without it)."""
+        return None
 
 
 def namespaces_touched(expected: Sequence[Expectation], writes: Sequence[Write]) -> list[str]:

@@ -140,7 +140,7 @@ class Consolidation:
             if self.supersede:
                 records = yield from read_time_records(port, namespace, entries)
                 moment = Moment(dated.event_time, datetime.now(timezone.utc), thread_id)
-                supersession = Supersession(moment, records)
+                supersession = Supersession(moment, records, port.default_index_fields())
             plan = plan_writes(
                 namespace,
                 entries,
@@ -265,7 +265,16 @@ class Consolidation:
         if self.supersede:
             now = datetime.now(timezone.utc)
             moment = Moment(now, now, thread_id_of(config))
-            writes += timeline_writes(namespace, DEFAULT_KEY, None, None, value, moment, ttl)
+            writes += timeline_writes(
+                namespace,
+                DEFAULT_KEY,
+                None,
+                None,
+                value,
+                moment,
+                ttl,
+                store_fields=port.default_index_fields(),
+            )
         # Only create it if it is still absent: a concurrent run may have made and updated it.
         yield from Commit(port, [Expectation(namespace, DEFAULT_KEY, None)], writes)
         created = yield from _read(port, namespace, DEFAULT_KEY)

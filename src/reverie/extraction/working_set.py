@@ -73,11 +73,13 @@ class PlannedWrites:
 
 @dataclass(frozen=True)
 class Supersession:
-    """Keep closed versions (see ``ledger.timeline``): when the changes happen, and the time
-    records of the stored memories they change."""
+    """Keep closed versions (see ``ledger.timeline``): when the changes happen, the time
+    records of the stored memories they change, and the store's default index fields (what a
+    closed version is indexed by unless its record says otherwise)."""
 
     moment: Moment
     records: dict[str, TimeRecord | None]
+    store_fields: list[str] | None
 
 
 def plan_writes(
@@ -136,6 +138,7 @@ def plan_writes(
                 after,
                 supersession.moment,
                 ttl,
+                store_fields=supersession.store_fields,
             )
         if after is not None:
             plan.written.append({"namespace": namespace, "key": entry.key, "value": after})

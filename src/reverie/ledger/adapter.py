@@ -28,9 +28,11 @@ from collections.abc import Iterable, Sequence
 from typing import cast
 
 from langgraph.store.base import BaseStore, GetOp, Item, Op, PutOp, Result, SearchItem, SearchOp
+from langgraph.store.memory import InMemoryStore
 
 from reverie.core.effects import Effect, Pipeline, arun, run
 from reverie.core.filters import has_ordering, matches
+from reverie.core.indexing import default_fields
 from reverie.core.joint_search import split_joint
 from reverie.core.limits import DEFAULT_LIMITS, Limits
 from reverie.core.ports import (
@@ -156,6 +158,13 @@ class LockingStoreAdapter:
                     break
                 request = request._replace(offset=request.offset + _TALLY_PAGE)
         return tallies_of(namespaces, rows)
+
+    def default_index_fields(self) -> list[str] | None:
+        """See :meth:`MemoryStorePort.default_index_fields`: LangGraph's ``InMemoryStore``
+        exposes its index config; other stores' defaults are not known here."""
+        if isinstance(self.store, InMemoryStore):
+            return default_fields(self.store.index_config)
+        return None
 
     # ----------------------------------------------------------------- commits
 

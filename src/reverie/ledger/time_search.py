@@ -4,7 +4,9 @@ Without any of these a search is the plain current-state search (``ledger.search
 extra cost. With them, the current memories are read together with their time records, and an
 ``as_of`` search also searches the closed versions (see ``ledger.timeline``) that were true at
 that moment. Both are ranked in one search (``NamespaceSearch.also``): in one pool where the store
-can, as if the namespace held exactly the versions true then; otherwise merged by score.
+can, otherwise merged by score. A closed version is indexed with the texts its memory was, so
+ranked by vector alone it scores as the memory it was (docs/time.md says when; hybrid and keyword
+ranking take word statistics over every version kept, true then or not).
 """
 
 from __future__ import annotations
@@ -144,7 +146,7 @@ def search_in_time(
     wanted = offset + limit
     pool = max(2 * wanted, 10)
     # Without descendants, the closed versions true at ``as_of`` compete with the current
-    # memories in one ranking, as if the namespace held exactly the versions true then.
+    # memories in one ranking (in one pool on the embedded store, merged by score elsewhere).
     joint = when.as_of is not None and not descendants
     past: list[_Found] | None = None
     place: dict[int, int] = {}  # a joint search: each result's place in the store's ranking

@@ -4,7 +4,7 @@ CLI, the MCP server), checked against concurrent writers and recorded in the aud
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from langgraph.store.base import NOT_PROVIDED, GetOp, Item, NotProvided, PutOp
@@ -71,13 +71,23 @@ def change_memory(
             PutOp(namespace, key, after, index=index, ttl=memory_ttl if after is not None else None)
         ]
         timed_item = timed[0] if timed and isinstance(timed[0], Item) else None
+        record = TimeRecord.from_value(timed_item.value if timed_item else None)
         if moment is not None and was != after:
-            record = TimeRecord.from_value(timed_item.value if timed_item else None)
-            writes += timeline_writes(namespace, key, before, record, after, moment, records_ttl)
-        elif timed_item is not None:  # restarting the memory's expiry restarts its record's
-            writes.append(
-                PutOp(time_namespace(namespace), key, timed_item.value, index=False, ttl=memory_ttl)
+            writes += timeline_writes(
+                namespace,
+                key,
+                before,
+                record,
+                after,
+                moment,
+                records_ttl,
+                store_fields=port.default_index_fields(),
+                index=index,
             )
+        elif timed_item is not None:  # restarting the memory's expiry restarts its record's
+            # The memory is indexed anew by this put's ``index``: its record says so.
+            kept = timed_item.value if record is None else replace(record, index=index).to_value()
+            writes.append(PutOp(time_namespace(namespace), key, kept, index=False, ttl=memory_ttl))
         if history and was != after:
             action = action_between(was, after)
             writes.append(

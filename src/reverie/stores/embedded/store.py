@@ -40,7 +40,7 @@ from langgraph.store.base import (
 )
 
 from reverie.core.errors import ConfigurationError
-from reverie.core.indexing import EpisodeFields, RankingOptions, ReverieIndexConfig
+from reverie.core.indexing import EpisodeFields, RankingOptions, ReverieIndexConfig, default_fields
 from reverie.core.limits import DEFAULT_LIMITS, Limits
 from reverie.core.ports import (
     CommitResult,
@@ -331,6 +331,9 @@ class EmbeddedStore(NativeStore):
 
     async def atally(self, namespaces: Sequence[tuple[str, ...]]) -> list[NamespaceTally]:
         return await asyncio.to_thread(self.tally, namespaces)
+
+    def default_index_fields(self) -> list[str] | None:
+        return default_fields(self.index_config)
 
     # ----------------------------------------------------------------- commits
 

@@ -23,7 +23,7 @@ from langgraph.store.base import Result, TTLConfig
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from reverie.core.errors import StoreError
-from reverie.core.indexing import RankingOptions
+from reverie.core.indexing import RankingOptions, default_fields
 from reverie.core.limits import DEFAULT_LIMITS, Limits
 from reverie.core.ports import (
     CommitResult,
@@ -85,6 +85,9 @@ class _Configured(NativeStore):
 
     def _set_up(self, schema: SchemaInfo) -> None:
         self.settings = dataclasses.replace(self.settings, schema=schema)
+
+    def default_index_fields(self) -> list[str] | None:
+        return default_fields(self.index_config)
 
 
 class ReveriePostgresStore(_Configured):
