@@ -14,6 +14,7 @@ from reverie.embeddings import LocalMiniLMEmbeddings
 from reverie.embeddings.local import BATCH_TOKENS, QueryEngine
 from reverie.embeddings.projections import Precision, int8_kernels
 from reverie.embeddings.weights import locate_model_dir
+from tests.embeddings.conftest import onnx_query_floor
 
 
 def cosine(a: list[float], b: list[float]) -> float:
@@ -228,7 +229,8 @@ def test_approximate_precisions_agree_with_float32(precision: Precision, least: 
     documents = np.asarray(embedder.embed_documents(texts))
     queries = np.asarray([embedder.embed_query(text) for text in texts])
     assert np.min(np.sum(exact * documents, axis=1)) > least
-    assert np.min(np.sum(exact * queries, axis=1)) > least
+    # int8 queries go through onnxruntime where it is installed.
+    assert np.min(np.sum(exact * queries, axis=1)) > min(least, onnx_query_floor())
     assert np.allclose(np.linalg.norm(queries, axis=1), 1.0, atol=1e-5)
 
 
@@ -236,7 +238,7 @@ def test_auto_queries_agree_with_float32_documents(minilm: LocalMiniLMEmbeddings
     texts = ["What pet does she have?", "ok", "Привет, как дела?", "", "x " * 300]
     exact = np.asarray(LocalMiniLMEmbeddings(precision="float32").embed_documents(texts))
     queries = np.asarray([minilm.embed_query(text) for text in texts])
-    assert np.min(np.sum(exact * queries, axis=1)) > 0.995
+    assert np.min(np.sum(exact * queries, axis=1)) > onnx_query_floor()
 
 
 @pytest.mark.parametrize("query_engine", ["auto", "numpy"])

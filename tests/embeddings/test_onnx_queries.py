@@ -3,6 +3,7 @@ int8 rounding, chosen by default where installed, and typed errors where it cann
 
 from __future__ import annotations
 
+import base64
 import os
 import sys
 from pathlib import Path
@@ -13,8 +14,9 @@ import pytest
 
 from reverie.core.errors import EmbeddingError
 from reverie.embeddings import LocalMiniLMEmbeddings
-from reverie.embeddings.onnx_query import onnx_available
+from reverie.embeddings.onnx_query import SATURATION_PROBE, onnx_available, weight_levels
 from reverie.embeddings.projections import int8_kernels
+from tests.embeddings.conftest import onnx_query_floor
 
 TEXTS = [
     "What pet does she have?",
@@ -55,8 +57,9 @@ def test_onnx_queries_agree_with_float32(onnx_embedder: LocalMiniLMEmbeddings) -
     assert queries.shape == (len(TEXTS), 384)
     assert np.allclose(np.linalg.norm(queries, axis=1), 1.0, atol=1e-5)
     agreement = np.sum(reference * queries, axis=1)
-    # The same int8 scheme as the numpy encoder: measured min 0.9985 over LoCoMo's questions.
-    assert agreement.min() > 0.995, agreement
+    # The same int8 scheme as the numpy encoder: measured min 0.9985 over LoCoMo's questions
+    # (0.9945 with the 7-bit weights of a saturating kernel).
+    assert agreement.min() > onnx_query_floor(), agreement
 
 
 def test_onnx_and_numpy_int8_queries_are_the_same_computation(
@@ -68,8 +71,9 @@ def test_onnx_and_numpy_int8_queries_are_the_same_computation(
     ours = np.asarray([onnx_embedder.embed_query(t) for t in TEXTS])
     theirs = np.asarray([numpy_int8.embed_query(t) for t in TEXTS])
     # Both round to int8 (onnxruntime per input, numpy per row): closer to each other than
-    # either is to float32, and the rankings they give a set of documents agree.
-    assert np.sum(ours * theirs, axis=1).min() > 0.997
+    # either is to float32, and the rankings they give a set of documents agree. Where
+    # onnxruntime's weights keep 7 bits (a saturating kernel), the rounding differs more.
+    assert np.sum(ours * theirs, axis=1).min() > (0.997 if weight_levels() == 127 else 0.99)
     documents = np.asarray(numpy_int8.embed_documents(TEXTS))
     assert np.array_equal(
         np.argmax(ours @ documents.T, axis=1), np.argmax(theirs @ documents.T, axis=1)
@@ -259,3 +263,48 @@ def test_graphs_unused_for_a_month_are_deleted_when_a_graph_is_written(
         "minilm-query-used.onnx",
         "notes.txt",
     ]
+
+
+def test_the_saturation_probe_is_the_model_it_says(onnx_embedder: LocalMiniLMEmbeddings) -> None:
+    # The probe is kept as bytes so that loading needs no `import onnx`: built again here.
+    from onnx import TensorProto, helper, numpy_helper
+
+    from reverie.embeddings.onnx_query import IR_VERSION, OPSET, SATURATION_PROBE_DEPTH
+
+    depth = SATURATION_PROBE_DEPTH
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["a", "b"], ["y"])],
+        "reverie-int8-probe",
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, [1, depth])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [1, 1])],
+        [numpy_helper.from_array(np.full((depth, 1), 127, dtype=np.int8), "b")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    assert base64.b64decode(SATURATION_PROBE) == model.SerializeToString()
+
+
+def test_the_weights_keep_8_bits_only_where_int8_products_are_exact(
+    onnx_embedder: LocalMiniLMEmbeddings,
+) -> None:
+    # A product that overflows int16 in pairs: exact kernels give 255 * 127 * 512, saturating
+    # ones (AVX2 without VNNI) 32767 * 256; the weights' range follows what this machine does.
+    import onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+
+    depth = 512
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["a", "b"], ["y"])],
+        "overflow",
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, [4, depth])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [4, 384])],
+        [numpy_helper.from_array(np.full((depth, 384), 127, dtype=np.int8), "b")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    model.ir_version = 9
+    session = onnxruntime.InferenceSession(
+        model.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    (found,) = session.run(["y"], {"a": np.full((4, depth), 255, dtype=np.uint8)})
+    exact = bool(np.all(np.asarray(found) == 255 * 127 * depth))
+    assert weight_levels() == (127 if exact else 63)

@@ -17,6 +17,8 @@ graph). Without it queries use the numpy encoder.
 
 from __future__ import annotations
 
+import base64
+import functools
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
@@ -84,10 +86,17 @@ class _Graph:
 
 
 def _int8_projection(
-    g: _Graph, x: str, weight: Array, bias: Array, outliers: NDArray[np.intp], name: str
+    g: _Graph,
+    x: str,
+    weight: Array,
+    bias: Array,
+    outliers: NDArray[np.intp],
+    name: str,
+    levels: int,
 ) -> str:
-    """``x @ weight + bias``: inlier channels in int8, ``outliers`` in float32."""
-    rounded, scale = int8_weight(weight, outliers)
+    """``x @ weight + bias``: inlier channels in int8 (weights in ``[-levels, levels]``),
+    ``outliers`` in float32."""
+    rounded, scale = int8_weight(weight, outliers, levels)
     mask = np.ones(weight.shape[0], dtype=np.float32)
     mask[outliers] = 0.0
     masked = g.node("Mul", [x, g.constant(f"{name}.mask", mask)], f"{name}.inliers")
@@ -116,10 +125,13 @@ def _int8_projection(
     return g.node("Add", [biased, side], name)
 
 
-def build_query_graph(weights: BertWeights, outliers: list[dict[str, NDArray[np.intp]]]) -> bytes:
+def build_query_graph(
+    weights: BertWeights, outliers: list[dict[str, NDArray[np.intp]]], levels: int = 127
+) -> bytes:
     """The serialized ONNX model: the query's token inputs ``(length, hidden)``
     (:func:`~reverie.embeddings.bert.token_inputs`) in, the unit vector ``(1, hidden)`` out
-    (mean pooling over the tokens; a single query has no padding)."""
+    (mean pooling over the tokens; a single query has no padding). ``levels``: the weights'
+    integer range (:func:`weight_levels`)."""
     from onnx import TensorProto
 
     g = _Graph()
@@ -141,7 +153,7 @@ def build_query_graph(weights: BertWeights, outliers: list[dict[str, NDArray[np.
     x = norm(x, weights.embed_norm_w, weights.embed_norm_b, "embed_norm")
     for i, (layer, chosen) in enumerate(zip(weights.layers, outliers, strict=True)):
         p = f"layer{i}"
-        qkv = _int8_projection(g, x, layer.qkv_w, layer.qkv_b, chosen["qkv"], f"{p}.qkv")
+        qkv = _int8_projection(g, x, layer.qkv_w, layer.qkv_b, chosen["qkv"], f"{p}.qkv", levels)
         # (length, 3 * hidden) -> (3, heads, length, head_dim); the query is pre-scaled.
         parts = g.node("Reshape", [qkv, split], f"{p}.split")
         parts = g.node("Transpose", [parts], f"{p}.heads", perm=[1, 2, 0, 3])
@@ -156,16 +168,22 @@ def build_query_graph(weights: BertWeights, outliers: list[dict[str, NDArray[np.
         context = g.node("Transpose", [context], f"{p}.context_t", perm=[1, 0, 2])
         context = g.node("Reshape", [context, merged], f"{p}.context_2d")
         attended = _int8_projection(
-            g, context, layer.attn_out_w, layer.attn_out_b, chosen["attn_out"], f"{p}.attn_out"
+            g,
+            context,
+            layer.attn_out_w,
+            layer.attn_out_b,
+            chosen["attn_out"],
+            f"{p}.attn_out",
+            levels,
         )
         x = g.node("Add", [x, attended], f"{p}.attn_res")
         x = norm(x, layer.attn_norm_w, layer.attn_norm_b, f"{p}.attn_norm")
         inner = _int8_projection(
-            g, x, layer.ffn_in_w, layer.ffn_in_b, chosen["ffn_in"], f"{p}.ffn_in"
+            g, x, layer.ffn_in_w, layer.ffn_in_b, chosen["ffn_in"], f"{p}.ffn_in", levels
         )
         inner = g.node("Gelu", [inner], f"{p}.gelu")
         out = _int8_projection(
-            g, inner, layer.ffn_out_w, layer.ffn_out_b, chosen["ffn_out"], f"{p}.ffn_out"
+            g, inner, layer.ffn_out_w, layer.ffn_out_b, chosen["ffn_out"], f"{p}.ffn_out", levels
         )
         x = g.node("Add", [x, out], f"{p}.ffn_res")
         x = norm(x, layer.ffn_norm_w, layer.ffn_norm_b, f"{p}.ffn_norm")
@@ -183,6 +201,39 @@ def build_query_graph(weights: BertWeights, outliers: list[dict[str, NDArray[np.
     model.ir_version = IR_VERSION
     serialized: bytes = model.SerializeToString()
     return serialized
+
+
+# A serialized ONNX model, y = MatMulInteger(a, b): a (1, 64) uint8 in, b a (64, 1) int8
+# constant of 127s (opset 20). Kept as bytes so that the probe needs no `import onnx` (~1 s);
+# tests/embeddings/test_onnx_queries.py builds it again with onnx and compares.
+SATURATION_PROBE = (
+    "CAk6pQEKGAoBYQoBYhIBeSINTWF0TXVsSW50ZWdlchIScmV2ZXJpZS1pbnQ4LXByb2JlKksIQAgBEANCAWJKQH9/"
+    "f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39/f39aEwoB"
+    "YRIOCgwIAhIICgIIAQoCCEBiEwoBeRIOCgwIBhIICgIIAQoCCAFCBAoAEBQ="
+)
+SATURATION_PROBE_DEPTH = 64
+
+
+@functools.cache
+def weight_levels() -> int:
+    """The int8 weights' range for this machine's onnxruntime kernels: 127, or 63 where its
+    int8 products saturate.
+
+    Without VNNI (AVX2 alone) onnxruntime's kernel adds pairs of uint8 x int8 products in int16
+    with saturation: two products of 255 x 127 overflow it and queries drift (cosine to float32
+    down to 0.947 on one LoCoMo question). Weights in [-63, 63] keep every pair in range, at a
+    little precision; whether a kernel saturates is tried, not guessed from the CPU's name.
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(
+        base64.b64decode(SATURATION_PROBE), options, providers=["CPUExecutionProvider"]
+    )
+    depth = SATURATION_PROBE_DEPTH
+    (found,) = session.run(["y"], {"a": np.full((1, depth), 255, dtype=np.uint8)})
+    return 127 if int(np.asarray(found)[0, 0]) == 255 * 127 * depth else 63
 
 
 class OnnxQueryEncoder:
@@ -222,7 +273,10 @@ class OnnxQueryEncoder:
         (``graph_cache``), else built and kept there."""
         if importlib.util.find_spec("onnxruntime") is None:
             raise EmbeddingError(ONNX_INSTALL_HINT)
-        key = graph_key(model_dir, calibration_ids, f"opset{OPSET}-outliers{OUTLIER_CHANNELS}")
+        levels = weight_levels()
+        key = graph_key(
+            model_dir, calibration_ids, f"opset{OPSET}-outliers{OUTLIER_CHANNELS}-levels{levels}"
+        )
         weights = load_weights(model_dir)
         kept = read_graph(key)
         if kept is not None:
@@ -231,7 +285,7 @@ class OnnxQueryEncoder:
             except EmbeddingError:  # a damaged or foreign file: build the graph again
                 pass
         try:
-            graph = build_query_graph(weights, outlier_channels(weights, calibration_ids))
+            graph = build_query_graph(weights, outlier_channels(weights, calibration_ids), levels)
         except ImportError as exc:
             raise EmbeddingError(_import_failed("onnx", exc)) from exc
         encoder = cls(graph, weights)

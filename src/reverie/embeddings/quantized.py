@@ -52,13 +52,16 @@ _INT8_MAX = np.float32(127.0)
 _NAMES = ("qkv", "attn_out", "ffn_in", "ffn_out")
 
 
-def int8_weight(weight: Array, outliers: NDArray[np.intp]) -> tuple[NDArray[np.int8], Array]:
-    """``weight`` (in, out) rounded to int8 per output channel, its ``outliers`` rows zero, and
-    each channel's float32 scale (float weight = int8 weight * scale)."""
+def int8_weight(
+    weight: Array, outliers: NDArray[np.intp], levels: int = 127
+) -> tuple[NDArray[np.int8], Array]:
+    """``weight`` (in, out) rounded per output channel to integers in ``[-levels, levels]``, its
+    ``outliers`` rows zero, and each channel's float32 scale (float weight = int8 weight *
+    scale)."""
     inliers = weight.copy()
     inliers[outliers] = 0.0
-    scale = np.maximum(np.abs(inliers).max(axis=0), _TINY) / _INT8_MAX
-    rounded = np.clip(np.rint(inliers / scale), -127, 127).astype(np.int8)
+    scale = np.maximum(np.abs(inliers).max(axis=0), _TINY) / np.float32(levels)
+    rounded = np.clip(np.rint(inliers / scale), -levels, levels).astype(np.int8)
     return rounded, scale.astype(np.float32)
 
 
