@@ -14,7 +14,12 @@ import pytest
 
 from reverie.core.errors import EmbeddingError
 from reverie.embeddings import LocalMiniLMEmbeddings
-from reverie.embeddings.onnx_query import SATURATION_PROBE, onnx_available, weight_levels
+from reverie.embeddings.onnx_query import (
+    SATURATION_PROBE,
+    SATURATION_PROBE_DEPTH,
+    onnx_available,
+    weight_levels,
+)
 from reverie.embeddings.projections import int8_kernels
 from tests.embeddings.conftest import onnx_query_floor
 
@@ -265,23 +270,30 @@ def test_graphs_unused_for_a_month_are_deleted_when_a_graph_is_written(
     ]
 
 
-def test_the_saturation_probe_is_the_model_it_says(onnx_embedder: LocalMiniLMEmbeddings) -> None:
-    # The probe is kept as bytes so that loading needs no `import onnx`: built again here.
+def products_of_127s(name: str, rows: int, depth: int, columns: int) -> bytes:
+    """A serialized y = MatMulInteger(a, b): a (rows, depth) uint8 in, b (depth, columns) of 127s."""
     from onnx import TensorProto, helper, numpy_helper
 
-    from reverie.embeddings.onnx_query import IR_VERSION, OPSET, SATURATION_PROBE_DEPTH
+    from reverie.embeddings.onnx_query import IR_VERSION, OPSET
 
-    depth = SATURATION_PROBE_DEPTH
     graph = helper.make_graph(
         [helper.make_node("MatMulInteger", ["a", "b"], ["y"])],
-        "reverie-int8-probe",
-        [helper.make_tensor_value_info("a", TensorProto.UINT8, [1, depth])],
-        [helper.make_tensor_value_info("y", TensorProto.INT32, [1, 1])],
-        [numpy_helper.from_array(np.full((depth, 1), 127, dtype=np.int8), "b")],
+        name,
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, [rows, depth])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [rows, columns])],
+        [numpy_helper.from_array(np.full((depth, columns), 127, dtype=np.int8), "b")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION
-    assert base64.b64decode(SATURATION_PROBE) == model.SerializeToString()
+    serialized: bytes = model.SerializeToString()
+    return serialized
+
+
+def test_the_saturation_probe_is_the_model_it_says(onnx_embedder: LocalMiniLMEmbeddings) -> None:
+    # The probe is kept as bytes so that loading needs no `import onnx`: built again here.
+
+    model = products_of_127s("reverie-int8-probe", 1, SATURATION_PROBE_DEPTH, 1)
+    assert base64.b64decode(SATURATION_PROBE) == model
 
 
 def test_the_weights_keep_8_bits_only_where_int8_products_are_exact(
@@ -290,20 +302,10 @@ def test_the_weights_keep_8_bits_only_where_int8_products_are_exact(
     # A product that overflows int16 in pairs: exact kernels give 255 * 127 * 512, saturating
     # ones (AVX2 without VNNI) 32767 * 256; the weights' range follows what this machine does.
     import onnxruntime
-    from onnx import TensorProto, helper, numpy_helper
 
     depth = 512
-    graph = helper.make_graph(
-        [helper.make_node("MatMulInteger", ["a", "b"], ["y"])],
-        "overflow",
-        [helper.make_tensor_value_info("a", TensorProto.UINT8, [4, depth])],
-        [helper.make_tensor_value_info("y", TensorProto.INT32, [4, 384])],
-        [numpy_helper.from_array(np.full((depth, 384), 127, dtype=np.int8), "b")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
-    model.ir_version = 9
     session = onnxruntime.InferenceSession(
-        model.SerializeToString(), providers=["CPUExecutionProvider"]
+        products_of_127s("overflow", 4, depth, 384), providers=["CPUExecutionProvider"]
     )
     (found,) = session.run(["y"], {"a": np.full((4, depth), 255, dtype=np.uint8)})
     exact = bool(np.all(np.asarray(found) == 255 * 127 * depth))

@@ -20,24 +20,18 @@ from typing import Any, Literal
 
 import pytest
 from langchain_core.runnables import RunnableConfig
-from langgraph.store.base import BaseStore, SearchItem
-from pydantic import BaseModel
+from langgraph.store.base import SearchItem
 
-from reverie import MemoryStoreManager, create_memory_store_manager
 from reverie.core.indexing import IndexFields
 from reverie.ledger import port_for
 from reverie.ledger.timeline import MEMORY_COPY, past_namespace
-from reverie.testing import ScriptedChatModel, hashing_index
+from reverie.testing import hashing_index
 from tests.store_factories import FACTORIES
+from tests.time.test_as_of_ranking import Note, manager_on
 
 NS = ("memories", "ana")
 QUERY = "where does Ana live"
 Index = Literal[False] | list[str] | None
-
-
-class Note(BaseModel):
-    content: str
-    topic: str
 
 
 LISBON = Note(content="Ana lives in Lisbon", topic="home")
@@ -49,19 +43,6 @@ def when(month: int) -> RunnableConfig:
 
 
 MARCH = datetime(2024, 3, 1, tzinfo=timezone.utc)
-
-
-def manager_on(store: BaseStore) -> MemoryStoreManager:
-    def silent(_: Any) -> Any:
-        raise AssertionError("the model is never asked in this test")
-
-    return create_memory_store_manager(
-        ScriptedChatModel(responder=silent),
-        schemas=[Note],
-        namespace=NS,
-        store=store,
-        enable_deletes=True,
-    )
 
 
 def scored(found: list[SearchItem]) -> list[tuple[str, dict[str, Any], float | None]]:
