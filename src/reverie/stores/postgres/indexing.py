@@ -16,7 +16,7 @@ from langchain_core.embeddings import Embeddings
 from langgraph.store.base import PutOp, ensure_embeddings, get_text_at_path, tokenize_path
 
 from reverie.core.errors import ConfigurationError
-from reverie.core.indexing import EpisodeFields, IndexFields
+from reverie.core.indexing import EpisodeFields, IndexFields, default_fields
 
 # distance_type -> (pgvector operator, operator class suffix, similarity from the distance `d`)
 _DISTANCES = {
@@ -153,19 +153,19 @@ def index_settings(index: Mapping[str, Any] | None) -> IndexSettings | None:
             f"Unsupported ann_index_config (kind {kind!r}, vector_type {vector_type!r}); use "
             "kind 'hnsw', 'ivfflat' or 'flat' and vector_type 'vector' or 'halfvec'."
         )
-    fields = index.get("fields") or ["$"]
-    if isinstance(fields, str):
-        fields = [fields]
+    # One reading of fields / keyword_fields, shared with default_index_fields().
+    chosen = default_fields(index)
+    fields = list(chosen) if chosen is not None else ["$"]
     embeddings = ensure_embeddings(index["embed"])
     keyword_fields = None
-    if "keyword_fields" in index:
-        keyword_fields = _tokenized(list(index["keyword_fields"] or []))
+    if chosen is not None and "keyword_fields" in index:
+        keyword_fields = _tokenized(chosen.keywords)
     return IndexSettings(
         keyword_fields=keyword_fields,
         episodes=EpisodeFields.from_config(index.get("episode_fields")),
         dims=dims,
         embeddings=embeddings,
-        fields=tuple((p, "$" if p == "$" else tokenize_path(p)) for p in fields),
+        fields=_tokenized(fields),
         distance_type=distance,
         vector_type=vector_type,
         ann_kind=kind,
